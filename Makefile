@@ -1,0 +1,35 @@
+# `make run`: set up and run the main job; `make test`: set up and run the tests.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch lies on local disk; pinning it keeps pip from fetching a CUDA build.
+TORCH := torch==2.13.0
+DATA ?= $(or $(FERLAB_DATA),../shared/data/fer2013.zip)
+
+.PHONY: run test lint setup setup-test clean
+
+$(BIN)/ferlab: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
+	$(BIN)/pip install -q --disable-pip-version-check -e . $(TORCH)
+	touch $@
+
+$(VENV)/.test-extras: $(BIN)/ferlab
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]' $(TORCH)
+	touch $@
+
+setup: $(BIN)/ferlab
+setup-test: $(VENV)/.test-extras
+
+run: setup
+	$(BIN)/ferlab data info $(DATA)
+
+lint: setup-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: setup-test lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,101 @@
+"""Decode a source once; later reads load uint8 arrays from the cache in well under a second.
+
+The cache lives under FERLAB_CACHE (default ~/.cache/ferlab), never beside the source. Files
+(zip, csv) are keyed by a hash of their bytes; folders by their files' paths, sizes and mtimes.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ferlab.data.faceset import FaceSet
+from ferlab.data.readers import read_source
+
+READER_VERSION = 1  # bump when decoding changes, so old caches are not reused
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FERLAB_CACHE") or Path.home() / ".cache" / "ferlab")
+
+
+def source_key(path: Path) -> str:
+    h = hashlib.sha256(f"ferlab-reader-{READER_VERSION}\n".encode())
+    if path.is_dir():
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                h.update(
+                    f"{p.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
+                )
+    else:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()[:32]
+
+
+def fingerprint(faces: FaceSet) -> str:
+    """sha256 of the decoded pixels, labels and splits: the same for any format of the data."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(faces.images).tobytes())
+    h.update(faces.labels.astype(np.int64).tobytes())
+    h.update("\n".join(faces.splits.tolist()).encode())
+    return h.hexdigest()
+
+
+def read_cached(path: str | Path, use_cache: bool = True) -> tuple[FaceSet, str]:
+    """(raw faces, fingerprint), from the cache when this source was decoded before."""
+    path = Path(path)
+    if not use_cache:
+        faces = read_source(path)
+        return faces, fingerprint(faces)
+    if not path.exists():
+        return read_source(path), ""  # read_source raises the clear error
+    file = cache_dir() / f"{source_key(path)}.npz"
+    if file.is_file():
+        try:
+            with np.load(file) as z:
+                meta = json.loads(str(z["meta"]))
+                faces = FaceSet(
+                    z["images"],
+                    z["labels"],
+                    z["splits"],
+                    z["ids"],
+                    source=str(path),
+                    resized=meta["resized"],
+                )
+            return faces, meta["fingerprint"]
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry is rebuilt below
+    faces = read_source(path)
+    fp = fingerprint(faces)
+    _write(file, faces, fp)
+    return replace(faces, source=str(path)), fp
+
+
+def _write(file: Path, faces: FaceSet, fp: str) -> None:
+    meta = json.dumps({"resized": faces.resized, "fingerprint": fp, "source": faces.source})
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(
+                f,
+                images=faces.images,
+                labels=faces.labels,
+                splits=faces.splits,
+                ids=faces.ids,
+                meta=np.array(meta),
+            )
+        os.replace(tmp, file)
+    except OSError as e:
+        warnings.warn(
+            f"ferlab: could not write the data cache at {file} ({e}); the next read decodes again",
+            stacklevel=2,
+        )

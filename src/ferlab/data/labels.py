@@ -1,0 +1,41 @@
+"""Emotion names and split names: the one source of truth for both."""
+
+# Canonical FER2013 label ids are the positions in this tuple.
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+NUM_CLASSES = len(EMOTIONS)
+UNLABELED = -1
+
+# Splits in the order they are listed. "Test" is a test folder or test.csv without FER2013's
+# own split names; "Unsplit" is a plain <emotion>/ folder.
+SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest", "Test", "Unsplit")
+FILE_PREFIXES = {
+    "Training_": "Training",
+    "PublicTest_": "PublicTest",
+    "PrivateTest_": "PrivateTest",
+}
+SPLIT_FOLDERS = {
+    "train": "Training",
+    "training": "Training",
+    "test": "Test",
+    "publictest": "PublicTest",
+    "privatetest": "PrivateTest",
+}
+SPLIT_FILE_PREFIX = {
+    "Training": "Training_",
+    "PublicTest": "PublicTest_",
+    "PrivateTest": "PrivateTest_",
+}
+
+
+def emotion_id(name: str) -> int | None:
+    """Label id of an emotion folder name (case-insensitive, or its digit), else None."""
+    key = name.strip().lower()
+    if key in EMOTIONS:
+        return EMOTIONS.index(key)
+    if key.isdigit() and int(key) < NUM_CLASSES:
+        return int(key)
+    return None
+
+
+def split_order(name: str) -> int:
+    return SPLITS.index(name) if name in SPLITS else len(SPLITS)

@@ -1,0 +1,261 @@
+"""Readers for every FER2013 distribution, each returning a raw (not preprocessed) FaceSet.
+
+Bad input is fatal: the first bad file or row stops the read with a FerlabError naming it,
+so a dataset never silently loses faces.
+"""
+
+import csv
+import io
+import os
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ferlab.data.faceset import FaceSet
+from ferlab.data.images import decode_gray, is_image_name
+from ferlab.data.labels import (
+    EMOTIONS,
+    FILE_PREFIXES,
+    NUM_CLASSES,
+    SPLIT_FOLDERS,
+    UNLABELED,
+    emotion_id,
+)
+from ferlab.data.preprocess import FACE_SIZE, to_face_size
+from ferlab.errors import FerlabError
+
+PIXELS = FACE_SIZE * FACE_SIZE
+FER2013_COLUMNS = ("emotion", "pixels", "Usage")
+NTU_TRAIN_COLUMNS = ("label", "feature")
+NTU_TEST_COLUMNS = ("id", "feature")
+
+
+def read_source(path: str | Path) -> FaceSet:
+    """Read faces from a folder, a zip of a folder, fer2013.csv, or the train.csv/test.csv pair."""
+    path = Path(path)
+    if not path.exists():
+        raise FerlabError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if (path / "fer2013.csv").is_file():
+            return read_fer2013_csv(path / "fer2013.csv")
+        if (path / "train.csv").is_file() or (path / "test.csv").is_file():
+            return read_ntu_pair(path)
+        return _read_image_tree(_folder_entries(path), str(path))
+    if path.suffix.lower() == ".zip":
+        return _read_zip(path)
+    if path.suffix.lower() == ".csv":
+        header = _csv_header(path)
+        if header == FER2013_COLUMNS:
+            return read_fer2013_csv(path)
+        if header in (NTU_TRAIN_COLUMNS, NTU_TEST_COLUMNS):
+            return read_ntu_pair(path.parent, only=path.name)
+        raise FerlabError(
+            f"{path}: unexpected CSV columns {','.join(header)}; expected "
+            f"{','.join(FER2013_COLUMNS)} (fer2013.csv), {','.join(NTU_TRAIN_COLUMNS)} (train.csv) "
+            f"or {','.join(NTU_TEST_COLUMNS)} (test.csv)"
+        )
+    if is_image_name(path.name):
+        raise FerlabError(f"{path}: a single image is not a dataset; give its folder")
+    raise FerlabError(f"{path}: not a folder, .zip or .csv of FER2013 faces")
+
+
+# ---- image trees (folders and zips) ------------------------------------------------------------
+
+Entry = tuple[str, Callable[[], bytes]]  # (relative path with '/', reader of the file's bytes)
+
+
+def _folder_entries(root: Path) -> list[Entry]:
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if is_image_name(name):
+                full = Path(dirpath) / name
+                entries.append((full.relative_to(root).as_posix(), full.read_bytes))
+    return entries
+
+
+def _read_zip(path: Path) -> FaceSet:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise FerlabError(f"{path}: not a readable zip ({e})") from None
+    with zf:
+        names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX/" not in n]
+        csvs = [n for n in names if n.rsplit("/", 1)[-1] == "fer2013.csv"]
+        if csvs:
+            with zf.open(csvs[0]) as f:
+                return read_fer2013_csv(io.TextIOWrapper(f, newline=""), name=f"{path}!{csvs[0]}")
+        entries = [(n, _zip_reader(zf, n)) for n in sorted(names) if is_image_name(n)]
+        return _read_image_tree(entries, str(path))
+
+
+def _zip_reader(zf: zipfile.ZipFile, name: str) -> Callable[[], bytes]:
+    return lambda: zf.read(name)
+
+
+def _label_and_split(relpath: str, source: str) -> tuple[int, str]:
+    parts = relpath.split("/")
+    if len(parts) < 2:
+        raise FerlabError(
+            f"{source}: {relpath} is not inside an emotion folder "
+            f"(expected <emotion>/<file>, emotions: {', '.join(EMOTIONS)})"
+        )
+    label = emotion_id(parts[-2])
+    if label is None:
+        raise FerlabError(
+            f"{source}: unknown emotion folder '{parts[-2]}' (at {relpath}); "
+            f"expected one of {', '.join(EMOTIONS)}"
+        )
+    split = next((s for p, s in FILE_PREFIXES.items() if parts[-1].startswith(p)), None)
+    if split is None and len(parts) >= 3:
+        split = SPLIT_FOLDERS.get(parts[-3].lower())
+    return label, split or "Unsplit"
+
+
+def _read_image_tree(entries: list[Entry], source: str) -> FaceSet:
+    if not entries:
+        raise FerlabError(f"{source}: no face images found (expected <emotion>/*.jpg|png)")
+    n = len(entries)
+    images = np.empty((n, FACE_SIZE, FACE_SIZE), dtype=np.uint8)
+    labels = np.empty(n, dtype=np.int64)
+    splits, ids, resized = [], [], 0
+    for i, (relpath, read) in enumerate(entries):
+        labels[i], split = _label_and_split(relpath, source)
+        gray = decode_gray(read(), f"{source}: {relpath}")
+        resized += gray.shape != (FACE_SIZE, FACE_SIZE)
+        images[i] = to_face_size(gray)
+        splits.append(split)
+        ids.append(relpath)
+    return FaceSet(images, labels, np.array(splits), np.array(ids), source=source, resized=resized)
+
+
+# ---- CSV formats -------------------------------------------------------------------------------
+
+
+def _csv_header(path: Path) -> tuple[str, ...]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            row = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError) as e:
+        raise FerlabError(f"{path}: cannot read ({e})") from None
+    return tuple(c.strip() for c in row)
+
+
+def _pixels(text: str, where: str) -> np.ndarray:
+    tokens = text.split()
+    if len(tokens) != PIXELS:
+        raise FerlabError(f"{where}: {len(tokens)} pixel values, expected {PIXELS} (48x48)")
+    try:
+        values = np.array(tokens, dtype=np.int64)
+    except ValueError:
+        bad = next(t for t in tokens if not t.lstrip("-").isdigit())
+        raise FerlabError(f"{where}: non-numeric pixel value '{bad}'") from None
+    if values.min() < 0 or values.max() > 255:
+        raise FerlabError(f"{where}: pixel values must lie in 0..255")
+    return values.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE)
+
+
+def _label(text: str, where: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise FerlabError(f"{where}: label '{text}' is not an integer") from None
+    if not 0 <= value < NUM_CLASSES:
+        raise FerlabError(f"{where}: label {value} out of range 0..{NUM_CLASSES - 1}")
+    return value
+
+
+def _rows(f: Iterable[str], name: str, columns: tuple[str, ...]) -> Iterator[tuple[int, list]]:
+    """(line number, row) of a CSV whose header must be `columns`."""
+    reader = csv.reader(f)
+    header = tuple(c.strip().lstrip("\ufeff") for c in next(reader, []))
+    if header != columns:
+        raise FerlabError(
+            f"{name}: columns are {','.join(header) or '(none)'}, expected {','.join(columns)}"
+        )
+    for row in reader:
+        if not row:
+            continue
+        if len(row) != len(columns):
+            raise FerlabError(
+                f"{name}: row {reader.line_num}: {len(row)} fields, expected {len(columns)}"
+            )
+        yield reader.line_num, row
+
+
+def _open_csv(path: Path):
+    try:
+        return open(path, newline="", encoding="utf-8-sig")
+    except OSError as e:
+        raise FerlabError(f"{path}: cannot read ({e})") from None
+
+
+def read_fer2013_csv(src: Path | io.TextIOBase, name: str | None = None) -> FaceSet:
+    """The original fer2013.csv: emotion,pixels,Usage. Ids are '<file>:<data row>' from 0."""
+    name = name or str(src)
+    f = _open_csv(src) if isinstance(src, Path) else src
+    base = name.replace("!", "/").rsplit("/", 1)[-1]
+    images, labels, splits, ids = [], [], [], []
+    with f:
+        for k, (line, (emotion, pixels, usage)) in enumerate(_rows(f, name, FER2013_COLUMNS)):
+            where = f"{name}: row {line}"
+            labels.append(_label(emotion, where))
+            images.append(_pixels(pixels, where))
+            if not usage.strip():
+                raise FerlabError(f"{where}: empty Usage")
+            splits.append(usage.strip())
+            ids.append(f"{base}:{k}")
+    if not images:
+        raise FerlabError(f"{name}: no rows")
+    return FaceSet(
+        np.stack(images),
+        np.array(labels, dtype=np.int64),
+        np.array(splits),
+        np.array(ids),
+        source=name,
+    )
+
+
+def read_ntu_pair(folder: Path, only: str | None = None) -> FaceSet:
+    """The course pair: train.csv (label,feature) -> Training; test.csv (id,feature) -> Test.
+
+    Test rows are unlabeled; their ids are 'test.csv:<id>' with the Kaggle submission id.
+    """
+    parts = []
+    for fname, columns in (("train.csv", NTU_TRAIN_COLUMNS), ("test.csv", NTU_TEST_COLUMNS)):
+        path = folder / fname
+        if (only and fname != only) or not path.is_file():
+            continue
+        images, labels, ids = [], [], []
+        with _open_csv(path) as f:
+            for k, (line, (first, feature)) in enumerate(_rows(f, str(path), columns)):
+                where = f"{path}: row {line}"
+                images.append(_pixels(feature, where))
+                if fname == "train.csv":
+                    labels.append(_label(first, where))
+                    ids.append(f"train.csv:{k}")
+                else:
+                    if not first.strip().isdigit():
+                        raise FerlabError(f"{where}: id '{first}' is not a non-negative integer")
+                    labels.append(UNLABELED)
+                    ids.append(f"test.csv:{int(first)}")
+        if not images:
+            raise FerlabError(f"{path}: no rows")
+        split = "Training" if fname == "train.csv" else "Test"
+        parts.append(
+            (
+                np.stack(images),
+                np.array(labels, dtype=np.int64),
+                np.array([split] * len(ids)),
+                np.array(ids),
+            )
+        )
+    if not parts:
+        raise FerlabError(f"{folder}: no train.csv or test.csv")
+    return FaceSet(
+        *(np.concatenate(arrays) for arrays in zip(*parts, strict=True)),
+        source=str(folder / only) if only else str(folder),
+    )

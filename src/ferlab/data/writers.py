@@ -1,0 +1,98 @@
+"""Write a FaceSet in any supported format; reading the output back gives the same faces.
+
+Each writer builds its output in a temporary folder beside OUT and renames it into place, so
+an interrupted convert leaves no half-written dataset; an existing OUT is never replaced.
+"""
+
+import csv
+import io
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ferlab.data.faceset import FaceSet
+from ferlab.data.labels import EMOTIONS, SPLIT_FILE_PREFIX, UNLABELED
+from ferlab.errors import FerlabError
+
+FORMATS = ("folders", "fer2013-csv", "ntu-csv")
+_SPLIT_FOLDER = {"Training": "train", "PublicTest": "test", "PrivateTest": "test", "Test": "test"}
+
+
+def convert(faces: FaceSet, fmt: str, out: str | Path) -> Path:
+    writers: dict[str, Callable[[FaceSet, Path], None]] = {
+        "folders": _write_folders,
+        "fer2013-csv": _write_fer2013,
+        "ntu-csv": _write_ntu,
+    }
+    if fmt not in writers:
+        raise FerlabError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    out = Path(out)
+    if out.exists():
+        raise FerlabError(f"{out}: already exists; choose a new output path")
+    if fmt != "ntu-csv" and (faces.labels == UNLABELED).any():
+        n = int((faces.labels == UNLABELED).sum())
+        raise FerlabError(f"{faces.source}: {n} faces have no label; the {fmt} format needs one")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        writers[fmt](faces, tmp)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _pixel_text(face: np.ndarray) -> str:
+    return " ".join(map(str, face.reshape(-1).tolist()))
+
+
+def _write_folders(faces: FaceSet, root: Path) -> None:
+    for k in range(len(faces)):
+        split = str(faces.splits[k])
+        folder = root / _SPLIT_FOLDER[split] if split in _SPLIT_FOLDER else root
+        # The running index keeps names unique; the prefix carries FER2013's split name.
+        name = f"{SPLIT_FILE_PREFIX.get(split, '')}{k:06d}.png"
+        path = folder / EMOTIONS[faces.labels[k]] / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok, png = cv2.imencode(".png", faces.images[k])
+        path.write_bytes(png.tobytes())
+
+
+def _write_fer2013(faces: FaceSet, root: Path) -> None:
+    with open(root / "fer2013.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        for k in range(len(faces)):
+            w.writerow([int(faces.labels[k]), _pixel_text(faces.images[k]), faces.splits[k]])
+
+
+def _write_ntu(faces: FaceSet, root: Path) -> None:
+    """Training (labeled) -> train.csv; every other face -> test.csv with ids from 0.
+
+    The format has no labels for test rows; test_labels.csv keeps them where known.
+    """
+    is_train = (faces.splits == "Training") & (faces.labels != UNLABELED)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["label", "feature"])
+    for k in np.flatnonzero(is_train):
+        w.writerow([int(faces.labels[k]), _pixel_text(faces.images[k])])
+    (root / "train.csv").write_text(buf.getvalue())
+    rest = np.flatnonzero(~is_train)
+    if not len(rest):
+        return
+    with (
+        open(root / "test.csv", "w", newline="") as f,
+        open(root / "test_labels.csv", "w", newline="") as g,
+    ):
+        w, wl = csv.writer(f), csv.writer(g)
+        w.writerow(["id", "feature"])
+        wl.writerow(["id", "label", "split"])
+        for i, k in enumerate(rest):
+            w.writerow([i, _pixel_text(faces.images[k])])
+            wl.writerow([i, int(faces.labels[k]), faces.splits[k]])

@@ -1,0 +1,102 @@
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ferlab.data import EMOTIONS, FaceSet
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    # Every test gets its own cache, so cache behaviour is tested, never inherited.
+    monkeypatch.setenv("FERLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def synthetic_faces(
+    per_class: int = 6, splits=("Training", "PublicTest"), seed: int = 0, noise: int = 40
+) -> FaceSet:
+    """Faces whose class shows as a bright square at a class-specific place, on noise."""
+    rng = np.random.default_rng(seed)
+    images, labels, split_names, ids = [], [], [], []
+    for split in splits:
+        for label in range(len(EMOTIONS)):
+            for k in range(per_class):
+                img = rng.integers(0, noise, size=(48, 48)).astype(np.int64) + 60
+                r, c = divmod(label, 3)
+                img[4 + 14 * r : 16 + 14 * r, 4 + 14 * c : 16 + 14 * c] += 120
+                images.append(np.clip(img, 0, 255).astype(np.uint8))
+                labels.append(label)
+                split_names.append(split)
+                ids.append(f"{split}/{EMOTIONS[label]}/{k}")
+    return FaceSet(
+        np.stack(images), np.array(labels), np.array(split_names), np.array(ids), source="synthetic"
+    )
+
+
+PREFIX = {
+    "Training": ("train", "Training_"),
+    "PublicTest": ("test", "PublicTest_"),
+    "PrivateTest": ("test", "PrivateTest_"),
+}
+
+
+def write_tree(faces: FaceSet, root: Path, ext: str = ".png") -> Path:
+    for k in range(len(faces)):
+        top, prefix = PREFIX[str(faces.splits[k])]
+        path = root / top / EMOTIONS[faces.labels[k]] / f"{prefix}{k}{ext}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), faces.images[k])
+    return root
+
+
+def zip_tree(root: Path, zip_path: Path, top: str = "fer2013") -> Path:
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                zf.write(p, f"{top}/{p.relative_to(root).as_posix()}")
+    return zip_path
+
+
+def pixel_text(face: np.ndarray) -> str:
+    return " ".join(str(v) for v in face.reshape(-1))
+
+
+def write_fer2013_csv(faces: FaceSet, path: Path) -> Path:
+    buf = io.StringIO()
+    buf.write("emotion,pixels,Usage\n")
+    for k in range(len(faces)):
+        buf.write(f"{faces.labels[k]},{pixel_text(faces.images[k])},{faces.splits[k]}\n")
+    path.write_text(buf.getvalue())
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ferlab", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=os.environ.copy(),
+    )
+
+
+def fer_data() -> Path | None:
+    value = os.environ.get("FERLAB_DATA")
+    return Path(value) if value and Path(value).exists() else None
+
+
+@pytest.fixture
+def faces() -> FaceSet:
+    return synthetic_faces()
+
+
+@pytest.fixture
+def tree(tmp_path, faces) -> Path:
+    return write_tree(faces, tmp_path / "tree")

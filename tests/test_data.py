@@ -1,0 +1,259 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import (
+    fer_data,
+    pixel_text,
+    run_cli,
+    synthetic_faces,
+    write_fer2013_csv,
+    zip_tree,
+)
+from ferlab.data import (
+    RAW,
+    FaceSet,
+    Preprocess,
+    ValidationSplit,
+    carve_validation,
+    convert,
+    equalize_hist,
+    load,
+)
+from ferlab.data import cache as cache_mod
+from ferlab.errors import FerlabError
+
+
+def canonical(faces: FaceSet):
+    """Faces as a sorted list of (split, label, pixels): order-free comparison across formats."""
+    rows = [
+        (str(s), int(lab), img.tobytes())
+        for s, lab, img in zip(faces.splits, faces.labels, faces.images, strict=True)
+    ]
+    return sorted(rows)
+
+
+def test_folder_tree_reads_splits_labels_and_ids(tree, faces):
+    got, fp = load(tree, preprocess=RAW)
+    assert len(got) == len(faces)
+    assert got.split_names == ["Training", "PublicTest"]
+    assert canonical(got) == canonical(faces)
+    assert got.ids[0].startswith("test/") or got.ids[0].startswith("train/")
+    assert len(set(got.ids.tolist())) == len(got)
+    assert len(fp) == 64
+
+
+def test_plain_emotion_folder_is_unsplit(tmp_path, faces):
+    root = tmp_path / "plain"
+    for k in range(len(faces)):
+        d = (
+            root
+            / ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"][faces.labels[k]]
+        )
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(faces.images[k]).save(d / f"img{k}.png")
+    got, _ = load(root, preprocess=RAW)
+    assert got.split_names == ["Unsplit"]
+    assert sorted(got.labels.tolist()) == sorted(faces.labels.tolist())
+
+
+def test_test_folder_without_prefix_is_a_test_split(tmp_path, faces):
+    root = tmp_path / "t"
+    for k in range(3):
+        d = root / "test" / "happy"
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(faces.images[k]).save(d / f"x{k}.png")
+    got, _ = load(root, preprocess=RAW)
+    assert got.split_names == ["Test"]
+
+
+def test_zip_is_read_in_place_and_matches_the_folder(tree, tmp_path):
+    z = zip_tree(tree, tmp_path / "data.zip")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    from_zip, fp_zip = load(z, preprocess=RAW)
+    from_dir, fp_dir = load(tree, preprocess=RAW)
+    assert canonical(from_zip) == canonical(from_dir)
+    assert fp_zip == fp_dir  # the fingerprint depends on content, not on the format
+    assert from_zip.ids[0].startswith("fer2013/")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written beside it
+
+
+def test_colour_and_odd_sizes_become_48x48_gray(tmp_path):
+    root = tmp_path / "c" / "happy"
+    root.mkdir(parents=True)
+    rgb = np.zeros((96, 96, 3), np.uint8)
+    rgb[..., 0] = 200  # pure red
+    Image.fromarray(rgb).save(root / "red.png")
+    Image.fromarray(np.full((48, 48), 7, np.uint8)).save(root / "gray.png")
+    got, _ = load(tmp_path / "c", preprocess=RAW)
+    assert got.images.shape == (2, 48, 48) and got.resized == 1
+    red = got.images[list(got.ids).index("happy/red.png")]
+    assert abs(int(red.mean()) - round(200 * 0.299)) <= 1  # ITU-R 601 luma of red
+
+
+def test_fer2013_csv(tmp_path, faces):
+    path = write_fer2013_csv(faces, tmp_path / "fer2013.csv")
+    got, _ = load(path, preprocess=RAW)
+    np.testing.assert_array_equal(got.images, faces.images)
+    np.testing.assert_array_equal(got.labels, faces.labels)
+    assert got.ids[0] == "fer2013.csv:0" and got.split_names == ["Training", "PublicTest"]
+
+
+def test_ntu_pair_labels_train_and_keeps_test_ids(tmp_path, faces):
+    folder = tmp_path / "ntu"
+    folder.mkdir()
+    lines = ["label,feature"] + [
+        f"{lab},{pixel_text(img)}" for lab, img in zip(faces.labels, faces.images, strict=True)
+    ]
+    (folder / "train.csv").write_text("\n".join(lines) + "\n")
+    (folder / "test.csv").write_text(
+        "id,feature\n" + "".join(f"{i},{pixel_text(faces.images[i])}\n" for i in range(5))
+    )
+    got, _ = load(folder, preprocess=RAW)
+    assert got.split("Training").labeled
+    test = got.split("Test")
+    assert (test.labels == -1).all()
+    assert test.ids.tolist() == [f"test.csv:{i}" for i in range(5)]
+    only_test, _ = load(folder / "test.csv", preprocess=RAW)
+    assert only_test.split_names == ["Test"]
+
+
+@pytest.mark.parametrize("fmt", ["folders", "fer2013-csv", "ntu-csv"])
+def test_convert_round_trip(tmp_path, faces, fmt):
+    out = convert(faces, fmt, tmp_path / "out")
+    back, _ = load(out, preprocess=RAW)
+    if fmt == "ntu-csv":
+        # train.csv keeps labels; other splits go to test.csv, whose format has none.
+        assert canonical(back.split("Training")) == canonical(faces.split("Training"))
+        assert sorted(img.tobytes() for img in back.split("Test").images) == sorted(
+            img.tobytes() for img in faces.split("PublicTest").images
+        )
+    else:
+        assert canonical(back) == canonical(faces)
+    with pytest.raises(FerlabError, match="already exists"):
+        convert(faces, fmt, out)
+
+
+def test_cache_hit_skips_decoding(tree, monkeypatch):
+    first, fp1 = load(tree)
+
+    def boom(path):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(cache_mod, "read_source", boom)
+    second, fp2 = load(tree)
+    np.testing.assert_array_equal(first.images, second.images)
+    assert fp1 == fp2 and list(cache_mod.cache_dir().glob("*.npz"))
+
+
+def test_equalization_is_default_recorded_and_switchable(tree):
+    eq, _ = load(tree)
+    raw, _ = load(tree, preprocess=RAW)
+    np.testing.assert_array_equal(eq.images, equalize_hist(raw.images))
+    assert eq.preprocess == {"equalize_hist": True, "size": 48}
+    assert Preprocess.from_dict(eq.preprocess) == Preprocess()
+    assert not np.array_equal(eq.images, raw.images)
+    # Equalizing an equalized face changes it very little.
+    assert np.abs(equalize_hist(eq.images).astype(int) - eq.images).mean() < 3
+
+
+def test_validation_split_is_stratified_seeded_and_reloadable(tmp_path):
+    faces = synthetic_faces(per_class=20, splits=("Training",))
+    split = carve_validation(faces, 0.1, seed=3)
+    assert len(split.ids) == 14
+    val = faces.select_ids(split.ids)
+    assert np.bincount(val.labels).tolist() == [2] * 7
+    assert carve_validation(faces, 0.1, seed=3).ids == split.ids
+    assert carve_validation(faces, 0.1, seed=4).ids != split.ids
+    split.save(tmp_path / "split.json")
+    again = ValidationSplit.load(tmp_path / "split.json")
+    assert again == split
+    train, val = again.apply(faces)
+    assert len(train) + len(val) == len(faces)
+    assert not set(train.ids.tolist()) & set(val.ids.tolist())
+
+
+def test_cli_info_json(tree):
+    r = run_cli("data", "info", tree, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["splits"]["Training"]["total"] == 42
+    assert info["splits"]["PublicTest"]["per_class"]["happy"] == 6
+
+
+def test_cli_split_writes_a_loadable_file(tree, tmp_path):
+    r = run_cli("data", "split", tree, "--out", tmp_path / "s.json", "--val-fraction", "0.5")
+    assert r.returncode == 0, r.stderr
+    assert len(ValidationSplit.load(tmp_path / "s.json").ids) == 21
+
+
+def _bad_csv(tmp_path, header, row):
+    p = tmp_path / "fer2013.csv"
+    p.write_text(f"{header}\n{row}\n")
+    return p
+
+
+GOOD_PIXELS = " ".join(["10"] * 2304)
+
+
+@pytest.mark.parametrize(
+    "case, expect",
+    [
+        ("missing", "no such file"),
+        ("corrupt", "not a readable image"),
+        ("columns", "expected"),
+        ("pixel_count", "2303 pixel values"),
+        ("non_numeric", "non-numeric"),
+        ("label_range", "out of range"),
+        ("empty", "no face images"),
+        ("unknown_emotion", "unknown emotion folder 'bored'"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, tree, case, expect):
+    if case == "missing":
+        target = tmp_path / "nope"
+    elif case == "corrupt":
+        bad = next(tree.rglob("*.png"))
+        bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+        target = tree
+    elif case == "columns":
+        target = _bad_csv(tmp_path, "emotion,pix,Usage", f"0,{GOOD_PIXELS},Training")
+    elif case == "pixel_count":
+        target = _bad_csv(tmp_path, "emotion,pixels,Usage", f"0,{' '.join(['1'] * 2303)},Training")
+    elif case == "non_numeric":
+        target = _bad_csv(tmp_path, "emotion,pixels,Usage", f"0,{GOOD_PIXELS[:-2]}x1,Training")
+    elif case == "label_range":
+        target = _bad_csv(tmp_path, "emotion,pixels,Usage", f"9,{GOOD_PIXELS},Training")
+    elif case == "empty":
+        target = tmp_path / "empty"
+        target.mkdir()
+    else:
+        (tree / "train" / "bored").mkdir()
+        Image.fromarray(np.zeros((48, 48), np.uint8)).save(tree / "train" / "bored" / "a.png")
+        target = tree
+    r = run_cli("data", "info", target)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert expect in lines[0]
+    if case in ("pixel_count", "non_numeric", "label_range"):
+        assert "row 2" in lines[0] and "fer2013.csv" in lines[0]
+    if case == "corrupt":
+        assert ".png" in lines[0]
+
+
+@pytest.mark.skipif(fer_data() is None, reason="FERLAB_DATA not set")
+def test_shared_fer2013_counts():
+    readme = {
+        "Training": [3995, 436, 4097, 7215, 4830, 3171, 4965],
+        "PublicTest": [467, 56, 496, 895, 653, 415, 607],
+    }
+    faces, _ = load(os.environ["FERLAB_DATA"], preprocess=RAW)
+    info = faces.summary()["splits"]
+    assert set(info) == set(readme)
+    for split, counts in readme.items():
+        assert list(info[split]["per_class"].values()) == counts
+        assert info[split]["total"] == sum(counts)
