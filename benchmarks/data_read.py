@@ -22,8 +22,11 @@ def timed(fn):
 
 
 def main() -> None:
-    data = Path(sys.argv[1] if len(sys.argv) > 1 else
-                os.environ.get("FERLAB_DATA", "../shared/data/fer2013.zip"))
+    data = Path(
+        sys.argv[1]
+        if len(sys.argv) > 1
+        else os.environ.get("FERLAB_DATA", "../shared/data/fer2013.zip")
+    )
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["FERLAB_CACHE"] = str(Path(tmp) / "cache")
         (faces, _), zip_first = timed(lambda: load(data))
@@ -35,9 +38,14 @@ def main() -> None:
     result = {
         "command": "python benchmarks/data_read.py " + str(data),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "faces": len(faces), "csv_rows": len(rows),
-        "seconds": {"zip_first_read": round(zip_first, 2), "zip_cached_read": round(zip_cached, 3),
-                    "csv_first_read": round(csv_first, 2), "csv_cached_read": round(csv_cached, 3)},
+        "faces": len(faces),
+        "csv_rows": len(rows),
+        "seconds": {
+            "zip_first_read": round(zip_first, 2),
+            "zip_cached_read": round(zip_cached, 3),
+            "csv_first_read": round(csv_first, 2),
+            "csv_cached_read": round(csv_cached, 3),
+        },
         "note": "each read includes histogram equalization of every face (the default)",
     }
     out = Path(__file__).parent / "results" / "data_read.json"

@@ -79,6 +79,114 @@ def data_split(
     out.print(f"wrote {len(split.ids)} validation ids to {out_path}")
 
 
+@app.command("models")
+def models_list(pattern: str = typer.Argument("*", help="Wildcard, e.g. 'vgg*'.")) -> None:
+    """List the registered models."""
+    from ferlab.models import create, describe, keras_param_counts, list_models
+
+    table = Table()
+    for col in ("name", "params", "description"):
+        table.add_column(col)
+    for name in list_models(pattern):
+        table.add_row(name, f"{keras_param_counts(create(name)).total:,}", describe(name))
+    out.print(table)
+
+
+@app.command("summary")
+def summary(model: str = typer.Argument(..., help="Registered model name.")) -> None:
+    """Keras-style layer table with total, trainable and non-trainable parameters."""
+    from ferlab.models import create, keras_param_counts, summary_rows
+
+    net = create(model)
+    table = Table(title=model)
+    for col, justify in (
+        ("layer", "left"),
+        ("type", "left"),
+        ("output shape", "left"),
+        ("params", "right"),
+    ):
+        table.add_column(col, justify=justify)
+    for row in summary_rows(net):
+        table.add_row(row.name, row.kind, str(row.output_shape), f"{row.params:,}")
+    out.print(table)
+    counts = keras_param_counts(net)
+    out.print(f"Total params: {counts.total:,}")
+    out.print(f"Trainable params: {counts.trainable:,}")
+    out.print(f"Non-trainable params: {counts.non_trainable:,}")
+
+
+@app.command("train")
+def train_cmd(
+    data: Path = typer.Option(..., "--data", help="FER2013 source with a Training split."),
+    model: str = typer.Option("cnn-baseline", "--model"),
+    run: Path = typer.Option(..., "--out", help="Run folder to create."),
+    epochs: int = typer.Option(30, "--epochs"),
+    minutes: float = typer.Option(None, "--minutes", help="Wall-clock budget; stops cleanly."),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    lr: float = typer.Option(3e-3, "--lr", help="Learning rate (the peak, for OneCycle)."),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay"),
+    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw | sgd"),
+    schedule: str = typer.Option("onecycle", "--schedule", help="onecycle | cosine | none"),
+    val_fraction: float = typer.Option(0.1, "--val-fraction"),
+    split_file: Path = typer.Option(None, "--split", help="Reuse a saved validation split."),
+    seed: int = typer.Option(0, "--seed"),
+    precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16"),
+    augment: str = typer.Option("standard", "--augment", help="none|light|standard|strong"),
+    label_smoothing: float = typer.Option(0.0, "--label-smoothing"),
+    class_weights: bool = typer.Option(False, "--class-weights", help="Weight loss by class."),
+    balanced: bool = typer.Option(False, "--balanced", help="Class-balanced sampling."),
+    no_equalize: bool = typer.Option(False, "--no-equalize", help="Skip histogram equalization."),
+    devices: int = typer.Option(1, "--devices", help="Processes/GPUs; >1 runs DDP."),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a model; the run folder keeps config, split, metrics, curves and checkpoints."""
+    from ferlab.training import TrainConfig, train
+
+    cfg = TrainConfig(
+        data=str(data),
+        out=str(run),
+        model=model,
+        epochs=epochs,
+        minutes=minutes,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        optimizer=optimizer,
+        schedule=schedule,
+        val_fraction=val_fraction,
+        split_file=str(split_file) if split_file else None,
+        seed=seed,
+        precision=precision,
+        augment=augment,
+        label_smoothing=label_smoothing,
+        class_weights=class_weights,
+        balanced_sampling=balanced,
+        equalize_hist=not no_equalize,
+        devices=devices,
+        accelerator=accelerator,
+        quiet=quiet,
+    )
+    from ferlab.models import list_models
+
+    if model not in list_models():
+        raise FerlabError(f"unknown model '{model}'; choose one of {', '.join(list_models())}")
+    result = train(cfg, resume=resume, force=force)
+    if result is None:
+        return
+    m = result.metrics
+    val = m.get("val", {}).get("accuracy")
+    out.print(
+        f"{result.out}: stopped by {result.stopped_by} after {m['epochs_completed']} epochs;"
+        f" best val accuracy {val if val is not None else 'n/a'}"
+    )
+    if result.stopped_by == "interrupt":
+        out.print(f"resume with: ferlab train --data {data} --out {run} --resume")
+        sys.exit(130)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,45 @@
+"""The interface every ferlab model shares, so evaluation and explanation need no per-model code.
+
+A model maps (B, 1, 48, 48) float faces in [0, 1] to (B, classes) logits, in two steps:
+`forward_features` (everything up to the classifier) and `forward_head`.
+"""
+
+import torch
+from torch import nn
+
+# Equalized faces are spread over 0..1 with mean ~0.5 and std ~0.29; centring in the model
+# keeps callers (saliency, prediction) working on plain [0, 1] pixels.
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.29
+
+
+class FERModel(nn.Module):
+    model_name: str = ""
+    model_args: dict
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - PIXEL_MEAN) / PIXEL_STD
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
+    """The model's conv layers by module name, in forward order."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+
+
+def explainable_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """Layers whose outputs are feature maps: convs and the activations that follow them."""
+    out, seen_conv = {}, False
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            seen_conv = True
+        if seen_conv and isinstance(m, nn.Conv2d | nn.LeakyReLU | nn.ReLU | nn.MaxPool2d):
+            out[name] = m
+    return out

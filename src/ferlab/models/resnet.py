@@ -1,0 +1,68 @@
+"""Compact residual CNNs sized for training on a 2-core CPU."""
+
+from collections import OrderedDict
+
+from torch import nn
+
+from ferlab.models.base import FERModel
+from ferlab.models.registry import register
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+        self.act2 = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+        return self.act2(y + self.shortcut(x))
+
+
+class ResNetFER(FERModel):
+    """Stem conv at 48x48, then stages of basic blocks, each stage halving the resolution."""
+
+    def __init__(
+        self,
+        num_classes: int = 7,
+        stem: int = 32,
+        widths=(64, 128, 256),
+        depths=(1, 2, 2),
+        dropout: float = 0.3,
+    ):
+        super().__init__()
+        self.stem = nn.Sequential(
+            OrderedDict(
+                conv=nn.Conv2d(1, stem, 3, padding=1, bias=False),
+                bn=nn.BatchNorm2d(stem),
+                act=nn.ReLU(inplace=True),
+            )
+        )
+        stages, c_in = [], stem
+        for i, (w, d) in enumerate(zip(widths, depths, strict=True), 1):
+            blocks = [BasicBlock(c_in, w, 2)] + [BasicBlock(w, w) for _ in range(d - 1)]
+            stages.append((f"stage{i}", nn.Sequential(*blocks)))
+            c_in = w
+        self.stages = nn.Sequential(OrderedDict(stages))
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(c_in, num_classes)
+
+    def forward_features(self, x):
+        return self.stages(self.stem(self.normalize(x))).mean((2, 3))  # (B, C)
+
+    def forward_head(self, features):
+        return self.classifier(self.dropout(features))
+
+
+@register("resnet-fer", "compact ResNet: stem 32, stages 64-128-256 of 1-2-2 blocks (2.7M)")
+def resnet_fer(num_classes: int = 7, **kw) -> ResNetFER:
+    return ResNetFER(num_classes, **kw)

@@ -1,0 +1,69 @@
+"""Figures. Plotting only: every function takes computed numbers and writes a PNG."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def plot_curves(histories: dict[str, dict[str, list]], path: Path, title: str = "") -> Path:
+    """Accuracy and loss per epoch for one or more runs: {label: {epoch, train_acc, ...}}."""
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (label, h) in enumerate(histories.items()):
+        color = f"C{i}"
+        prefix = f"{label} " if len(histories) > 1 else ""
+        for split, style in (("train", "--"), ("val", "-")):
+            if h.get(f"{split}_acc"):
+                ax_acc.plot(
+                    h["epoch"], h[f"{split}_acc"], style, color=color, label=f"{prefix}{split}"
+                )
+            if h.get(f"{split}_loss"):
+                ax_loss.plot(
+                    h["epoch"], h[f"{split}_loss"], style, color=color, label=f"{prefix}{split}"
+                )
+    for ax, name in ((ax_acc, "accuracy"), (ax_loss, "loss")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return save(fig, path)
+
+
+def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str = "") -> Path:
+    """Row-normalized confusion matrix with the rate printed in each cell."""
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            v = matrix[i, j]
+            ax.text(
+                j,
+                i,
+                f"{v:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if v > 0.5 else "black",
+            )
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title(title or "normalized confusion matrix")
+    return save(fig, path)

@@ -1,0 +1,62 @@
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from ferlab.errors import FerlabError
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    model: str = "cnn-baseline"
+    model_args: dict = field(default_factory=dict)
+    epochs: int = 30
+    minutes: float | None = None  # wall-clock budget of this invocation
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum 0.9)
+    schedule: str = "onecycle"  # onecycle | cosine | none
+    val_fraction: float = 0.1
+    split_file: str | None = None  # reuse a saved split instead of carving one
+    seed: int = 0
+    precision: str = "auto"  # auto | fp32 | bf16
+    channels_last: bool = True
+    augment: str = "standard"  # none | light | standard | strong
+    label_smoothing: float = 0.0
+    class_weights: bool = False
+    balanced_sampling: bool = False
+    equalize_hist: bool = True
+    devices: int = 1
+    accelerator: str = "auto"
+    quiet: bool = False
+
+    def __post_init__(self):
+        choices = {
+            "optimizer": ("adamw", "sgd"),
+            "schedule": ("onecycle", "cosine", "none"),
+            "precision": ("auto", "fp32", "bf16"),
+            "augment": ("none", "light", "standard", "strong"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise FerlabError(
+                    f"--{name.replace('_', '-')} must be one of {', '.join(allowed)},"
+                    f" not '{getattr(self, name)}'"
+                )
+        if self.epochs < 1 or self.batch_size < 1 or self.devices < 1:
+            raise FerlabError("--epochs, --batch-size and --devices must be at least 1")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(asdict(self), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> "TrainConfig":
+        try:
+            d = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise FerlabError(f"{path}: cannot read run config ({e})") from None
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

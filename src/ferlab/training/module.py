@@ -1,0 +1,153 @@
+"""Training logic (LightningModule) and data (LightningDataModule), kept apart from the models."""
+
+import math
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torchmetrics.classification import MulticlassAccuracy
+
+from ferlab.data import EMOTIONS, FaceSet
+from ferlab.models import create
+from ferlab.training.augment import build_augment
+from ferlab.training.config import TrainConfig
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % (2**63)
+
+
+class EpochSampler(Sampler[int]):
+    """A shuffle (or class-balanced draw) fixed by (seed, epoch), so a resumed run sees
+    exactly the order an uninterrupted one would. Lightning calls set_epoch every epoch."""
+
+    def __init__(self, n: int, seed: int, weights: torch.Tensor | None = None):
+        self.n, self.seed, self.weights, self.epoch = n, seed, weights, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        if self.weights is None:
+            return iter(torch.randperm(self.n, generator=g).tolist())
+        return iter(torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist())
+
+
+class FERDataModule(L.LightningDataModule):
+    def __init__(self, train: FaceSet, val: FaceSet, batch_size: int, balanced: bool, seed: int):
+        super().__init__()
+        self.train, self.val = train, val
+        self.batch_size, self.balanced, self.seed = batch_size, balanced, seed
+
+    @staticmethod
+    def _dataset(faces: FaceSet) -> TensorDataset:
+        return TensorDataset(torch.from_numpy(faces.images), torch.from_numpy(faces.labels))
+
+    def train_dataloader(self) -> DataLoader:
+        data = self._dataset(self.train)
+        weights = None
+        if self.balanced:
+            counts = np.bincount(self.train.labels, minlength=len(EMOTIONS)).clip(min=1)
+            weights = torch.from_numpy(1.0 / counts[self.train.labels])
+        # Batches smaller than the batch size are dropped so BatchNorm never sees a batch of 1.
+        return DataLoader(
+            data,
+            self.batch_size,
+            sampler=EpochSampler(len(data), self.seed, weights),
+            drop_last=len(data) > self.batch_size,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self._dataset(self.val), 512)
+
+
+class FERModule(L.LightningModule):
+    def __init__(self, config: dict, meta: dict, class_weights: list[float] | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = TrainConfig(**config)
+        self.meta = meta  # written into every checkpoint: the file alone rebuilds the model
+        self.model = create(self.cfg.model, num_classes=len(EMOTIONS), **self.cfg.model_args)
+        if self.cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.augment = build_augment(self.cfg.augment)
+        weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
+        self.train_acc = MulticlassAccuracy(len(EMOTIONS), average="micro")
+        self.val_acc = MulticlassAccuracy(len(EMOTIONS), average="micro")
+
+    def _inputs(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float().div_(255).unsqueeze(1)  # (B, 1, 48, 48) in [0, 1]
+        if self.training:
+            x = self.augment(x)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch, _):
+        images, labels = batch
+        logits = self(self._inputs(images))
+        loss = F.cross_entropy(
+            logits, labels, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
+        )
+        self.train_acc(logits, labels)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, _):
+        images, labels = batch
+        logits = self(self._inputs(images))
+        loss = F.cross_entropy(logits, labels)
+        self.val_acc(logits, labels)
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("val_acc", self.val_acc, on_epoch=True, prog_bar=True)
+
+    def configure_optimizers(self):
+        c = self.cfg
+        decay = [p for p in self.parameters() if p.ndim > 1]
+        no_decay = [p for p in self.parameters() if p.ndim <= 1]  # norms and biases
+        groups = [
+            {"params": decay, "weight_decay": c.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        if c.optimizer == "sgd":
+            opt = torch.optim.SGD(groups, lr=c.lr, momentum=0.9, nesterov=True)
+        else:
+            opt = torch.optim.AdamW(groups, lr=c.lr)
+        total = int(self.trainer.estimated_stepping_batches)
+        if c.schedule == "none" or total < 4:  # a schedule needs a few steps to have phases
+            return opt
+        if c.schedule == "onecycle":
+            # Warm up for 20% of the steps, and at least two, so each phase has a length.
+            sched = torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=c.lr, total_steps=total, pct_start=max(0.2, 2 / total)
+            )
+        else:
+            warmup = max(1, total // 20)
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                opt,
+                lambda s: (
+                    min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
+                ),
+            )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # Augmentation and dropout draw from (seed, epoch, rank), so resuming repeats them
+        # exactly. Seeded at the first batch: a restarted loop creates its DataLoader iterator
+        # (which draws from the global RNG) at another moment than a running one.
+        if batch_idx == 0:
+            torch.manual_seed(epoch_seed(self.cfg.seed, self.current_epoch, self.global_rank))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["ferlab"] = {**self.meta, "epoch": self.current_epoch}

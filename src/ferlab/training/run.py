@@ -1,0 +1,294 @@
+"""`train()`: one run folder holding everything a run produces, resumable, never overwritten."""
+
+import csv
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+import ferlab
+from ferlab.checkpoint import load_model, predict_proba
+from ferlab.data import EMOTIONS, Preprocess, ValidationSplit, carve_validation, load
+from ferlab.errors import FerlabError
+from ferlab.io import write_text_atomic
+from ferlab.plots import plot_curves
+from ferlab.training.callbacks import (
+    AtomicCheckpointIO,
+    Throughput,
+    WallClockBudget,
+    sigterm_as_interrupt,
+)
+from ferlab.training.config import TrainConfig
+from ferlab.training.module import FERDataModule, FERModule
+
+
+@dataclass
+class RunResult:
+    out: Path
+    stopped_by: str  # epochs | budget | interrupt
+    metrics: dict
+
+
+def _is_child_process() -> bool:
+    # Lightning's DDP launcher re-runs the command in child processes with LOCAL_RANK set.
+    return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+def prepare_run_dir(cfg: TrainConfig, resume: bool, force: bool) -> TrainConfig:
+    """Check the run folder; on --resume return the saved config (budget/quiet from the call)."""
+    out = Path(cfg.out)
+    config_file = out / "config.yaml"
+    if resume:
+        if not (out / "checkpoints" / "last.ckpt").is_file() or not config_file.is_file():
+            raise FerlabError(
+                f"{out}: nothing to resume (no config.yaml and checkpoints/last.ckpt)"
+            )
+        saved = TrainConfig.from_yaml(config_file)
+        return replace(saved, minutes=cfg.minutes, quiet=cfg.quiet)
+    if _is_child_process():
+        return cfg
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise FerlabError(
+                f"{out}: run folder exists; use --resume to continue it or --force to replace it"
+            )
+        if not config_file.is_file():
+            raise FerlabError(f"{out}: not a ferlab run folder (no config.yaml); not replacing it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    if precision == "fp32":
+        return "32-true"
+    if precision == "bf16":
+        return "bf16-mixed"
+    if torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda"):
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    # On CPUs without native bf16 (no AVX-512 BF16/AMX) autocast falls back to slow kernels.
+    return "bf16-mixed" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32-true"
+
+
+def environment(precision: str) -> dict:
+    import kornia
+    import lightning
+
+    return {
+        "ferlab": ferlab.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "kornia": kornia.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cpu_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "precision": precision,
+        "argv": sys.argv,
+    }
+
+
+def class_weights(labels: np.ndarray) -> list[float]:
+    counts = np.bincount(labels, minlength=len(EMOTIONS)).clip(min=1)
+    return (len(labels) / (len(EMOTIONS) * counts)).tolist()
+
+
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    force: bool = False,
+    callbacks: list[L.Callback] | None = None,
+) -> RunResult | None:
+    """Train cfg.model on cfg.data into the run folder cfg.out. None in DDP child processes."""
+    cfg = prepare_run_dir(cfg, resume, force)
+    out = Path(cfg.out)
+    writer = not _is_child_process()
+    preprocess = Preprocess(equalize_hist=cfg.equalize_hist)
+    faces, fingerprint = load(cfg.data, preprocess)
+    split_path = out / "split.json"
+    if split_path.is_file() and (resume or not writer):
+        split = ValidationSplit.load(split_path)
+    elif cfg.split_file:
+        split = ValidationSplit.load(cfg.split_file)
+    else:
+        split = carve_validation(faces, cfg.val_fraction, cfg.seed, fingerprint)
+    train_set, val_set = split.apply(faces)
+    precision = resolve_precision(cfg.precision, cfg.accelerator)
+    if writer and not resume:
+        split.save(split_path)
+        write_text_atomic(out / "config.yaml", cfg.to_yaml())
+        write_text_atomic(out / "env.json", json.dumps(environment(precision), indent=1) + "\n")
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    meta = {
+        "model": cfg.model,
+        "model_args": {"num_classes": len(EMOTIONS), **cfg.model_args},
+        "classes": list(EMOTIONS),
+        "preprocess": preprocess.to_dict(),
+        "data_fingerprint": fingerprint,
+        "data": str(cfg.data),
+        "split_file": "split.json",
+        "ferlab_version": ferlab.__version__,
+    }
+    module = FERModule(
+        vars(cfg) | {}, meta, class_weights(train_set.labels) if cfg.class_weights else None
+    )
+    data = FERDataModule(train_set, val_set, cfg.batch_size, cfg.balanced_sampling, cfg.seed)
+    checkpoint = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="best",
+        monitor="val_acc",
+        mode="max",
+        enable_version_counter=False,
+    )
+    # Lightning's save_last refreshes last.ckpt only when the best improves; resuming needs the
+    # latest epoch, so an unmonitored callback rewrites last.ckpt every epoch.
+    latest = ModelCheckpoint(
+        dirpath=out / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False
+    )
+    budget = WallClockBudget(cfg.minutes) if cfg.minutes else None
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy="ddp" if cfg.devices > 1 else "auto",
+        precision=precision,
+        max_epochs=cfg.epochs,
+        num_sanity_val_steps=0,
+        log_every_n_steps=20,
+        # Each invocation logs to its own part (Lightning's CSV writer deletes an existing
+        # metrics.csv); finish_run merges the parts into the run's metrics.csv.
+        logger=[
+            CSVLogger(out, name="csv", version=f"part-{_next_part(out)}"),
+            TensorBoardLogger(out, name="tensorboard", version=""),
+        ],
+        callbacks=[
+            checkpoint,
+            latest,
+            Throughput(),
+            *([budget] if budget else []),
+            *(callbacks or []),
+        ],
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=not cfg.quiet,
+        enable_model_summary=not cfg.quiet,
+    )
+    sigterm_as_interrupt()
+    start = time.time()
+    try:
+        trainer.fit(
+            module,
+            datamodule=data,
+            ckpt_path=str(out / "checkpoints" / "last.ckpt") if resume else None,
+        )
+    except SystemExit:
+        # Lightning shuts down gracefully on Ctrl-C/SIGTERM and then calls sys.exit(1);
+        # the run still gets its curves and metrics, and last.ckpt stays resumable.
+        if not trainer.interrupted:
+            raise
+    seconds = time.time() - start
+    if trainer.global_rank != 0:
+        return None
+    stopped_by = (
+        "interrupt" if trainer.interrupted else "budget" if budget and budget.hit else "epochs"
+    )
+    metrics = finish_run(out, faces, val_set, seconds, stopped_by)
+    return RunResult(out, stopped_by, metrics)
+
+
+HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "train_img_s")
+
+
+def _next_part(out: Path) -> int:
+    parts = [int(p.name.split("-")[1]) for p in (out / "csv").glob("part-*")]
+    return max(parts, default=-1) + 1
+
+
+def _history_from_rows(rows) -> dict[str, list]:
+    by_epoch: dict[int, dict] = {}
+    for row in rows:
+        if not row.get("epoch"):
+            continue
+        entry = by_epoch.setdefault(int(float(row["epoch"])), {})
+        entry.update({k: float(v) for k, v in row.items() if v not in ("", None)})
+    epochs = sorted(by_epoch)
+    history = {"epoch": [e + 1 for e in epochs]}
+    for k in HISTORY_KEYS:
+        history[k] = [by_epoch[e].get(k, math.nan) for e in epochs]
+    return history
+
+
+def read_history(out: Path) -> dict[str, list]:
+    """Per-epoch metrics (epoch from 1) of a run folder; after a resume, later rows win."""
+    parts = sorted((out / "csv").glob("part-*/metrics.csv"), key=lambda p: int(p.parent.name[5:]))
+    if not parts and (out / "metrics.csv").is_file():
+        # A copied run (e.g. under results/) keeps only the merged file, epochs from 1.
+        with open(out / "metrics.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        history = {"epoch": [int(r["epoch"]) for r in rows]}
+        for k in HISTORY_KEYS:
+            history[k] = [float(r[k]) if r.get(k) not in ("", None) else math.nan for r in rows]
+        return history
+    rows = []
+    for path in parts:
+        with open(path, newline="") as f:
+            rows.extend(csv.DictReader(f))
+    return _history_from_rows(rows)
+
+
+def write_history(history: dict[str, list], path: Path) -> None:
+    keys = ("epoch", *HISTORY_KEYS)
+    lines = [",".join(keys)]
+    for i in range(len(history["epoch"])):
+        lines.append(
+            ",".join(f"{history[k][i]:.6g}" if k != "epoch" else str(history[k][i]) for k in keys)
+        )
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def finish_run(out: Path, faces, val_set, seconds: float, stopped_by: str) -> dict:
+    history = read_history(out)
+    write_history(history, out / "metrics.csv")
+    if history["epoch"]:
+        plot_curves({out.name: history}, out / "curves.png", title=f"{out.name}: training record")
+    previous = (
+        json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}
+    )
+    metrics = {
+        "stopped_by": stopped_by,
+        "epochs_completed": len(history["epoch"]),
+        "train_seconds": round(previous.get("train_seconds", 0) + seconds, 1),
+        "mean_train_img_s": round(float(np.nanmean(history["train_img_s"])), 1)
+        if history["epoch"]
+        else None,
+    }
+    best = out / "checkpoints" / "best.ckpt"
+    if best.is_file():
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        loaded = load_model(best, device)
+        metrics["best_epoch"] = loaded.meta["epoch"] + 1
+        metrics["model"] = loaded.meta["model"]
+        metrics["params"] = sum(p.numel() for p in loaded.model.parameters())
+        metrics["val"] = _accuracy(loaded.model, val_set, device)
+        # Reported, never used for selection: the best checkpoint is chosen on validation.
+        if "PublicTest" in faces.split_names:
+            metrics["PublicTest"] = _accuracy(loaded.model, faces.split("PublicTest"), device)
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return metrics
+
+
+def _accuracy(model, faces, device: str = "cpu") -> dict:
+    probs = predict_proba(model, faces.images, device=device)
+    return {"n": len(faces), "accuracy": round(float((probs.argmax(1) == faces.labels).mean()), 4)}

@@ -1,0 +1,132 @@
+import json
+from dataclasses import replace
+
+import lightning as L
+import pytest
+import torch
+
+from conftest import run_cli, synthetic_faces, write_tree
+from ferlab.checkpoint import load_model
+from ferlab.errors import FerlabError
+from ferlab.training import TrainConfig, train
+
+TINY = {"widths": [8, 16, 16, 32], "dropout": 0.0}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_tree(synthetic_faces(per_class=30, seed=1), tmp_path_factory.mktemp("d") / "d")
+
+
+def config(data, out, **kw) -> TrainConfig:
+    base = dict(
+        data=str(data),
+        out=str(out),
+        model="cnn-baseline",
+        model_args=TINY,
+        epochs=4,
+        batch_size=32,
+        lr=5e-3,
+        precision="fp32",
+        augment="none",
+        quiet=True,
+        val_fraction=0.2,
+    )
+    return TrainConfig(**(base | kw))
+
+
+def test_fast_model_learns_well_above_chance(data, tmp_path):
+    result = train(config(data, tmp_path / "run", epochs=6, augment="light"))
+    assert result.stopped_by == "epochs"
+    assert result.metrics["val"]["accuracy"] > 0.6  # chance is 1/7
+    run = tmp_path / "run"
+    for name in (
+        "config.yaml",
+        "split.json",
+        "metrics.csv",
+        "curves.png",
+        "env.json",
+        "metrics.json",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+    ):
+        assert (run / name).is_file(), name
+    assert any((run / "tensorboard").iterdir())
+    meta = load_model(run).meta
+    assert meta["model"] == "cnn-baseline" and meta["preprocess"]["equalize_hist"] is True
+    assert meta["classes"][0] == "angry" and len(meta["data_fingerprint"]) == 64
+
+
+class InterruptAt(L.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _weights(run):
+    return load_model(run / "checkpoints" / "last.ckpt").model.state_dict()
+
+
+def test_resume_continues_exactly(data, tmp_path):
+    cfg = config(data, tmp_path / "whole", augment="standard")
+    train(cfg)
+    stopped = train(replace(cfg, out=str(tmp_path / "split")), callbacks=[InterruptAt(2)])
+    assert stopped.stopped_by == "interrupt"
+    assert load_model(tmp_path / "split" / "checkpoints" / "last.ckpt").meta["epoch"] == 1
+    resumed = train(replace(cfg, out=str(tmp_path / "split")), resume=True)
+    assert resumed.stopped_by == "epochs" and resumed.metrics["epochs_completed"] == 4
+    whole, split = _weights(tmp_path / "whole"), _weights(tmp_path / "split")
+    for k in whole:
+        torch.testing.assert_close(whole[k], split[k], rtol=1e-5, atol=1e-6)
+
+
+def test_budget_stops_cleanly_and_writes_everything(data, tmp_path):
+    result = train(config(data, tmp_path / "run", epochs=50, minutes=0.05))
+    assert result.stopped_by == "budget"
+    assert result.metrics["epochs_completed"] < 50
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["stopped_by"] == "budget"
+
+
+def test_existing_run_is_never_overwritten(data, tmp_path):
+    cfg = config(data, tmp_path / "run", epochs=1)
+    train(cfg)
+    before = (tmp_path / "run" / "metrics.json").read_text()
+    with pytest.raises(FerlabError, match="--resume.*--force"):
+        train(cfg)
+    assert (tmp_path / "run" / "metrics.json").read_text() == before
+    r = run_cli("train", "--data", data, "--out", tmp_path / "run", "--epochs", "1", "--quiet")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "run folder exists" in r.stderr
+    with pytest.raises(FerlabError, match="nothing to resume"):
+        train(config(data, tmp_path / "other"), resume=True)
+    train(cfg, force=True)  # --force replaces it
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_ddp_with_two_cpu_processes(data, tmp_path):
+    r = run_cli(
+        "train",
+        "--data",
+        data,
+        "--out",
+        tmp_path / "ddp",
+        "--epochs",
+        "1",
+        "--devices",
+        "2",
+        "--accelerator",
+        "cpu",
+        "--batch-size",
+        "16",
+        "--precision",
+        "fp32",
+        "--quiet",
+        timeout=400,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    env = json.loads((tmp_path / "ddp" / "env.json").read_text())
+    assert "--devices" in env["argv"]
+    assert json.loads((tmp_path / "ddp" / "metrics.json").read_text())["epochs_completed"] == 1
+    assert "world_size=2" in r.stderr or "distributed_backend=gloo" in r.stderr
