@@ -187,6 +187,88 @@ def train_cmd(
         sys.exit(130)
 
 
+def _new_output_dir(path: Path, force: bool) -> None:
+    if path.exists() and any(path.iterdir()) and not force:
+        raise FerlabError(f"{path}: exists and is not empty; choose a new folder or use --force")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model_ref: str = typer.Argument(
+        ..., metavar="MODEL_REF", help="Run folder, checkpoint file, or 'default'."
+    ),
+    data: Path = typer.Option(..., "--data"),
+    split: str = typer.Option(
+        None, "--split", help="val (the run's saved split) | Training | PublicTest | ..."
+    ),
+    tta: bool = typer.Option(False, "--tta", help="Average over flips and 5 crops."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    out_dir: Path = typer.Option(None, "--out", help="Write eval.json, confusion.png, ..."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty --out."),
+) -> None:
+    """Accuracy, macro F1, per-class metrics and the confusion matrix of a trained model."""
+    from ferlab.checkpoint import load_model
+    from ferlab.evaluation import evaluate, select_split, write_evaluation
+
+    if out_dir:
+        _new_output_dir(out_dir, force)
+    loaded = load_model(model_ref)
+    faces = select_split(loaded, data, split)
+    ev = evaluate(loaded, faces, tta=tta, name=str(model_ref), split=split or faces.split_names[0])
+    if out_dir:
+        write_evaluation(ev, out_dir)
+    if as_json:
+        print(json.dumps(ev.report, indent=1))
+        return
+    r = ev.report
+    out.print(
+        f"{model_ref} on {r['split']}: n={r['n']} accuracy {r['accuracy']:.2%} "
+        f"macro-F1 {r['macro_f1']:.3f}" + (f" (TTA {r['tta']})" if r["tta"] else "")
+    )
+    if out_dir:
+        out.print(f"wrote {out_dir}/eval.json, confusion.png, most_confused.md, predictions.csv")
+
+
+@app.command("predict")
+def predict_cmd(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF"),
+    target: Path = typer.Argument(
+        ..., metavar="INPUT", help="test.csv, a dataset (.zip/.csv), a folder or an image."
+    ),
+    out_file: Path = typer.Option(..., "--out", help="CSV to write."),
+    tta: bool = typer.Option(False, "--tta"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
+) -> None:
+    """Predict emotions: a Kaggle submission for test.csv, else one row per face."""
+    from ferlab.checkpoint import load_model
+    from ferlab.evaluation import predict, write_predictions
+
+    if out_file.exists() and not force:
+        raise FerlabError(f"{out_file}: exists; choose a new file or use --force")
+    result = predict(load_model(model_ref), target, tta=tta)
+    write_predictions(result, out_file)
+    out.print(f"wrote {result.n} predictions to {out_file}")
+    if result.bad:
+        raise FerlabError(
+            f"{len(result.bad)} input files could not be read (listed above); "
+            f"the {result.n} readable ones were written"
+        )
+
+
+@app.command("compare")
+def compare_cmd(
+    runs: list[Path] = typer.Argument(..., metavar="RUN..."),
+    out_dir: Path = typer.Option(..., "--out"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Table and overlaid training curves of several runs."""
+    from ferlab.evaluation import compare
+
+    _new_output_dir(out_dir, force)
+    result = compare(runs, out_dir)
+    out.print(result["markdown"])
+
+
 def main() -> None:
     try:
         app()

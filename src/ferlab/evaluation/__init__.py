@@ -1,0 +1,27 @@
+from ferlab.evaluation.compare import compare
+from ferlab.evaluation.evaluate import Evaluation, evaluate, select_split, write_evaluation
+from ferlab.evaluation.metrics import (
+    classification_report,
+    confusion_counts,
+    most_confused,
+    normalize_rows,
+)
+from ferlab.evaluation.predict import Predictions, predict, write_predictions
+from ferlab.evaluation.tta import predict_proba_tta, tta_views
+
+__all__ = [
+    "Evaluation",
+    "Predictions",
+    "classification_report",
+    "compare",
+    "confusion_counts",
+    "evaluate",
+    "most_confused",
+    "normalize_rows",
+    "predict",
+    "predict_proba_tta",
+    "select_split",
+    "tta_views",
+    "write_evaluation",
+    "write_predictions",
+]

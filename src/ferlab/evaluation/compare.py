@@ -1,0 +1,75 @@
+"""Compare training runs: a table and overlaid training curves (the study's CNN vs DNN)."""
+
+import json
+from pathlib import Path
+
+import yaml
+
+from ferlab.errors import FerlabError
+from ferlab.io import write_text_atomic
+from ferlab.plots import plot_curves
+from ferlab.training.run import read_history
+
+
+def run_row(run: Path) -> dict:
+    metrics_file = run / "metrics.json"
+    if not metrics_file.is_file():
+        raise FerlabError(f"{run}: not a finished ferlab run (no metrics.json)")
+    m = json.loads(metrics_file.read_text())
+    config = (
+        yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
+    )
+    env = json.loads((run / "env.json").read_text()) if (run / "env.json").is_file() else {}
+    history = read_history(run)
+    return {
+        "run": run.name,
+        "model": m.get("model", config.get("model")),
+        "params": m.get("params"),
+        "best_val_accuracy": m.get("val", {}).get("accuracy"),
+        "best_epoch": m.get("best_epoch"),
+        "public_test_accuracy": m.get("PublicTest", {}).get("accuracy"),
+        "epochs": m.get("epochs_completed"),
+        "train_minutes": round(m["train_seconds"] / 60, 1),
+        "hardware": env.get("cuda") or f"CPU x{env.get('threads', '?')}",
+        "history": history,
+    }
+
+
+def compare(runs: list[Path], out: Path) -> dict:
+    rows = [run_row(Path(r)) for r in runs]
+    plot_curves(
+        {r["run"]: r["history"] for r in rows}, out / "curves.png", title="training records"
+    )
+    table = [
+        "| run | model | params | best val acc | PublicTest acc | epochs | minutes | hardware |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        table.append(
+            f"| {r['run']} | {r['model']} | {r['params']:,} | "
+            f"{_pct(r['best_val_accuracy'])} | {_pct(r['public_test_accuracy'])} | "
+            f"{r['epochs']} | {r['train_minutes']} | {r['hardware']} |"
+        )
+    best = max(rows, key=lambda r: r["best_val_accuracy"] or 0)
+    sentence = ""
+    if len(rows) > 1:
+        rest = [r for r in rows if r is not best]
+        runner = max(rest, key=lambda r: r["best_val_accuracy"] or 0)
+        gap = (best["best_val_accuracy"] or 0) - (runner["best_val_accuracy"] or 0)
+        sentence = (
+            f"{best['run']} ({best['model']}) is best on validation, "
+            f"{gap * 100:.1f} points above {runner['run']} ({runner['model']})."
+        )
+    text = "\n".join(table) + "\n" + (f"\n{sentence}\n" if sentence else "")
+    write_text_atomic(out / "compare.md", text)
+    summary = {
+        "runs": [{k: v for k, v in r.items() if k != "history"} for r in rows],
+        "best": best["run"],
+        "sentence": sentence,
+    }
+    write_text_atomic(out / "compare.json", json.dumps(summary, indent=1) + "\n")
+    return summary | {"markdown": text}
+
+
+def _pct(x) -> str:
+    return f"{x:.1%}" if x is not None else "n/a"

@@ -1,0 +1,158 @@
+"""Evaluate a trained model on a split: metrics, confusion matrix, most-confused table."""
+
+import csv
+import io
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ferlab.checkpoint import LoadedModel, predict_proba
+from ferlab.data import RAW, FaceSet, ValidationSplit, load
+from ferlab.errors import FerlabError
+from ferlab.evaluation.metrics import (
+    classification_report,
+    confusion_counts,
+    most_confused,
+    most_confused_markdown,
+    normalize_rows,
+)
+from ferlab.evaluation.tta import predict_proba_tta
+from ferlab.io import write_text_atomic
+from ferlab.plots import plot_confusion
+
+TTA_MODE = "flip+crops"
+CONFUSED_THRESHOLD = 0.1
+
+
+@dataclass
+class Evaluation:
+    report: dict  # the JSON `ferlab evaluate --json` prints
+    probs: np.ndarray  # (N, K)
+    faces: FaceSet
+
+    @property
+    def normalized(self) -> np.ndarray:
+        return normalize_rows(np.array(self.report["confusion"]))
+
+
+def run_split_file(loaded: LoadedModel) -> Path:
+    """The split.json saved with the run a checkpoint belongs to."""
+    run = loaded.path.parent.parent  # RUN/checkpoints/best.ckpt
+    path = run / loaded.meta.get("split_file", "split.json")
+    if not path.is_file():
+        raise FerlabError(
+            f"{loaded.path}: no saved validation split beside this checkpoint (looked for {path})"
+        )
+    return path
+
+
+def select_split(loaded: LoadedModel, data: str | Path, split: str | None) -> FaceSet:
+    """Faces of `split` ('val' = the run's saved split), preprocessed as the model was trained."""
+    raw, _ = load(data, preprocess=RAW)
+    if split == "val":
+        faces = raw.select_ids(ValidationSplit.load(run_split_file(loaded)).ids)
+    elif split is None:
+        if len(raw.split_names) != 1:
+            raise FerlabError(
+                f"{data}: holds splits {', '.join(raw.split_names)}; choose one with --split"
+            )
+        faces = raw
+    else:
+        faces = raw.split(split)
+    if not faces.labeled:
+        raise FerlabError(
+            f"{data}: split {split or faces.split_names[0]} has no labels to "
+            "evaluate against; use `ferlab predict` for unlabeled faces"
+        )
+    return _preprocessed(faces, loaded)
+
+
+def _preprocessed(faces: FaceSet, loaded: LoadedModel) -> FaceSet:
+    pre = loaded.preprocess
+    return replace(faces, images=pre.apply(faces.images), preprocess=pre.to_dict())
+
+
+def model_probs(loaded: LoadedModel, faces: np.ndarray, tta: bool) -> np.ndarray:
+    if tta:
+        return predict_proba_tta(loaded.model, faces, TTA_MODE)
+    return predict_proba(loaded.model, faces)
+
+
+def evaluate(
+    loaded: LoadedModel, faces: FaceSet, tta: bool = False, name: str = "", split: str = ""
+) -> Evaluation:
+    labels = loaded.classes
+    if faces.labels.max() >= len(labels):
+        raise FerlabError(
+            f"model {name} knows {len(labels)} classes; the data has label "
+            f"{int(faces.labels.max())}"
+        )
+    probs = model_probs(loaded, faces.images, tta)
+    pred = probs.argmax(1)
+    report = {
+        "model": name,
+        "split": split,
+        "n": len(faces),
+        **classification_report(faces.labels, pred, labels),
+        "labels": labels,
+        "confusion": confusion_counts(faces.labels, pred, len(labels)).tolist(),
+        "tta": TTA_MODE if tta else None,
+    }
+    order = (
+        "model",
+        "split",
+        "n",
+        "accuracy",
+        "macro_f1",
+        "labels",
+        "per_class",
+        "confusion",
+        "tta",
+    )
+    return Evaluation({k: report[k] for k in order}, probs, faces)
+
+
+def write_evaluation(ev: Evaluation, out: Path) -> dict[str, Path]:
+    """eval.json, confusion.png, most_confused.md/.json and predictions.csv under `out`."""
+    labels = ev.report["labels"]
+    title = (
+        f"{ev.report['model']} on {ev.report['split']} (n={ev.report['n']}, "
+        f"accuracy {ev.report['accuracy']:.1%})"
+    )
+    confused = most_confused(ev.normalized, labels, CONFUSED_THRESHOLD)
+    files = {
+        "json": out / "eval.json",
+        "confusion": out / "confusion.png",
+        "most_confused_md": out / "most_confused.md",
+        "most_confused_json": out / "most_confused.json",
+        "predictions": out / "predictions.csv",
+    }
+    write_text_atomic(files["json"], json.dumps(ev.report, indent=1) + "\n")
+    plot_confusion(ev.normalized, labels, files["confusion"], title)
+    write_text_atomic(
+        files["most_confused_md"],
+        f"# Most confused emotions: {title}\n\n"
+        + most_confused_markdown(confused, CONFUSED_THRESHOLD),
+    )
+    write_text_atomic(files["most_confused_json"], json.dumps(confused, indent=1) + "\n")
+    write_text_atomic(
+        files["predictions"], prediction_rows(ev.faces.ids, ev.probs, labels, ev.faces.labels)
+    )
+    return files
+
+
+def prediction_rows(
+    ids, probs: np.ndarray, labels: list[str], truth=None, id_header: str = "id"
+) -> str:
+    """CSV text: id, [true_label,] label, emotion, p_<emotion>... one row per face."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    truth_col = ["true_label"] if truth is not None else []
+    w.writerow([id_header, *truth_col, "label", "emotion", *(f"p_{e}" for e in labels)])
+    pred = probs.argmax(1)
+    for i, ident in enumerate(ids):
+        true = [int(truth[i])] if truth is not None else []
+        w.writerow([ident, *true, int(pred[i]), labels[pred[i]], *(f"{p:.5f}" for p in probs[i])])
+    return buf.getvalue()

@@ -1,0 +1,74 @@
+"""Classification metrics, from torchmetrics, as plain arrays and dicts."""
+
+import numpy as np
+import torch
+from torchmetrics.functional.classification import (
+    multiclass_confusion_matrix,
+    multiclass_f1_score,
+    multiclass_precision,
+    multiclass_recall,
+)
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """(K, K) int counts, rows = true class, columns = predicted class."""
+    preds, target = torch.as_tensor(y_pred), torch.as_tensor(y_true)
+    return multiclass_confusion_matrix(preds, target, n_classes).numpy().astype(np.int64)
+
+
+def normalize_rows(counts: np.ndarray) -> np.ndarray:
+    """Each row sums to 1 (a class with no samples stays all zero)."""
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros(counts.shape, float), where=totals > 0)
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
+    k = len(labels)
+    t, p = torch.as_tensor(y_true), torch.as_tensor(y_pred)
+    kw = {"num_classes": k, "average": "none", "zero_division": 0}
+    precision = multiclass_precision(p, t, **kw).numpy()
+    recall = multiclass_recall(p, t, **kw).numpy()
+    f1 = multiclass_f1_score(p, t, **kw).numpy()
+    support = np.bincount(y_true, minlength=k)
+    return {
+        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
+        "macro_f1": float(f1[support > 0].mean()) if (support > 0).any() else 0.0,
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(labels)
+        },
+    }
+
+
+def most_confused(
+    normalized: np.ndarray, labels: list[str], threshold: float = 0.1, top: int = 2
+) -> list[dict]:
+    """For each true emotion, the (up to `top`) emotions it is mistaken for at >= threshold."""
+    rows = []
+    for i, name in enumerate(labels):
+        rates = [(labels[j], float(normalized[i, j])) for j in range(len(labels)) if j != i]
+        rates = sorted((r for r in rates if r[1] >= threshold), key=lambda r: -r[1])[:top]
+        rows.append(
+            {
+                "true": name,
+                "recall": float(normalized[i, i]),
+                "confused_with": [{"emotion": e, "rate": r} for e, r in rates],
+            }
+        )
+    return rows
+
+
+def most_confused_markdown(rows: list[dict], threshold: float) -> str:
+    lines = ["| true emotion | recall | most often mistaken for |", "| --- | ---: | --- |"]
+    for row in rows:
+        confused = ", ".join(f"{c['emotion']} ({c['rate']:.0%})" for c in row["confused_with"])
+        lines.append(
+            f"| {row['true']} | {row['recall']:.0%} | "
+            f"{confused or f'none notable (all < {threshold:.0%})'} |"
+        )
+    return "\n".join(lines) + "\n"

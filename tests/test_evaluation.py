@@ -1,0 +1,194 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run_cli, synthetic_faces, write_tree
+from ferlab.checkpoint import load_model, predict_proba
+from ferlab.data import EMOTIONS, convert
+from ferlab.evaluation import (
+    classification_report,
+    confusion_counts,
+    most_confused,
+    normalize_rows,
+    predict_proba_tta,
+    tta_views,
+)
+from ferlab.training import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ev")
+    data = write_tree(synthetic_faces(per_class=20, seed=2), root / "data")
+    cfg = TrainConfig(
+        data=str(data),
+        out=str(root / "run"),
+        model="cnn-baseline",
+        model_args={"widths": [8, 16, 16, 32], "dropout": 0.0},
+        epochs=5,
+        batch_size=32,
+        lr=5e-3,
+        precision="fp32",
+        augment="none",
+        quiet=True,
+        val_fraction=0.2,
+    )
+    train(cfg)
+    return root / "run", data
+
+
+def test_confusion_and_metrics_match_a_hand_computed_case():
+    y_true = np.array([0, 0, 0, 1, 1, 2])
+    y_pred = np.array([0, 1, 0, 1, 2, 2])
+    counts = confusion_counts(y_true, y_pred, 3)
+    assert counts.tolist() == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    np.testing.assert_allclose(
+        normalize_rows(counts), [[2 / 3, 1 / 3, 0], [0, 0.5, 0.5], [0, 0, 1]]
+    )
+    r = classification_report(y_true, y_pred, ["a", "b", "c"])
+    assert r["accuracy"] == pytest.approx(4 / 6)
+    # b: precision 1/2 (1 of 2 predicted b), recall 1/2, f1 1/2; c: precision 1/2, recall 1
+    assert r["per_class"]["b"] == pytest.approx(
+        {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    )
+    assert r["per_class"]["c"]["f1"] == pytest.approx(2 * 0.5 * 1 / 1.5)
+    assert r["per_class"]["a"]["precision"] == pytest.approx(1.0)
+    assert r["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+
+
+def test_empty_class_row_stays_zero():
+    counts = np.array([[3, 1], [0, 0]])
+    assert normalize_rows(counts).tolist() == [[0.75, 0.25], [0.0, 0.0]]
+
+
+def test_most_confused_uses_the_threshold():
+    m = np.array([[0.7, 0.2, 0.1], [0.05, 0.9, 0.05], [0.3, 0.0, 0.7]])
+    rows = most_confused(m, ["x", "y", "z"], threshold=0.1)
+    assert rows[0]["confused_with"] == [
+        {"emotion": "y", "rate": 0.2},
+        {"emotion": "z", "rate": 0.1},
+    ]
+    assert rows[1]["confused_with"] == []
+    assert rows[2]["confused_with"][0]["emotion"] == "x"
+
+
+def test_tta_averages_flipped_and_cropped_views(trained):
+    run, _ = trained
+    model = load_model(run).model
+    faces = synthetic_faces(per_class=1).images
+    x = torch.from_numpy(faces).float().div(255).unsqueeze(1)
+    assert len(tta_views(x, "flip")) == 2 and len(tta_views(x, "flip+crops")) == 10
+    assert all(v.shape == x.shape for v in tta_views(x, "flip+crops"))
+    with torch.no_grad():
+        manual = (torch.softmax(model(x), 1) + torch.softmax(model(x.flip(-1)), 1)) / 2
+    np.testing.assert_allclose(predict_proba_tta(model, faces, "flip"), manual.numpy(), atol=1e-5)
+    np.testing.assert_allclose(predict_proba_tta(model, faces, "flip+crops").sum(1), 1, atol=1e-5)
+
+
+def test_evaluate_json_schema_and_outputs(trained, tmp_path):
+    run, data = trained
+    r = run_cli(
+        "evaluate", run, "--data", data, "--split", "PublicTest", "--json", "--out", tmp_path / "ev"
+    )
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert list(d) == [
+        "model",
+        "split",
+        "n",
+        "accuracy",
+        "macro_f1",
+        "labels",
+        "per_class",
+        "confusion",
+        "tta",
+    ]
+    assert d["n"] == 140 and d["labels"] == list(EMOTIONS) and d["tta"] is None
+    assert np.array(d["confusion"]).sum() == 140
+    assert set(d["per_class"]["happy"]) == {"precision", "recall", "f1", "support"}
+    for name in (
+        "eval.json",
+        "confusion.png",
+        "most_confused.md",
+        "most_confused.json",
+        "predictions.csv",
+    ):
+        assert (tmp_path / "ev" / name).is_file()
+    val = run_cli("evaluate", run, "--data", data, "--split", "val", "--json", "--tta")
+    assert val.returncode == 0, val.stderr
+    assert json.loads(val.stdout)["n"] == 28 and json.loads(val.stdout)["tta"] == "flip+crops"
+
+
+def test_predict_then_evaluate_round_trip(trained, tmp_path):
+    run, data = trained
+    r = run_cli("predict", run, data / "test", "--out", tmp_path / "p.csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(tmp_path / "p.csv")))
+    assert len(rows) == 140 and list(rows[0])[:3] == ["path", "label", "emotion"]
+    correct = [EMOTIONS[int(row["label"])] == row["path"].split("/")[-2] for row in rows]
+    ev = run_cli("evaluate", run, "--data", data, "--split", "PublicTest", "--json")
+    assert json.loads(ev.stdout)["accuracy"] == pytest.approx(np.mean(correct))
+
+
+def test_kaggle_submission_from_test_csv(trained, tmp_path):
+    run, data = trained
+    from ferlab.data import RAW, load
+
+    faces, _ = load(data, preprocess=RAW)
+    convert(faces, "ntu-csv", tmp_path / "ntu")
+    r = run_cli("predict", run, tmp_path / "ntu" / "test.csv", "--out", tmp_path / "sub.csv")
+    assert r.returncode == 0, r.stderr
+    lines = (tmp_path / "sub.csv").read_text().splitlines()
+    assert lines[0] == "id,label" and len(lines) == 141
+    assert [int(x.split(",")[0]) for x in lines[1:]] == list(range(140))
+    assert all(0 <= int(x.split(",")[1]) < 7 for x in lines[1:])
+
+
+def test_predict_reports_bad_files_and_keeps_good_rows(trained, tmp_path):
+    run, _ = trained
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(synthetic_faces(per_class=1).images[i]).save(folder / f"f{i}.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    r = run_cli("predict", run, folder, "--out", tmp_path / "p.csv")
+    assert r.returncode == 2 and "broken.jpg" in r.stderr and "Traceback" not in r.stderr
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize("case", ["missing_split", "no_checkpoint", "unlabeled"])
+def test_evaluate_bad_input(trained, tmp_path, case):
+    run, data = trained
+    if case == "missing_split":
+        args = [run, "--data", data, "--split", "PrivateTest"]
+    elif case == "no_checkpoint":
+        (tmp_path / "empty_run").mkdir()
+        args = [tmp_path / "empty_run", "--data", data, "--split", "PublicTest"]
+    else:
+        from ferlab.data import RAW, load
+
+        convert(load(data, preprocess=RAW)[0], "ntu-csv", tmp_path / "ntu")
+        args = [run, "--data", tmp_path / "ntu" / "test.csv"]
+    r = run_cli("evaluate", *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_compare_runs(trained, tmp_path):
+    run, _ = trained
+    r = run_cli("compare", run, run, "--out", tmp_path / "cmp")
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert md.count("| run |") == 1 and md.count("| run | cnn-baseline |") == 2
+    assert (tmp_path / "cmp" / "curves.png").is_file()
+
+
+def test_predict_proba_rows_sum_to_one(trained):
+    model = load_model(trained[0]).model
+    probs = predict_proba(model, synthetic_faces(per_class=2).images, batch_size=5)
+    assert probs.shape == (28, 7)
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
