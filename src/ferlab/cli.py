@@ -18,6 +18,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Read, inspect and convert FER2013 data.")
 app.add_typer(data_app, name="data")
+explain_app = typer.Typer(no_args_is_help=True, help="Look inside a trained model.")
+app.add_typer(explain_app, name="explain")
 out = Console()
 err = Console(stderr=True)
 
@@ -267,6 +269,76 @@ def compare_cmd(
     _new_output_dir(out_dir, force)
     result = compare(runs, out_dir)
     out.print(result["markdown"])
+
+
+@app.command("layers")
+def layers_cmd(model_ref: str = typer.Argument(..., metavar="MODEL_REF")) -> None:
+    """Layer names usable by `ferlab explain activations|filters`, with output shapes."""
+    from ferlab.checkpoint import load_model
+    from ferlab.explain import layer_names
+
+    table = Table()
+    table.add_column("layer")
+    table.add_column("output shape")
+    for name, shape in layer_names(load_model(model_ref).model):
+        table.add_row(name, str(shape))
+    out.print(table)
+
+
+@explain_app.command("saliency")
+def explain_saliency(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF"),
+    data: Path = typer.Option(..., "--data"),
+    split: str = typer.Option(None, "--split", help="Default: PublicTest, or the only split."),
+    per_class: int = typer.Option(2, "--per-class", help="Faces per emotion."),
+    ids: list[str] = typer.Option(None, "--ids", help="Face ids instead of --per-class."),
+    method: str = typer.Option(
+        "gradient", "--method", help="gradient | smoothgrad | integrated-gradients | gradcam"
+    ),
+    target: str = typer.Option("predicted", "--target", help="predicted | true | EMOTION"),
+    sample: int = typer.Option(700, "--sample", help="Faces for the class-average maps."),
+    out_dir: Path = typer.Option(..., "--out"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Saliency maps for chosen faces, and a class-average map per emotion."""
+    from ferlab.explain.run import saliency_report
+
+    _new_output_dir(out_dir, force)
+    files = saliency_report(model_ref, data, split, per_class, ids, method, target, sample, out_dir)
+    out.print("wrote " + ", ".join(str(f) for f in files))
+
+
+@explain_app.command("activations")
+def explain_activations(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF"),
+    layer: str = typer.Option(..., "--layer", help="See `ferlab layers MODEL_REF`."),
+    image: str = typer.Option(..., "--image", help="An image file, or a face id in --data."),
+    data: Path = typer.Option(None, "--data"),
+    out_dir: Path = typer.Option(..., "--out"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """The output of every filter of one layer for one face, as one grid."""
+    from ferlab.explain.run import activations_report
+
+    _new_output_dir(out_dir, force)
+    out.print(f"wrote {activations_report(model_ref, layer, image, data, out_dir)}")
+
+
+@explain_app.command("filters")
+def explain_filters(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF"),
+    layer: str = typer.Option(..., "--layer", help="A conv layer name, or 'logits'."),
+    filters: str = typer.Option(None, "--filters", help="e.g. 0-15,20 (default: all)"),
+    steps: int = typer.Option(200, "--steps"),
+    out_dir: Path = typer.Option(..., "--out"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Gradient-ascent images that excite each filter (or class output) most."""
+    from ferlab.explain.run import filters_report
+
+    _new_output_dir(out_dir, force)
+    path, seconds = filters_report(model_ref, layer, filters, steps, out_dir)
+    out.print(f"wrote {path} in {seconds:.1f} s")
 
 
 def main() -> None:

@@ -67,3 +67,71 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title or "normalized confusion matrix")
     return save(fig, path)
+
+
+def plot_saliency_panels(
+    faces: np.ndarray,
+    maps: np.ndarray,
+    masked: np.ndarray,
+    titles: list[str],
+    path: Path,
+    method: str = "gradient",
+) -> Path:
+    """One row per face: the face, its saliency (jet), the face with low-saliency pixels off."""
+    n = len(faces)
+    fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.3 * n), squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(faces[i], cmap="gray", vmin=0, vmax=255)
+        axes[i, 1].imshow(maps[i], cmap="jet")
+        axes[i, 2].imshow(masked[i], cmap="gray", vmin=0, vmax=255)
+        axes[i, 0].set_title(titles[i], fontsize=8, loc="left")
+        for ax in axes[i]:
+            ax.set_axis_off()
+    axes[0, 1].set_title(f"saliency ({method})", fontsize=8)
+    axes[0, 2].set_title("most salient 25%", fontsize=8)
+    return save(fig, path)
+
+
+def plot_class_maps(maps: np.ndarray, labels: list[str], path: Path, title: str = "") -> Path:
+    fig, axes = plt.subplots(1, len(labels), figsize=(2 * len(labels), 2.4))
+    for ax, m, name in zip(axes, maps, labels, strict=True):
+        ax.imshow(m, cmap="jet")
+        ax.set_title(name, fontsize=9)
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def grid_figure(
+    tiles: np.ndarray,
+    captions: list[str] | None = None,
+    per_row: int = 16,
+    title: str = "",
+    cmap: str = "gray",
+):
+    """Tiles (F, h, w) in rows of `per_row`, each scaled on its own, caption above each."""
+    n = len(tiles)
+    rows = (n + per_row - 1) // per_row
+    cols = min(per_row, n)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.05 * cols, 1.25 * rows + 0.4), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if k < n:
+            ax.imshow(tiles[k], cmap=cmap)
+            if captions:
+                ax.set_title(captions[k], fontsize=6, pad=2)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def plot_grid(
+    tiles: np.ndarray,
+    path: Path,
+    captions: list[str] | None = None,
+    per_row: int = 16,
+    title: str = "",
+    cmap: str = "gray",
+) -> Path:
+    return save(grid_figure(tiles, captions, per_row, title, cmap), path)
