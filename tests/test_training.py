@@ -36,9 +36,10 @@ def config(data, out, **kw) -> TrainConfig:
 
 
 def test_fast_model_learns_well_above_chance(data, tmp_path):
-    result = train(config(data, tmp_path / "run", epochs=6, augment="light"))
+    # No flips: the synthetic classes differ by where their square is, left or right.
+    result = train(config(data, tmp_path / "run", epochs=8, lr=1e-2))
     assert result.stopped_by == "epochs"
-    assert result.metrics["val"]["accuracy"] > 0.6  # chance is 1/7
+    assert result.metrics["val"]["accuracy"] > 0.7  # chance is 1/7
     run = tmp_path / "run"
     for name in (
         "config.yaml",
