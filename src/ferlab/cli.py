@@ -171,10 +171,6 @@ def train_cmd(
         accelerator=accelerator,
         quiet=quiet,
     )
-    from ferlab.models import list_models
-
-    if model not in list_models():
-        raise FerlabError(f"unknown model '{model}'; choose one of {', '.join(list_models())}")
     result = train(cfg, resume=resume, force=force)
     if result is None:
         return

@@ -46,7 +46,7 @@ def read_source(path: str | Path) -> FaceSet:
     if path.suffix.lower() == ".zip":
         return _read_zip(path)
     if path.suffix.lower() == ".csv":
-        header = _csv_header(path)
+        header = csv_header(path)
         if header == FER2013_COLUMNS:
             return read_fer2013_csv(path)
         if header in (NTU_TRAIN_COLUMNS, NTU_TEST_COLUMNS):
@@ -135,7 +135,7 @@ def _read_image_tree(entries: list[Entry], source: str) -> FaceSet:
 # ---- CSV formats -------------------------------------------------------------------------------
 
 
-def _csv_header(path: Path) -> tuple[str, ...]:
+def csv_header(path: Path) -> tuple[str, ...]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             row = next(csv.reader(f), [])

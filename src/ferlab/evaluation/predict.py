@@ -12,7 +12,7 @@ from ferlab.checkpoint import LoadedModel
 from ferlab.data import RAW, load
 from ferlab.data.images import decode_gray, is_image_name
 from ferlab.data.preprocess import to_face_size
-from ferlab.data.readers import NTU_TEST_COLUMNS, _csv_header
+from ferlab.data.readers import NTU_TEST_COLUMNS, csv_header
 from ferlab.errors import FerlabError
 from ferlab.evaluation.evaluate import model_probs, prediction_rows
 from ferlab.io import write_text_atomic
@@ -53,7 +53,7 @@ def predict(loaded: LoadedModel, target: Path, tta: bool = False) -> Predictions
         raise FerlabError(f"{target}: no such file or folder")
     labels = loaded.classes
     pre = loaded.preprocess
-    if target.suffix.lower() == ".csv" and _csv_header(target) == NTU_TEST_COLUMNS:
+    if target.suffix.lower() == ".csv" and csv_header(target) == NTU_TEST_COLUMNS:
         faces, _ = load(target, preprocess=RAW)  # the course test.csv -> Kaggle submission
         probs = model_probs(loaded, pre.apply(faces.images), tta)
         ids = [i.split(":", 1)[1] for i in faces.ids]

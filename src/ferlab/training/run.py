@@ -22,6 +22,7 @@ from ferlab.checkpoint import load_model, predict_proba
 from ferlab.data import EMOTIONS, Preprocess, ValidationSplit, carve_validation, load
 from ferlab.errors import FerlabError
 from ferlab.io import write_text_atomic
+from ferlab.models import list_models
 from ferlab.plots import plot_curves
 from ferlab.training.callbacks import (
     AtomicCheckpointIO,
@@ -113,6 +114,8 @@ def train(
     callbacks: list[L.Callback] | None = None,
 ) -> RunResult | None:
     """Train cfg.model on cfg.data into the run folder cfg.out. None in DDP child processes."""
+    if cfg.model not in list_models():  # before anything is written to the run folder
+        raise FerlabError(f"unknown model '{cfg.model}'; choose one of {', '.join(list_models())}")
     cfg = prepare_run_dir(cfg, resume, force)
     out = Path(cfg.out)
     writer = not _is_child_process()
