@@ -29,6 +29,9 @@ ferlab evaluate $CNN --data "$DATA" --split val --out $R/eval/cnn-baseline-val -
 ferlab evaluate $CNN --data "$DATA" --split PublicTest --json > $R/eval/cnn-baseline-publictest.json
 ferlab evaluate $CNN --data "$DATA" --split PublicTest --tta --json \
   > $R/eval/cnn-baseline-publictest-tta.json
+ferlab evaluate $DNN --data "$DATA" --split PublicTest --json > $R/eval/dnn-seed-publictest.json
+ferlab evaluate $DNN --data "$DATA" --split PublicTest --tta --json \
+  > $R/eval/dnn-seed-publictest-tta.json
 rm $R/eval/cnn-baseline-val/predictions.csv  # per-face rows stay out of the repo
 
 E=$R/explain.tmp

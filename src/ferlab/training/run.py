@@ -8,7 +8,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import lightning as L
@@ -146,9 +146,8 @@ def train(
         "split_file": "split.json",
         "ferlab_version": ferlab.__version__,
     }
-    module = FERModule(
-        vars(cfg) | {}, meta, class_weights(train_set.labels) if cfg.class_weights else None
-    )
+    weights = class_weights(train_set.labels) if cfg.class_weights else None
+    module = FERModule(asdict(cfg), meta, weights)
     data = FERDataModule(train_set, val_set, cfg.batch_size, cfg.balanced_sampling, cfg.seed)
     checkpoint = ModelCheckpoint(
         dirpath=out / "checkpoints",
