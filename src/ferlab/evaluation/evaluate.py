@@ -91,27 +91,19 @@ def evaluate(
         )
     probs = model_probs(loaded, faces.images, tta)
     pred = probs.argmax(1)
+    metrics = classification_report(faces.labels, pred, labels)
     report = {
         "model": name,
         "split": split,
         "n": len(faces),
-        **classification_report(faces.labels, pred, labels),
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
         "labels": labels,
+        "per_class": metrics["per_class"],
         "confusion": confusion_counts(faces.labels, pred, len(labels)).tolist(),
         "tta": TTA_MODE if tta else None,
     }
-    order = (
-        "model",
-        "split",
-        "n",
-        "accuracy",
-        "macro_f1",
-        "labels",
-        "per_class",
-        "confusion",
-        "tta",
-    )
-    return Evaluation({k: report[k] for k in order}, probs, faces)
+    return Evaluation(report, probs, faces)
 
 
 def write_evaluation(ev: Evaluation, out: Path) -> dict[str, Path]:
