@@ -271,3 +271,14 @@ def test_equalization_removes_global_intensity_differences():
     after = np.abs(equalize_hist(darker).astype(int) - shared).mean()
     # What remains is the gray levels the compression merged, not the global change.
     assert before > 40 and after < before / 5
+
+
+def test_a_course_csv_is_recognised_by_its_header_not_its_name(tmp_path, faces):
+    lines = ["label,feature"] + [
+        f"{lab},{pixel_text(img)}"
+        for lab, img in zip(faces.labels[:4], faces.images[:4], strict=True)
+    ]
+    (tmp_path / "my_train.csv").write_text("\n".join(lines) + "\n")
+    got, _ = load(tmp_path / "my_train.csv", preprocess=RAW)
+    assert got.split_names == ["Training"] and got.labels.tolist() == faces.labels[:4].tolist()
+    assert got.ids[0] == "my_train.csv:0"

@@ -50,7 +50,9 @@ def read_source(path: str | Path) -> FaceSet:
         if header == FER2013_COLUMNS:
             return read_fer2013_csv(path)
         if header in (NTU_TRAIN_COLUMNS, NTU_TEST_COLUMNS):
-            return read_ntu_pair(path.parent, only=path.name)
+            return FaceSet(
+                *read_ntu_csv(path, labeled=header == NTU_TRAIN_COLUMNS), source=str(path)
+            )
         raise FerlabError(
             f"{path}: unexpected CSV columns {','.join(header)}; expected "
             f"{','.join(FER2013_COLUMNS)} (fer2013.csv), {','.join(NTU_TRAIN_COLUMNS)} (train.csv) "
@@ -219,43 +221,43 @@ def read_fer2013_csv(src: Path | io.TextIOBase, name: str | None = None) -> Face
     )
 
 
-def read_ntu_pair(folder: Path, only: str | None = None) -> FaceSet:
-    """The course pair: train.csv (label,feature) -> Training; test.csv (id,feature) -> Test.
+def read_ntu_csv(path: Path, labeled: bool) -> tuple[np.ndarray, ...]:
+    """One course CSV: (images, labels, splits, ids). label,feature rows are Training;
+    id,feature rows are an unlabeled Test split with ids '<file>:<Kaggle id>'."""
+    columns = NTU_TRAIN_COLUMNS if labeled else NTU_TEST_COLUMNS
+    images, labels, ids = [], [], []
+    with _open_csv(path) as f:
+        for k, (line, (first, feature)) in enumerate(_rows(f, str(path), columns)):
+            where = f"{path}: row {line}"
+            images.append(_pixels(feature, where))
+            if labeled:
+                labels.append(_label(first, where))
+                ids.append(f"{path.name}:{k}")
+            else:
+                if not first.strip().isdigit():
+                    raise FerlabError(f"{where}: id '{first}' is not a non-negative integer")
+                labels.append(UNLABELED)
+                ids.append(f"{path.name}:{int(first)}")
+    if not images:
+        raise FerlabError(f"{path}: no rows")
+    split = "Training" if labeled else "Test"
+    return (
+        np.stack(images),
+        np.array(labels, dtype=np.int64),
+        np.array([split] * len(ids)),
+        np.array(ids),
+    )
 
-    Test rows are unlabeled; their ids are 'test.csv:<id>' with the Kaggle submission id.
-    """
-    parts = []
-    for fname, columns in (("train.csv", NTU_TRAIN_COLUMNS), ("test.csv", NTU_TEST_COLUMNS)):
-        path = folder / fname
-        if (only and fname != only) or not path.is_file():
-            continue
-        images, labels, ids = [], [], []
-        with _open_csv(path) as f:
-            for k, (line, (first, feature)) in enumerate(_rows(f, str(path), columns)):
-                where = f"{path}: row {line}"
-                images.append(_pixels(feature, where))
-                if fname == "train.csv":
-                    labels.append(_label(first, where))
-                    ids.append(f"train.csv:{k}")
-                else:
-                    if not first.strip().isdigit():
-                        raise FerlabError(f"{where}: id '{first}' is not a non-negative integer")
-                    labels.append(UNLABELED)
-                    ids.append(f"test.csv:{int(first)}")
-        if not images:
-            raise FerlabError(f"{path}: no rows")
-        split = "Training" if fname == "train.csv" else "Test"
-        parts.append(
-            (
-                np.stack(images),
-                np.array(labels, dtype=np.int64),
-                np.array([split] * len(ids)),
-                np.array(ids),
-            )
-        )
+
+def read_ntu_pair(folder: Path) -> FaceSet:
+    """The course pair in a folder: train.csv (label,feature) and test.csv (id,feature)."""
+    parts = [
+        read_ntu_csv(folder / name, labeled)
+        for name, labeled in (("train.csv", True), ("test.csv", False))
+        if (folder / name).is_file()
+    ]
     if not parts:
         raise FerlabError(f"{folder}: no train.csv or test.csv")
     return FaceSet(
-        *(np.concatenate(arrays) for arrays in zip(*parts, strict=True)),
-        source=str(folder / only) if only else str(folder),
+        *(np.concatenate(arrays) for arrays in zip(*parts, strict=True)), source=str(folder)
     )
