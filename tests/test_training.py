@@ -2,6 +2,7 @@ import json
 from dataclasses import replace
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 
@@ -131,3 +132,34 @@ def test_ddp_with_two_cpu_processes(data, tmp_path):
     assert "--devices" in env["argv"]
     assert json.loads((tmp_path / "ddp" / "metrics.json").read_text())["epochs_completed"] == 1
     assert "world_size=2" in r.stderr or "distributed_backend=gloo" in r.stderr
+
+
+def test_rarely_used_options_train(data, tmp_path):
+    result = train(
+        config(
+            data,
+            tmp_path / "run",
+            epochs=2,
+            class_weights=True,
+            balanced_sampling=True,
+            optimizer="sgd",
+            schedule="cosine",
+            augment="strong",
+            label_smoothing=0.1,
+        )
+    )
+    assert result.metrics["epochs_completed"] == 2
+
+
+def test_balanced_sampler_evens_out_classes():
+    from ferlab.training.module import EpochSampler
+
+    labels = np.array([0] * 900 + [1] * 100)
+    weights = torch.from_numpy(1.0 / np.bincount(labels)[labels])
+    sampler = EpochSampler(len(labels), seed=0, weights=weights)
+    drawn = labels[list(sampler)]
+    assert 0.4 < drawn.mean() < 0.6  # class 1 is 10% of the data, ~50% of the draws
+    sampler.set_epoch(1)
+    assert list(sampler) != list(EpochSampler(len(labels), seed=0, weights=weights))
+    plain = EpochSampler(10, seed=3)
+    assert sorted(plain) == list(range(10)) and list(plain) == list(EpochSampler(10, seed=3))
