@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ferlab.checkpoint import face_batch
+
 CROP = 44  # crops of 44x44 at the centre and corners, resized back to 48x48
 
 
@@ -33,10 +35,10 @@ def predict_proba_tta(
     device: str = "cpu",
 ) -> np.ndarray:
     """(N, 48, 48) preprocessed uint8 -> (N, classes) mean softmax over the TTA views."""
-    model.eval()
+    model.eval().to(memory_format=torch.channels_last)
     out = []
     for i in range(0, len(faces), batch_size):
-        x = torch.from_numpy(faces[i : i + batch_size]).to(device).float().div_(255).unsqueeze(1)
+        x = face_batch(faces[i : i + batch_size], device)
         probs = [torch.softmax(model(v).float(), 1) for v in tta_views(x, mode)]
         out.append(torch.stack(probs).mean(0).cpu().numpy())
     return np.concatenate(out)
