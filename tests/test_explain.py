@@ -175,3 +175,24 @@ def test_explain_cli(tmp_path):
     assert (tmp_path / "sal" / "class_average.png").is_file()
     r = run_cli("explain", "filters", run, "--layer", "nope", "--out", tmp_path / "f")
     assert r.returncode == 2 and "no layer 'nope'" in r.stderr and "Traceback" not in r.stderr
+
+
+class DeadStart(nn.Module):
+    """A conv whose ReLU is off everywhere for grey noise: no gradient reaches the input."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        nn.init.constant_(self.conv.weight, 0.5)
+        nn.init.constant_(self.conv.bias, -3.0)  # 9 * 0.5 * 0.5 - 3 < 0 at mid grey
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.act(self.conv(x)).mean((2, 3))
+
+
+def test_ascent_starts_a_relu_that_is_off_everywhere():
+    model = DeadStart()
+    result = filter_images(model, "act", [0, 1], steps=60)
+    assert (result.initial == 0).all()
+    assert (result.final > 0.1).all(), result.final

@@ -110,7 +110,8 @@ def grid_figure(
     title: str = "",
     cmap: str = "gray",
 ):
-    """Tiles (F, h, w) in rows of `per_row`, each scaled on its own, caption above each."""
+    """Tiles (F, h, w), or a list of 2-D arrays of any sizes, in rows of `per_row`, each
+    scaled on its own, caption above each."""
     n = len(tiles)
     rows = (n + per_row - 1) // per_row
     cols = min(per_row, n)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ferlab.errors import FerlabError
-from ferlab.explain.hooks import find_layer, layer_output
+from ferlab.explain.hooks import find_layer, layer_input, layer_output
 from ferlab.models import explainable_layers
 
 
@@ -43,19 +43,39 @@ class FilterImages:
     final: np.ndarray  # (F,) mean activation of the result
 
 
-def _objective(model: nn.Module, layer_name: str, x: torch.Tensor, filters: torch.Tensor):
-    """(F,) mean activation of filter filters[i] for input x[i] (or logit, for 'logits')."""
+def _objective(
+    model: nn.Module,
+    layer_name: str,
+    x: torch.Tensor,
+    filters: torch.Tensor,
+    pre_activation: bool = False,
+):
+    """(F,) mean activation of filter filters[i] for input x[i] (or logit, for 'logits').
+
+    With pre_activation, a filter of an activation layer that is off over the whole map is
+    scored by its input instead: a ReLU that is off passes no gradient, so ascent on its
+    output alone could never start."""
     if layer_name == "logits":
         return model(x).gather(1, filters[:, None])[:, 0]
-    out = layer_output(model, find_layer(model, layer_name), x)
+    layer = find_layer(model, layer_name)
+    rows = torch.arange(len(filters))
+    if pre_activation and isinstance(layer, nn.ReLU | nn.LeakyReLU):
+        z = layer_input(model, layer, x)
+        _check_filters(layer_name, z, filters)
+        z = z[rows, filters]  # (F, h, w)
+        post = F.leaky_relu(z, getattr(layer, "negative_slope", 0.0)).mean((1, 2))
+        return torch.where(post > 0, post, z.mean((1, 2)))
+    out = layer_output(model, layer, x)
+    _check_filters(layer_name, out, filters)
+    return out[rows, filters].mean((1, 2))
+
+
+def _check_filters(layer_name: str, out: torch.Tensor, filters: torch.Tensor) -> None:
     if out.ndim != 4:
         raise FerlabError(f"layer '{layer_name}' does not output feature maps")
-    if int(filters.max()) >= out.shape[1]:
-        raise FerlabError(
-            f"layer '{layer_name}' has {out.shape[1]} filters; "
-            f"asked for filter {int(filters.max())}"
-        )
-    return out[torch.arange(len(filters)), filters].mean((1, 2))
+    n, asked = out.shape[1], int(filters.max())
+    if asked >= n:
+        raise FerlabError(f"layer '{layer_name}' has {n} filters; asked for filter {asked}")
 
 
 def filter_images(
@@ -72,7 +92,8 @@ def filter_images(
     """Gradient ascent on the input, all filters at once as one batch.
 
     Normalized gradient steps with L2 decay, random jitter and periodic blur keep the
-    images readable (Yosinski et al.)."""
+    images readable (Yosinski et al.). A filter of an activation layer that is off everywhere
+    climbs on its input until it turns on; `initial` and `final` are the layer's output."""
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -86,7 +107,7 @@ def filter_images(
         for step in range(steps):
             dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=g).tolist()
             shifted = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-            score = _objective(model, layer_name, shifted, idx)
+            score = _objective(model, layer_name, shifted, idx, pre_activation=True)
             (grad,) = torch.autograd.grad(score.sum(), x)
             with torch.no_grad():
                 grad = grad / (grad.flatten(1).std(1).view(-1, 1, 1, 1) + 1e-8)

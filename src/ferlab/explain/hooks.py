@@ -48,3 +48,21 @@ def layer_output(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.T
     with capture(layer, stop=True) as store, suppress(_Stop):
         model(x)
     return store["out"]
+
+
+def layer_input(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What the layer receives for input x (e.g. the pre-activation of a ReLU), copied before
+    an in-place layer could overwrite it; the forward pass stops there."""
+    store: dict[str, torch.Tensor] = {}
+
+    def hook(_module, inputs):
+        store["in"] = inputs[0].clone()
+        raise _Stop
+
+    handle = layer.register_forward_pre_hook(hook)
+    try:
+        with suppress(_Stop):
+            model(x)
+    finally:
+        handle.remove()
+    return store["in"]

@@ -132,7 +132,7 @@ def activations_report(model_ref, layer, image, data, out: Path) -> Path:
     loaded = load_model(model_ref)
     face, name = load_face(image, data, loaded)
     maps = activations(loaded.model, _tensor(face[None]), layer)[0]  # (C, h, w)
-    tiles = np.concatenate([face[None] / 255.0, maps])
+    tiles = [face / 255.0, *maps]  # the input keeps its size; deep maps are smaller
     captions = ["input"] + [f"#{i} {m.mean():.2f}" for i, m in enumerate(maps)]
     return plot_grid(
         tiles,
