@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ferlab.data import EMOTIONS, FaceSet
+from ferlab.training import TrainConfig
 
 
 @pytest.fixture(autouse=True)
@@ -100,3 +101,24 @@ def faces() -> FaceSet:
 @pytest.fixture
 def tree(tmp_path, faces) -> Path:
     return write_tree(faces, tmp_path / "tree")
+
+
+TINY = {"widths": [8, 16, 16, 32], "dropout": 0.0}
+
+
+def tiny_config(data, out, **kw) -> TrainConfig:
+    """A seconds-long CPU training run of a tiny cnn-baseline; keyword arguments override."""
+    base = dict(
+        data=str(data),
+        out=str(out),
+        model="cnn-baseline",
+        model_args=TINY,
+        epochs=4,
+        batch_size=32,
+        lr=5e-3,
+        precision="fp32",
+        augment="none",
+        quiet=True,
+        val_fraction=0.2,
+    )
+    return TrainConfig(**(base | kw))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli, synthetic_faces, write_tree
+from conftest import run_cli, synthetic_faces, tiny_config, write_tree
 from ferlab.checkpoint import load_model, predict_proba
 from ferlab.data import EMOTIONS, convert
 from ferlab.evaluation import (
@@ -17,27 +17,14 @@ from ferlab.evaluation import (
     predict_proba_tta,
     tta_views,
 )
-from ferlab.training import TrainConfig, train
+from ferlab.training import train
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("ev")
     data = write_tree(synthetic_faces(per_class=20, seed=2), root / "data")
-    cfg = TrainConfig(
-        data=str(data),
-        out=str(root / "run"),
-        model="cnn-baseline",
-        model_args={"widths": [8, 16, 16, 32], "dropout": 0.0},
-        epochs=5,
-        batch_size=32,
-        lr=5e-3,
-        precision="fp32",
-        augment="none",
-        quiet=True,
-        val_fraction=0.2,
-    )
-    train(cfg)
+    train(tiny_config(data, root / "run", epochs=5))
     return root / "run", data
 
 

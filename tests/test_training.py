@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli, synthetic_faces, write_tree
+from conftest import run_cli, synthetic_faces, tiny_config, write_tree
 from ferlab.checkpoint import load_model
 from ferlab.errors import FerlabError
-from ferlab.training import TrainConfig, train
-
-TINY = {"widths": [8, 16, 16, 32], "dropout": 0.0}
+from ferlab.training import train
 
 
 @pytest.fixture(scope="module")
@@ -19,26 +17,9 @@ def data(tmp_path_factory):
     return write_tree(synthetic_faces(per_class=30, seed=1), tmp_path_factory.mktemp("d") / "d")
 
 
-def config(data, out, **kw) -> TrainConfig:
-    base = dict(
-        data=str(data),
-        out=str(out),
-        model="cnn-baseline",
-        model_args=TINY,
-        epochs=4,
-        batch_size=32,
-        lr=5e-3,
-        precision="fp32",
-        augment="none",
-        quiet=True,
-        val_fraction=0.2,
-    )
-    return TrainConfig(**(base | kw))
-
-
 def test_fast_model_learns_well_above_chance(data, tmp_path):
     # No flips: the synthetic classes differ by where their square is, left or right.
-    result = train(config(data, tmp_path / "run", epochs=8, lr=1e-2))
+    result = train(tiny_config(data, tmp_path / "run", epochs=8, lr=1e-2))
     assert result.stopped_by == "epochs"
     assert result.metrics["val"]["accuracy"] > 0.7  # chance is 1/7
     run = tmp_path / "run"
@@ -73,7 +54,7 @@ def _weights(run):
 
 
 def test_resume_continues_exactly(data, tmp_path):
-    cfg = config(data, tmp_path / "whole", augment="standard")
+    cfg = tiny_config(data, tmp_path / "whole", augment="standard")
     train(cfg)
     stopped = train(replace(cfg, out=str(tmp_path / "split")), callbacks=[InterruptAt(2)])
     assert stopped.stopped_by == "interrupt"
@@ -86,14 +67,14 @@ def test_resume_continues_exactly(data, tmp_path):
 
 
 def test_budget_stops_cleanly_and_writes_everything(data, tmp_path):
-    result = train(config(data, tmp_path / "run", epochs=50, minutes=0.05))
+    result = train(tiny_config(data, tmp_path / "run", epochs=50, minutes=0.05))
     assert result.stopped_by == "budget"
     assert result.metrics["epochs_completed"] < 50
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["stopped_by"] == "budget"
 
 
 def test_existing_run_is_never_overwritten(data, tmp_path):
-    cfg = config(data, tmp_path / "run", epochs=1)
+    cfg = tiny_config(data, tmp_path / "run", epochs=1)
     train(cfg)
     before = (tmp_path / "run" / "metrics.json").read_text()
     with pytest.raises(FerlabError, match="--resume.*--force"):
@@ -102,7 +83,7 @@ def test_existing_run_is_never_overwritten(data, tmp_path):
     r = run_cli("train", "--data", data, "--out", tmp_path / "run", "--epochs", "1", "--quiet")
     assert r.returncode == 2 and "Traceback" not in r.stderr and "run folder exists" in r.stderr
     with pytest.raises(FerlabError, match="nothing to resume"):
-        train(config(data, tmp_path / "other"), resume=True)
+        train(tiny_config(data, tmp_path / "other"), resume=True)
     train(cfg, force=True)  # --force replaces it
     assert (tmp_path / "run" / "metrics.json").is_file()
 
@@ -136,7 +117,7 @@ def test_ddp_with_two_cpu_processes(data, tmp_path):
 
 def test_rarely_used_options_train(data, tmp_path):
     result = train(
-        config(
+        tiny_config(
             data,
             tmp_path / "run",
             epochs=2,
