@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferlab.checkpoint import load_model, predict_proba
+from ferlab.checkpoint import face_batch, load_model, predict_proba
 from ferlab.data import EMOTIONS, RAW, load
 from ferlab.data.images import decode_gray
 from ferlab.data.preprocess import to_face_size
@@ -21,10 +21,6 @@ from ferlab.explain.saliency import (
 )
 from ferlab.io import write_text_atomic
 from ferlab.plots import plot_class_maps, plot_grid, plot_saliency_panels
-
-
-def _tensor(faces: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(faces).float().div(255).unsqueeze(1)  # (B, 1, 48, 48)
 
 
 def _default_split(names: list[str], split: str | None) -> str:
@@ -57,13 +53,15 @@ def saliency_report(model_ref, data, split, per_class, ids, method, target, samp
         index = np.array([position[i] for i in ids], dtype=np.int64)
     else:
         index = _pick(faces.labels, per_class)
-    x = _tensor(faces_pre[index])
+    x = face_batch(faces_pre[index])
     probs = predict_proba(loaded.model, faces_pre[index])
     pred = probs.argmax(1)
     true = faces.labels[index]
     if target == "predicted":
         tgt = pred
     elif target == "true":
+        if (true < 0).any():
+            raise FerlabError("--target true needs labeled faces; these have no labels")
         tgt = true
     elif target in EMOTIONS:
         tgt = np.full(len(index), EMOTIONS.index(target))
@@ -89,7 +87,7 @@ def saliency_report(model_ref, data, split, per_class, ids, method, target, samp
         rng = np.random.default_rng(1)
         pool = rng.choice(labeled, min(sample, len(labeled)), replace=False)
         avg = class_average_maps(
-            loaded.model, _tensor(faces_pre[pool]), faces.labels[pool], len(EMOTIONS), method
+            loaded.model, face_batch(faces_pre[pool]), faces.labels[pool], len(EMOTIONS), method
         )
         files.append(
             plot_class_maps(
@@ -131,7 +129,7 @@ def load_face(image: str, data: Path | None, loaded) -> tuple[np.ndarray, str]:
 def activations_report(model_ref, layer, image, data, out: Path) -> Path:
     loaded = load_model(model_ref)
     face, name = load_face(image, data, loaded)
-    maps = activations(loaded.model, _tensor(face[None]), layer)[0]  # (C, h, w)
+    maps = activations(loaded.model, face_batch(face[None]), layer)[0]  # (C, h, w)
     tiles = [face / 255.0, *maps]  # the input keeps its size; deep maps are smaller
     captions = ["input"] + [f"#{i} {m.mean():.2f}" for i, m in enumerate(maps)]
     return plot_grid(
