@@ -1,5 +1,6 @@
 """Figures. Plotting only: every function takes computed numbers and writes a PNG."""
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -8,15 +9,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ferlab.io import write_bytes_atomic  # noqa: E402
+
 
 def save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    write_bytes_atomic(Path(path), buf.getvalue())
+    return Path(path)
 
 
 def plot_curves(histories: dict[str, dict[str, list]], path: Path, title: str = "") -> Path:

@@ -5,9 +5,9 @@ The cache lives under FERLAB_CACHE (default ~/.cache/ferlab), never beside the s
 """
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +16,7 @@ import numpy as np
 
 from ferlab.data.faceset import FaceSet
 from ferlab.data.readers import read_source
+from ferlab.io import write_bytes_atomic
 
 READER_VERSION = 1  # bump when decoding changes, so old caches are not reused
 
@@ -81,19 +82,17 @@ def read_cached(path: str | Path, use_cache: bool = True) -> tuple[FaceSet, str]
 
 def _write(file: Path, faces: FaceSet, fp: str) -> None:
     meta = json.dumps({"resized": faces.resized, "fingerprint": fp, "source": faces.source})
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        images=faces.images,
+        labels=faces.labels,
+        splits=faces.splits,
+        ids=faces.ids,
+        meta=np.array(meta),
+    )
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                images=faces.images,
-                labels=faces.labels,
-                splits=faces.splits,
-                ids=faces.ids,
-                meta=np.array(meta),
-            )
-        os.replace(tmp, file)
+        write_bytes_atomic(file, buf.getvalue())
     except OSError as e:
         warnings.warn(
             f"ferlab: could not write the data cache at {file} ({e}); the next read decodes again",
