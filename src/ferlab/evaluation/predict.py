@@ -67,7 +67,7 @@ def predict(loaded: LoadedModel, target: Path, tta: bool = False) -> Predictions
         probs = model_probs(loaded, pre.apply(faces.images), tta)
         return Predictions(prediction_rows(faces.ids, probs, labels), len(faces))
     paths, faces, bad = read_faces(image_files(target))
-    probs = model_probs(loaded, pre.apply(faces), tta) if len(faces) else np.zeros((0, 7))
+    probs = model_probs(loaded, pre.apply(faces), tta)
     return Predictions(prediction_rows(paths, probs, labels, id_header="path"), len(paths), bad)
 
 

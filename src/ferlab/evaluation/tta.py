@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ferlab.checkpoint import face_batch
+from ferlab.checkpoint import face_batch, predict_proba
 
 CROP = 44  # crops of 44x44 at the centre and corners, resized back to 48x48
 
@@ -35,6 +35,8 @@ def predict_proba_tta(
     device: str = "cpu",
 ) -> np.ndarray:
     """(N, 48, 48) preprocessed uint8 -> (N, classes) mean softmax over the TTA views."""
+    if not len(faces):
+        return predict_proba(model, faces)  # the empty (0, classes) answer lives there
     model.eval().to(memory_format=torch.channels_last)
     out = []
     for i in range(0, len(faces), batch_size):
