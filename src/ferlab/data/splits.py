@@ -21,8 +21,7 @@ class ValidationSplit:
     def apply(self, faces: FaceSet) -> tuple[FaceSet, FaceSet]:
         """(train, val) from the Training split of `faces`."""
         train = faces.split("Training")
-        chosen = set(self.ids)
-        return train.select(~np.isin(train.ids, list(chosen))), faces.select_ids(self.ids)
+        return train.select(~np.isin(train.ids, self.ids)), faces.select_ids(self.ids)
 
     def save(self, path: str | Path) -> None:
         write_text_atomic(Path(path), json.dumps(asdict(self), indent=1) + "\n")
