@@ -120,57 +120,62 @@ def summary(model: str = typer.Argument(..., help="Registered model name.")) -> 
 @app.command("train")
 def train_cmd(
     data: Path = typer.Option(..., "--data", help="FER2013 source with a Training split."),
-    model: str = typer.Option("cnn-baseline", "--model"),
     run: Path = typer.Option(..., "--out", help="Run folder to create."),
-    epochs: int = typer.Option(30, "--epochs"),
+    recipe: str = typer.Option(
+        None, "--recipe", help="Start from a packaged recipe (e.g. flagship); options override it."
+    ),
+    model: str = typer.Option(None, "--model", help="[default: cnn-baseline]"),
+    epochs: int = typer.Option(None, "--epochs", help="[default: 30]"),
     minutes: float = typer.Option(None, "--minutes", help="Wall-clock budget; stops cleanly."),
-    batch_size: int = typer.Option(128, "--batch-size"),
-    lr: float = typer.Option(3e-3, "--lr", help="Learning rate (the peak, for OneCycle)."),
-    weight_decay: float = typer.Option(5e-4, "--weight-decay"),
-    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw | sgd"),
-    schedule: str = typer.Option("onecycle", "--schedule", help="onecycle | cosine | none"),
-    val_fraction: float = typer.Option(0.1, "--val-fraction"),
+    batch_size: int = typer.Option(None, "--batch-size", help="[default: 128]"),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate for OneCycle [default: 3e-3]."),
+    weight_decay: float = typer.Option(None, "--weight-decay", help="[default: 5e-4]"),
+    optimizer: str = typer.Option(None, "--optimizer", help="adamw | sgd [default: adamw]"),
+    schedule: str = typer.Option(None, "--schedule", help="onecycle | cosine | none"),
+    val_fraction: float = typer.Option(None, "--val-fraction", help="[default: 0.1]"),
     split_file: Path = typer.Option(None, "--split", help="Reuse a saved validation split."),
-    seed: int = typer.Option(0, "--seed"),
-    precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16"),
-    augment: str = typer.Option("standard", "--augment", help="none|light|standard|strong"),
-    label_smoothing: float = typer.Option(0.0, "--label-smoothing"),
-    class_weights: bool = typer.Option(False, "--class-weights", help="Weight loss by class."),
-    balanced: bool = typer.Option(False, "--balanced", help="Class-balanced sampling."),
+    seed: int = typer.Option(None, "--seed", help="[default: 0]"),
+    precision: str = typer.Option(None, "--precision", help="auto | fp32 | bf16"),
+    augment: str = typer.Option(None, "--augment", help="none|light|standard|strong"),
+    crop: int = typer.Option(None, "--crop", help="Train on random crops of this side."),
+    label_smoothing: float = typer.Option(None, "--label-smoothing", help="[default: 0]"),
+    class_weights: bool = typer.Option(None, "--class-weights", help="Weight loss by class."),
+    balanced: bool = typer.Option(None, "--balanced", help="Class-balanced sampling."),
     no_equalize: bool = typer.Option(False, "--no-equalize", help="Skip histogram equalization."),
-    devices: int = typer.Option(1, "--devices", help="Processes/GPUs; >1 runs DDP."),
-    accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu"),
+    devices: int = typer.Option(None, "--devices", help="Processes/GPUs; >1 runs DDP."),
+    accelerator: str = typer.Option(None, "--accelerator", help="auto | cpu | gpu"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a model; the run folder keeps config, split, metrics, curves and checkpoints."""
-    from ferlab.training import TrainConfig, train
+    from ferlab.training import TrainConfig, recipe_settings, train
 
-    cfg = TrainConfig(
-        data=str(data),
-        out=str(run),
-        model=model,
-        epochs=epochs,
-        minutes=minutes,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        optimizer=optimizer,
-        schedule=schedule,
-        val_fraction=val_fraction,
-        split_file=str(split_file) if split_file else None,
-        seed=seed,
-        precision=precision,
-        augment=augment,
-        label_smoothing=label_smoothing,
-        class_weights=class_weights,
-        balanced_sampling=balanced,
-        equalize_hist=not no_equalize,
-        devices=devices,
-        accelerator=accelerator,
-        quiet=quiet,
-    )
+    given = {
+        "model": model,
+        "epochs": epochs,
+        "minutes": minutes,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "optimizer": optimizer,
+        "schedule": schedule,
+        "val_fraction": val_fraction,
+        "split_file": str(split_file) if split_file else None,
+        "seed": seed,
+        "precision": precision,
+        "augment": augment,
+        "crop": crop,
+        "label_smoothing": label_smoothing,
+        "class_weights": class_weights,
+        "balanced_sampling": balanced,
+        "equalize_hist": False if no_equalize else None,
+        "devices": devices,
+        "accelerator": accelerator,
+    }
+    settings = recipe_settings(recipe) if recipe else {}
+    settings |= {k: v for k, v in given.items() if v is not None}
+    cfg = TrainConfig(data=str(data), out=str(run), quiet=quiet, **settings)
     result = train(cfg, resume=resume, force=force)
     if result is None:
         return

@@ -1,4 +1,4 @@
-from ferlab.training.config import TrainConfig
+from ferlab.training.config import TrainConfig, list_recipes, recipe_settings
 from ferlab.training.run import RunResult, read_history, train
 
-__all__ = ["RunResult", "TrainConfig", "read_history", "train"]
+__all__ = ["RunResult", "TrainConfig", "list_recipes", "read_history", "recipe_settings", "train"]

@@ -4,10 +4,12 @@ import kornia.augmentation as K
 from torch import nn
 
 
-def build_augment(strength: str) -> nn.Module:
-    """(B, 1, 48, 48) float in [0, 1] -> same shape, randomly shifted/flipped/rotated/erased."""
+def build_augment(strength: str, crop: int = 0) -> nn.Module:
+    """(B, 1, 48, 48) float in [0, 1] -> randomly shifted/flipped/rotated/erased, then cut to a
+    random crop x crop window when crop is set (the 5-crop TTA looks at the same windows)."""
+    tail = [K.RandomCrop((crop, crop))] if crop and crop < 48 else []
     if strength == "none":
-        return nn.Identity()
+        return nn.Sequential(*tail) if tail else nn.Identity()
     shift, degrees, scale, erase = {
         "light": (0.05, 5.0, (0.95, 1.05), 0.0),
         "standard": (0.1, 10.0, (0.9, 1.1), 0.25),
@@ -21,4 +23,4 @@ def build_augment(strength: str) -> nn.Module:
     ]
     if erase:
         steps.append(K.RandomErasing(scale=(0.02, 0.12), ratio=(0.3, 3.3), p=erase))
-    return nn.Sequential(*steps)
+    return nn.Sequential(*steps, *tail)

@@ -25,6 +25,7 @@ class TrainConfig:
     precision: str = "auto"  # auto | fp32 | bf16
     channels_last: bool = True
     augment: str = "standard"  # none | light | standard | strong
+    crop: int = 0  # train on random crops of this side (0: whole faces); evaluation sees 48x48
     label_smoothing: float = 0.0
     class_weights: bool = False
     balanced_sampling: bool = False
@@ -32,6 +33,7 @@ class TrainConfig:
     devices: int = 1
     accelerator: str = "auto"
     quiet: bool = False
+    recipe: str | None = None  # "name@version" of the packaged recipe this run started from
 
     def __post_init__(self):
         choices = {
@@ -46,6 +48,8 @@ class TrainConfig:
                     f"--{name.replace('_', '-')} must be one of {', '.join(allowed)},"
                     f" not '{getattr(self, name)}'"
                 )
+        if self.crop and not 24 <= self.crop <= 48:
+            raise FerlabError(f"--crop must be 0 or between 24 and 48, not {self.crop}")
         if self.epochs < 1 or self.batch_size < 1 or self.devices < 1:
             raise FerlabError("--epochs, --batch-size and --devices must be at least 1")
 
@@ -60,3 +64,25 @@ class TrainConfig:
             raise FerlabError(f"{path}: cannot read run config ({e})") from None
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+def recipe_settings(name: str) -> dict:
+    """A packaged recipe's TrainConfig fields, with `recipe` set to "name@version"."""
+    path = RECIPES / f"{name}.yaml"
+    if not path.is_file():
+        raise FerlabError(f"unknown recipe '{name}'; choose one of {', '.join(list_recipes())}")
+    d = yaml.safe_load(path.read_text())
+    version = d.pop("version")
+    d.pop("notes", None)
+    known = {f.name for f in fields(TrainConfig)} - {"data", "out", "recipe"}
+    unknown = set(d) - known
+    if unknown:  # a recipe from a newer ferlab; refuse rather than silently drop settings
+        raise FerlabError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
+    return d | {"recipe": f"{name}@{version}"}

@@ -76,7 +76,7 @@ class FERModule(L.LightningModule):
         self.model = create(self.cfg.model, num_classes=len(EMOTIONS), **self.cfg.model_args)
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.augment = build_augment(self.cfg.augment)
+        self.augment = build_augment(self.cfg.augment, self.cfg.crop)
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         self.train_acc = MulticlassAccuracy(len(EMOTIONS), average="micro")

@@ -145,6 +145,7 @@ def train(
         "data": str(cfg.data),
         "split_file": "split.json",
         "ferlab_version": ferlab.__version__,
+        "recipe": cfg.recipe,
     }
     weights = class_weights(train_set.labels) if cfg.class_weights else None
     module = FERModule(asdict(cfg), meta, weights)
