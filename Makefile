@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of torch lies on local disk; pinning it keeps pip from fetching a CUDA build.
 TORCH := torch==2.13.0
-DATA ?= $(or $(FERLAB_DATA),../shared/data/fer2013.zip)
+# The main job: the whole study, quick budgets (about 15 minutes here). Data: $FERLAB_DATA, else
+# ../shared/data/fer2013.zip; running it again resumes (or just rewrites) the same report.
+REPORT ?= runs/report-quick
 
 .PHONY: run test lint setup setup-test clean
 
@@ -22,7 +24,7 @@ setup: $(BIN)/ferlab
 setup-test: $(VENV)/.test-extras
 
 run: setup
-	$(BIN)/ferlab data info $(DATA)
+	$(BIN)/ferlab report --quick --out $(REPORT)
 
 lint: setup-test
 	$(BIN)/ruff check src tests benchmarks

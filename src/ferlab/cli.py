@@ -342,6 +342,64 @@ def explain_filters(
     out.print(f"wrote {path} in {seconds:.1f} s")
 
 
+GET_FER2013 = (
+    "no FER2013 data: pass --data or set FERLAB_DATA to fer2013.csv (Kaggle: 'Challenges in "
+    "Representation Learning: Facial Expression Recognition Challenge') or a folder/zip of "
+    "train/ and test/ images (Kaggle dataset msambare/fer2013)"
+)
+
+
+def default_data() -> Path:
+    """FERLAB_DATA, else the shared copy beside the project (run from the project root)."""
+    import os
+
+    if os.environ.get("FERLAB_DATA"):
+        return Path(os.environ["FERLAB_DATA"])
+    shared = Path("../shared/data/fer2013.zip")
+    if shared.is_file():
+        return shared
+    raise FerlabError(GET_FER2013)
+
+
+@app.command("report")
+def report_cmd(
+    data: Path = typer.Option(
+        None, "--data", help="FER2013 source [default: $FERLAB_DATA, else ../shared/data]."
+    ),
+    report_dir: Path = typer.Option(..., "--out", help="Report folder (rerun it to resume)."),
+    quick: bool = typer.Option(False, "--quick", help="Small budgets (15 min here)."),
+    cnn: str = typer.Option("cnn-baseline", "--cnn", help="Registered CNN to train."),
+    dnn: str = typer.Option("dnn-seed", "--dnn", help="Registered DNN to train."),
+    minutes: float = typer.Option(
+        None, "--minutes", help="Training budget for both networks [default: 9 quick, 120]."
+    ),
+    reuse: list[Path] = typer.Option(None, "--reuse", help="Finished run to use instead."),
+    seed: int = typer.Option(0, "--seed"),
+    layer: str = typer.Option(None, "--layer", help="CNN layer for the filter figures."),
+    quiet: bool = typer.Option(False, "--quiet", help="No training progress bars."),
+) -> None:
+    """The whole study in one command: train, compare, evaluate, explain; write report.html."""
+    from ferlab.report import Interrupted, ReportConfig, build_report
+
+    cfg = ReportConfig(
+        data=str(data or default_data()),
+        out=str(report_dir),
+        quick=quick,
+        cnn=cnn,
+        dnn=dnn,
+        minutes=minutes,
+        reuse=[str(r) for r in reuse or []],
+        seed=seed,
+        layer=layer,
+        quiet=quiet,
+    )
+    try:
+        build_report(cfg, console=err)
+    except Interrupted as e:
+        err.print(f"interrupted; {e} is resumable: run the same command again to continue")
+        sys.exit(130)
+
+
 def main() -> None:
     try:
         app()

@@ -13,6 +13,7 @@ class TrainConfig:
     model: str = "cnn-baseline"
     model_args: dict = field(default_factory=dict)
     epochs: int = 30
+    train_fraction: float = 1.0  # of each epoch's batches; lets a time budget end on a schedule
     minutes: float | None = None  # wall-clock budget of this invocation
     batch_size: int = 128
     lr: float = 3e-3
@@ -48,6 +49,8 @@ class TrainConfig:
                     f"--{name.replace('_', '-')} must be one of {', '.join(allowed)},"
                     f" not '{getattr(self, name)}'"
                 )
+        if not 0 < self.train_fraction <= 1:
+            raise FerlabError(f"train_fraction must be in (0, 1], not {self.train_fraction}")
         if self.crop and not 24 <= self.crop <= 48:
             raise FerlabError(f"--crop must be 0 or between 24 and 48, not {self.crop}")
         if self.epochs < 1 or self.batch_size < 1 or self.devices < 1:

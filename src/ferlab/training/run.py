@@ -169,6 +169,7 @@ def train(
         strategy="ddp" if cfg.devices > 1 else "auto",
         precision=precision,
         max_epochs=cfg.epochs,
+        limit_train_batches=_train_batches(cfg, len(train_set)),
         num_sanity_val_steps=0,
         log_every_n_steps=20,
         # Each invocation logs to its own part (Lightning's CSV writer deletes an existing
@@ -212,6 +213,14 @@ def train(
 
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "train_img_s")
+
+
+def _train_batches(cfg: TrainConfig, n: int) -> float | int:
+    """Lightning's limit_train_batches: a whole epoch, or at least one batch of a fraction."""
+    if cfg.train_fraction >= 1:
+        return 1.0
+    per_epoch = max(1, n // cfg.batch_size)
+    return max(1, round(cfg.train_fraction * per_epoch))
 
 
 def _next_part(out: Path) -> int:

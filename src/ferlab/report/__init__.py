@@ -1,0 +1,3 @@
+from ferlab.report.build import Interrupted, ReportConfig, build_report
+
+__all__ = ["Interrupted", "ReportConfig", "build_report"]
