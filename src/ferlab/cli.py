@@ -1,5 +1,6 @@
 """The `ferlab` command: a thin shell over library functions; heavy imports happen per command."""
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -340,6 +341,47 @@ def explain_filters(
     _new_output_dir(out_dir, force)
     path, seconds = filters_report(model_ref, layer, filters, steps, out_dir)
     out.print(f"wrote {path} in {seconds:.1f} s")
+
+
+@app.command("export")
+def export_cmd(
+    model_ref: str = typer.Argument(
+        ..., metavar="MODEL_REF", help="Run folder, checkpoint, default."
+    ),
+    onnx_path: Path = typer.Option(None, "--onnx", help="Write an ONNX model here."),
+    weights: Path = typer.Option(
+        None, "--weights", help="Write a small weights file (what `default` ships) here."
+    ),
+    metrics: Path = typer.Option(
+        None, "--metrics", help="JSON of measured metrics to store with --weights."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace existing output files."),
+) -> None:
+    """Export a trained model: ONNX (dynamic batch) and/or a self-describing weights file."""
+    from ferlab.checkpoint import load_model
+    from ferlab.evaluation.evaluate import validation_ids
+    from ferlab.export import export_onnx, export_weights
+
+    if not onnx_path and not weights:
+        raise FerlabError("nothing to export: give --onnx OUT and/or --weights OUT")
+    for target in (onnx_path, weights):
+        if target and target.exists() and not force:
+            raise FerlabError(f"{target}: exists; use --force to replace it")
+    loaded = load_model(model_ref)
+    if weights:
+        extra = {}
+        if metrics:
+            try:
+                extra["metrics"] = json.loads(metrics.read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                raise FerlabError(f"{metrics}: not a readable JSON file ({e})") from None
+        with contextlib.suppress(FerlabError):  # a bare checkpoint: ship without the split
+            extra["validation_ids"] = validation_ids(loaded)
+        export_weights(loaded, weights, extra)
+        out.print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB)")
+    if onnx_path:
+        export_onnx(loaded, onnx_path)
+        out.print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
 
 
 GET_FER2013 = (

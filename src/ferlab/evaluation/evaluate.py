@@ -48,11 +48,19 @@ def run_split_file(loaded: LoadedModel) -> Path:
     return path
 
 
+def validation_ids(loaded: LoadedModel) -> list[str]:
+    """The ids of the faces the model was selected on: shipped weights carry them, a run's
+    checkpoint finds them in the run's split.json."""
+    if "validation_ids" in loaded.meta:
+        return list(loaded.meta["validation_ids"])
+    return ValidationSplit.load(run_split_file(loaded)).ids
+
+
 def select_split(loaded: LoadedModel, data: str | Path, split: str | None) -> FaceSet:
     """Faces of `split` ('val' = the run's saved split), preprocessed as the model was trained."""
     raw, _ = load(data, preprocess=RAW)
     if split == "val":
-        faces = raw.select_ids(ValidationSplit.load(run_split_file(loaded)).ids)
+        faces = raw.select_ids(validation_ids(loaded))
     elif split is None:
         if len(raw.split_names) != 1:
             raise FerlabError(
