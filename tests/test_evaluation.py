@@ -116,8 +116,10 @@ def test_predict_then_evaluate_round_trip(trained, tmp_path):
     assert r.returncode == 0, r.stderr
     with open(tmp_path / "p.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 140 and list(rows[0])[:3] == ["path", "label", "emotion"]
-    correct = [EMOTIONS[int(row["label"])] == row["path"].split("/")[-2] for row in rows]
+    # 48x48 faces are classified as they are (no detection): one row each, box = whole image.
+    assert len(rows) == 140 and list(rows[0])[:7] == ["file", "face", "x", "y", "w", "h", "emotion"]
+    assert {(r["x"], r["y"], r["w"], r["h"]) for r in rows} == {("0", "0", "48", "48")}
+    correct = [row["emotion"] == row["file"].split("/")[-2] for row in rows]
     ev = run_cli("evaluate", run, "--data", data, "--split", "PublicTest", "--json")
     assert json.loads(ev.stdout)["accuracy"] == pytest.approx(np.mean(correct))
 

@@ -235,27 +235,68 @@ def evaluate_cmd(
 
 @app.command("predict")
 def predict_cmd(
-    model_ref: str = typer.Argument(..., metavar="MODEL_REF"),
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help="Run, checkpoint or default."),
     target: Path = typer.Argument(
-        ..., metavar="INPUT", help="test.csv, a dataset (.zip/.csv), a folder or an image."
+        ...,
+        metavar="INPUT",
+        help="A photo, a folder of photos, a video, a dataset (.zip/.csv) or test.csv.",
     ),
-    out_file: Path = typer.Option(..., "--out", help="CSV to write."),
-    tta: bool = typer.Option(False, "--tta"),
-    force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
+    out_file: Path = typer.Option(
+        None, "--out", help="Rows to write: .csv or .json (datasets: .csv; required)."
+    ),
+    annotate: Path = typer.Option(
+        None, "--annotate", help="Folder for copies with boxes, emotions and confidences."
+    ),
+    detector: str = typer.Option("haar", "--detector", help="Face detector: haar | whole."),
+    every: int = typer.Option(10, "--every", help="Video: classify every Nth frame."),
+    tta: bool = typer.Option(False, "--tta", help="Datasets: flip + 5-crop averaging."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out / --annotate."),
 ) -> None:
-    """Predict emotions: a Kaggle submission for test.csv, else one row per face."""
+    """Emotions of the faces in photos or videos (detected), or of a dataset's faces."""
     from ferlab.checkpoint import load_model
-    from ferlab.evaluation import predict, write_predictions
 
-    if out_file.exists() and not force:
+    if out_file is not None and out_file.exists() and not force:
         raise FerlabError(f"{out_file}: exists; choose a new file or use --force")
-    result = predict(load_model(model_ref), target, tta=tta)
-    write_predictions(result, out_file)
-    out.print(f"wrote {result.n} predictions to {out_file}")
-    if result.bad:
+    if annotate is not None and annotate.exists() and any(annotate.iterdir()) and not force:
+        raise FerlabError(f"{annotate}: exists and is not empty; choose a new folder or --force")
+    if target.suffix.lower() in (".zip", ".csv"):
+        from ferlab.evaluation import predict, write_predictions
+
+        if out_file is None:
+            raise FerlabError("--out FILE.csv is required for a dataset or test.csv")
+        result = predict(load_model(model_ref), target, tta=tta)
+        write_predictions(result, out_file)
+        out.print(f"wrote {result.n} predictions to {out_file}")
+        return
+    from ferlab.photos.run import predict_media
+
+    loaded = load_model(model_ref)
+
+    def show(rows):
+        if out_file is None:
+            for r in rows:
+                where = r["file"] + (f" frame {r['frame']}" if "frame" in r else "")
+                if r["emotion"] is None:
+                    out.print(f"{where}: no face found")
+                else:
+                    out.print(
+                        f"{where}: face {r['face']} at {r['box']}: {r['emotion']} "
+                        f"({r['confidence']:.0%})"
+                    )
+
+    summary = predict_media(loaded, target, out_file, annotate, detector, every, on_rows=show)
+    for message in summary["unreadable"]:
+        err.print(f"ferlab: skipped {message}", markup=False, highlight=False, soft_wrap=True)
+    found = ", ".join(f"{k} {v}" for k, v in summary["emotions"].items()) or "none"
+    out.print(
+        f"{summary['images']} {'frames' if 'every' in summary else 'images'}, "
+        f"{summary['faces']} faces ({found}); {summary['images_without_faces']} without a face"
+        + (f"; rows in {out_file}" if out_file else "")
+    )
+    if summary["unreadable"]:
         raise FerlabError(
-            f"{len(result.bad)} input files could not be read (listed above); "
-            f"the {result.n} readable ones were written"
+            f"{len(summary['unreadable'])} input files could not be read (listed above); "
+            f"the {summary['images']} readable ones were written"
         )
 
 
@@ -382,6 +423,24 @@ def export_cmd(
     if onnx_path:
         export_onnx(loaded, onnx_path)
         out.print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(7860, "--port"),
+    model: list[str] = typer.Option(
+        None, "--model", help="Runs or checkpoints to offer besides default (repeatable)."
+    ),
+    detector: str = typer.Option("haar", "--detector", help="haar | whole"),
+) -> None:
+    """Web demo: upload, drop or take a photo; faces boxed with emotion bars and saliency."""
+    from ferlab.checkpoint import PACKAGE_WEIGHTS
+    from ferlab.serve import serve
+
+    refs = (["default"] if PACKAGE_WEIGHTS.is_file() else []) + list(model or [])
+    out.print(f"serving on http://{host}:{port} (Ctrl-C stops)")
+    serve(host, port, refs, detector)
 
 
 GET_FER2013 = (

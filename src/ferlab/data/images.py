@@ -31,13 +31,14 @@ def open_image(data: bytes, name: str, max_pixels: int = 100_000_000) -> Image.I
         return ImageOps.exif_transpose(img)
     except FerlabError:
         raise
+    except UnidentifiedImageError:
+        raise FerlabError(f"{name}: not an image (no known image format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise FerlabError(f"{name}: image too large ({e})") from None
     except (
-        UnidentifiedImageError,
         OSError,
         SyntaxError,
         ValueError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
     ) as e:
         raise FerlabError(f"{name}: not a readable image ({e})") from None
 

@@ -1,0 +1,233 @@
+"""Emotions of the faces in ordinary photos and videos: detect, crop, classify in one batch.
+
+An input that already is a 48x48 face is classified as it is, without detection. An image
+without a face is a result (no rows of faces), not an error.
+"""
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ferlab.checkpoint import LoadedModel, predict_proba
+from ferlab.data.images import gray_array, is_image_name, open_image
+from ferlab.errors import FerlabError
+from ferlab.io import atomic_text_writer, write_bytes_atomic
+from ferlab.photos.detect import Box, Detector, crop_face
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+MAX_PIXELS = 100_000_000  # larger images are refused before decoding (decompression bombs)
+ANNOTATE_MAX_SIDE = 2048
+
+
+@dataclass
+class Face:
+    box: Box
+    probs: np.ndarray  # (classes,)
+    face: np.ndarray  # (48, 48) uint8, preprocessed as the model expects
+
+
+@dataclass
+class PhotoResult:
+    name: str
+    width: int
+    height: int
+    direct: bool  # a 48x48 face, classified without detection
+    faces: list[Face] = field(default_factory=list)
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def read_photo(data: bytes, name: str) -> Image.Image:
+    """Decoded, upright (EXIF) image; FerlabError naming the file for anything else."""
+    return open_image(data, name, max_pixels=MAX_PIXELS)
+
+
+def analyze_gray(
+    loaded: LoadedModel, gray: np.ndarray, detector: Detector, name: str = ""
+) -> PhotoResult:
+    h, w = gray.shape
+    direct = gray.shape == (48, 48)
+    boxes = [Box(0, 0, 48, 48)] if direct else detector(gray)
+    result = PhotoResult(name, w, h, direct)
+    if not boxes:
+        return result
+    crops = np.stack([gray if direct else crop_face(gray, b) for b in boxes])
+    faces = loaded.preprocess.apply(crops)
+    probs = predict_proba(loaded.model, faces)
+    result.faces = [Face(b, p, f) for b, p, f in zip(boxes, probs, faces, strict=True)]
+    return result
+
+
+def analyze_image(loaded: LoadedModel, img: Image.Image, detector: Detector, name: str = ""):
+    return analyze_gray(loaded, gray_array(img), detector, name)
+
+
+def image_inputs(target: Path) -> list[Path]:
+    if target.is_file():
+        return [target]
+    if not target.is_dir():
+        raise FerlabError(f"{target}: no such file or folder")
+    files = sorted(p for p in target.rglob("*") if p.is_file() and is_image_name(p.name))
+    if not files:
+        raise FerlabError(f"{target}: no images found")
+    return files
+
+
+def iter_video(
+    loaded: LoadedModel, path: Path, detector: Detector, every: int = 10
+) -> Iterator[tuple[int, np.ndarray, PhotoResult]]:
+    """(frame index, BGR frame, result) for every `every`-th frame; one frame in memory."""
+    if every < 1:
+        raise FerlabError("--every must be at least 1")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise FerlabError(f"{path}: not a readable video")
+    try:
+        index = 0
+        while True:
+            if index % every == 0:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                yield index, frame, analyze_gray(loaded, gray, detector, f"{path}#{index}")
+            elif not cap.grab():  # skipped frames are not decoded into images
+                break
+            index += 1
+    finally:
+        cap.release()
+    if index == 0:
+        raise FerlabError(f"{path}: not a readable video (no frames)")
+
+
+# ----------------------------------------------------------------------------- output
+def face_rows(result: PhotoResult, labels: list[str], frame: int | None = None) -> list[dict]:
+    """One row per face; one row with empty emotion when the image has none."""
+    base = {"file": result.name} if frame is None else {"file": result.name, "frame": frame}
+    if not result.faces:
+        return [base | {"face": None, "box": None, "emotion": None, "confidence": None}]
+    rows = []
+    for i, f in enumerate(result.faces):
+        k = int(f.probs.argmax())
+        rows.append(
+            base
+            | {
+                "face": i,
+                "box": f.box.as_list(),
+                "emotion": labels[k],
+                "confidence": round(float(f.probs[k]), 4),
+                "probabilities": {
+                    e: round(float(p), 4) for e, p in zip(labels, f.probs, strict=True)
+                },
+                "detected": not result.direct,
+            }
+        )
+    return rows
+
+
+class RowWriter:
+    """Rows streamed into a .csv or .json file that appears whole when closed (a long video
+    never holds its rows in memory)."""
+
+    def __init__(self, path: Path | None, labels: list[str], video: bool):
+        self.path, self.labels, self.video = path, labels, video
+        self.count = 0
+        self._ctx = self._f = None
+        if path is not None:
+            if path.suffix.lower() not in (".csv", ".json"):
+                raise FerlabError(f"{path}: --out must end in .csv or .json")
+            self._ctx = atomic_text_writer(path)
+            self._f = self._ctx.__enter__()
+            if path.suffix.lower() == ".csv":
+                self._csv = csv.writer(self._f, lineterminator="\n")
+                head = ["file"] + (["frame"] if video else [])
+                head += ["face", "x", "y", "w", "h", "emotion", "confidence"]
+                self._csv.writerow(head + [f"p_{e}" for e in labels])
+            else:
+                self._csv = None
+                self._f.write('{"rows": [\n')
+
+    def write(self, rows: list[dict]) -> None:
+        if self._f is None:
+            return
+        for row in rows:
+            if self._csv is not None:
+                box = row["box"] or [""] * 4
+                probs = row.get("probabilities") or {}
+                lead = [row["file"]] + ([row["frame"]] if self.video else [])
+                self._csv.writerow(
+                    lead
+                    + [row["face"] if row["face"] is not None else "", *box]
+                    + [row["emotion"] or "", row["confidence"] if row["confidence"] else ""]
+                    + [probs.get(e, "") for e in self.labels]
+                )
+            else:
+                self._f.write((",\n" if self.count else "") + json.dumps(row))
+            self.count += 1
+
+    def close(self, summary: dict) -> None:
+        if self._f is None:
+            return
+        if self._csv is None:
+            self._f.write("\n],\n" + f'"summary": {json.dumps(summary, indent=1)}' + "}\n")
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self, exc: BaseException) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+
+
+def summarize(results_faces: Counter, images: int, no_face: int, bad: list[str]) -> dict:
+    return {
+        "images": images,
+        "faces": sum(results_faces.values()),
+        "images_without_faces": no_face,
+        "emotions": dict(results_faces.most_common()),
+        "unreadable": bad,
+    }
+
+
+# ----------------------------------------------------------------------------- annotation
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one fixed-size default font
+        return ImageFont.load_default()
+
+
+def annotate(img: Image.Image, result: PhotoResult, labels: list[str]) -> Image.Image:
+    """A copy with each face boxed and labelled with its emotion and confidence."""
+    scale = min(1.0, ANNOTATE_MAX_SIDE / max(img.size))
+    out = img.convert("RGB")
+    if scale < 1:
+        out = out.resize((round(out.width * scale), round(out.height * scale)))
+    draw = ImageDraw.Draw(out)
+    for f in result.faces:
+        b = f.box.scaled(scale)
+        k = int(f.probs.argmax())
+        width = max(2, round(min(out.size) / 200))
+        draw.rectangle([b.x, b.y, b.x + b.w, b.y + b.h], outline=(255, 215, 0), width=width)
+        font = _font(max(12, b.w // 7))
+        text = f"{labels[k]} {f.probs[k]:.0%}"
+        tb = draw.textbbox((b.x, b.y), text, font=font)
+        top = b.y - (tb[3] - tb[1]) - 6 if b.y > (tb[3] - tb[1]) + 6 else b.y + b.h + 2
+        draw.rectangle([b.x, top, b.x + tb[2] - tb[0] + 6, top + tb[3] - tb[1] + 6], fill=(0, 0, 0))
+        draw.text((b.x + 3, top + 3 - tb[1] + b.y), text, fill=(255, 215, 0), font=font)
+    return out
+
+
+def save_jpeg(img: Image.Image, path: Path) -> Path:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    write_bytes_atomic(path, buf.getvalue())
+    return path

@@ -1,0 +1,93 @@
+"""Face detectors: (H, W) uint8 gray image -> boxes. Pluggable by name, as models are."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ferlab.errors import FerlabError
+
+DETECT_MAX_SIDE = 800  # larger images are searched at this size (time grows with pixels)
+
+
+@dataclass(frozen=True)
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def scaled(self, s: float) -> "Box":
+        return Box(round(self.x * s), round(self.y * s), round(self.w * s), round(self.h * s))
+
+    def as_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+
+Detector = Callable[[np.ndarray], list[Box]]
+_DETECTORS: dict[str, Callable[[], Detector]] = {}
+
+
+def register_detector(name: str):
+    def wrap(factory: Callable[[], Detector]):
+        _DETECTORS[name] = factory
+        return factory
+
+    return wrap
+
+
+def list_detectors() -> list[str]:
+    return sorted(_DETECTORS)
+
+
+def create_detector(name: str = "haar") -> Detector:
+    if name not in _DETECTORS:
+        raise FerlabError(f"unknown detector '{name}'; choose one of {', '.join(list_detectors())}")
+    return _DETECTORS[name]()
+
+
+@register_detector("haar")
+def haar() -> Detector:
+    """OpenCV's bundled frontal-face Haar cascade (opencv-python-headless < 5 ships it)."""
+    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise FerlabError(f"cannot load the Haar cascade from {path}")
+
+    def detect(gray: np.ndarray) -> list[Box]:
+        scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
+        small = (
+            gray
+            if scale == 1
+            else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        )
+        side = max(24, round(min(small.shape) * 0.04))
+        found = cascade.detectMultiScale(
+            cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=5, minSize=(side, side)
+        )
+        boxes = [Box(*map(int, b)) for b in found]
+        boxes.sort(key=lambda b: (b.x, b.y))
+        return [b.scaled(1 / scale) for b in boxes]
+
+    return detect
+
+
+@register_detector("whole")
+def whole() -> Detector:
+    """The whole image is one face (pre-cropped input)."""
+    return lambda gray: [Box(0, 0, gray.shape[1], gray.shape[0])]
+
+
+def crop_face(gray: np.ndarray, box: Box, margin: float = 0.025) -> np.ndarray:
+    """A square crop around the box, widened by `margin` of its side on each side (a Haar box
+    covers about 95% of a FER2013 face crop), edge pixels repeated past the image border,
+    resized to 48x48."""
+    side = round(max(box.w, box.h) * (1 + 2 * margin))
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    pad = max(0, -x0, -y0, x0 + side - gray.shape[1], y0 + side - gray.shape[0])
+    src = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
+    patch = src[y0 + pad : y0 + pad + side, x0 + pad : x0 + pad + side]
+    interp = cv2.INTER_AREA if side > 48 else cv2.INTER_CUBIC
+    return cv2.resize(patch, (48, 48), interpolation=interp)

@@ -1,0 +1,89 @@
+"""`ferlab predict` on photos, folders of photos and videos: rows out, annotated copies."""
+
+from collections import Counter
+from pathlib import Path
+
+from PIL import Image
+
+from ferlab.checkpoint import LoadedModel
+from ferlab.errors import FerlabError
+from ferlab.photos.analyze import (
+    RowWriter,
+    analyze_image,
+    annotate,
+    face_rows,
+    image_inputs,
+    is_video,
+    iter_video,
+    read_photo,
+    save_jpeg,
+    summarize,
+)
+from ferlab.photos.detect import create_detector
+
+
+def _annotated_name(path: Path, root: Path) -> str:
+    rel = path.relative_to(root) if root.is_dir() else Path(path.name)
+    return "__".join(rel.with_suffix("").parts) + ".jpg"
+
+
+def predict_media(
+    loaded: LoadedModel,
+    target: Path,
+    out: Path | None = None,
+    annotate_dir: Path | None = None,
+    detector: str = "haar",
+    every: int = 10,
+    on_rows=None,
+) -> dict:
+    """Classify every face in a photo, a folder of photos or a video; returns the summary.
+    Unreadable photos are listed in summary['unreadable'], the others still get their rows."""
+    if not target.exists():
+        raise FerlabError(f"{target}: no such file or folder")
+    detect = create_detector(detector)
+    labels = loaded.classes
+    video = is_video(target)
+    inputs = None if video else image_inputs(target)  # fails early on an empty folder
+    writer = RowWriter(out, labels, video)
+    emotions, bad, images, no_face = Counter(), [], 0, 0
+    try:
+        if video:
+            for index, frame, result in iter_video(loaded, target, detect, every):
+                rows = face_rows(result, labels, index)
+                images, no_face = images + 1, no_face + (not result.faces)
+                emotions.update(r["emotion"] for r in rows if r["emotion"])
+                writer.write(rows)
+                if on_rows:
+                    on_rows(rows)
+                if annotate_dir is not None:
+                    img = Image.fromarray(frame[..., ::-1])
+                    name = f"{target.stem}_frame{index:07d}.jpg"
+                    save_jpeg(annotate(img, result, labels), annotate_dir / name)
+        else:
+            for path in inputs:
+                try:
+                    img = read_photo(path.read_bytes(), str(path))
+                except (FerlabError, OSError) as e:
+                    message = str(e) if isinstance(e, FerlabError) else f"{path}: {e.strerror}"
+                    if target.is_file():  # the one input: an error, not a skipped file
+                        raise FerlabError(message) from None
+                    bad.append(message)
+                    continue
+                result = analyze_image(loaded, img, detect, str(path))
+                rows = face_rows(result, labels)
+                images, no_face = images + 1, no_face + (not result.faces)
+                emotions.update(r["emotion"] for r in rows if r["emotion"])
+                writer.write(rows)
+                if on_rows:
+                    on_rows(rows)
+                if annotate_dir is not None:
+                    dest = annotate_dir / _annotated_name(path, target)
+                    save_jpeg(annotate(img, result, labels), dest)
+        summary = summarize(emotions, images, no_face, bad)
+        if video:
+            summary["every"] = every
+        writer.close(summary)
+    except BaseException as e:
+        writer.abort(e)
+        raise
+    return summary

@@ -1,0 +1,172 @@
+"""`ferlab serve`: a web page (gradio) to upload, drop or take a photo and see each face boxed,
+with its emotion bars and a saliency overlay. Needs the serve extra: pip install 'ferlab[serve]'.
+
+The page's handler takes the upload as a file path and decodes it with ferlab's own reader, so
+every bad upload (not an image, truncated, too large, odd mode) becomes one clear message in
+the page and the server stays up.
+"""
+
+import html
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ferlab.checkpoint import LoadedModel, face_batch, load_model
+from ferlab.errors import FerlabError
+from ferlab.explain.saliency import normalize_maps, saliency_maps
+from ferlab.photos.analyze import PhotoResult, analyze_image, annotate, read_photo
+from ferlab.photos.detect import create_detector
+
+MAX_UPLOAD = "15mb"
+SALIENCY = "gradcam"
+
+
+class Models:
+    """Models selectable in the page, loaded on first use."""
+
+    def __init__(self, refs: list[str]):
+        self.refs = refs
+        self._loaded: dict[str, LoadedModel] = {}
+
+    def get(self, ref: str) -> LoadedModel:
+        if ref not in self.refs:
+            raise FerlabError(f"unknown model '{ref}'")
+        if ref not in self._loaded:
+            self._loaded[ref] = load_model(ref)
+        return self._loaded[ref]
+
+
+def saliency_overlays(loaded: LoadedModel, result: PhotoResult, size: int = 144) -> list:
+    """Per face: the 48x48 face the model saw with its Grad-CAM map for the predicted emotion
+    laid over it, as (RGB image, caption)."""
+    if not result.faces:
+        return []
+    faces = np.stack([f.face for f in result.faces])
+    target = torch.as_tensor([int(f.probs.argmax()) for f in result.faces])
+    maps = normalize_maps(saliency_maps(loaded.model, face_batch(faces), target, SALIENCY))
+    out = []
+    for i, (f, m) in enumerate(zip(result.faces, maps, strict=True)):
+        face = cv2.resize(f.face, (size, size), interpolation=cv2.INTER_CUBIC)
+        heat = cv2.applyColorMap(
+            cv2.resize((m * 255).astype(np.uint8), (size, size)), cv2.COLORMAP_JET
+        )[..., ::-1]
+        blend = (0.55 * np.repeat(face[..., None], 3, 2) + 0.45 * heat).astype(np.uint8)
+        k = int(f.probs.argmax())
+        out.append((blend, f"face {i + 1}: {loaded.classes[k]} ({f.probs[k]:.0%})"))
+    return out
+
+
+def bars_html(loaded: LoadedModel, result: PhotoResult) -> str:
+    rows = []
+    for i, f in enumerate(result.faces):
+        k = int(f.probs.argmax())
+        bars = "".join(
+            f'<div style="display:flex;align-items:center;gap:.4em">'
+            f'<span style="width:5.5em">{html.escape(name)}</span>'
+            f'<span style="display:inline-block;height:.8em;width:{p * 12:.2f}em;'
+            f'background:{"#e6a800" if j == k else "#8aa"}"></span>'
+            f"<span>{p:.0%}</span></div>"
+            for j, (name, p) in enumerate(zip(loaded.classes, f.probs, strict=True))
+        )
+        rows.append(
+            f'<div class="ferlab-face" data-emotion="{html.escape(loaded.classes[k])}">'
+            f"<b>face {i + 1}</b> {f.box.as_list()}: {html.escape(loaded.classes[k])} "
+            f"({f.probs[k]:.0%}){bars}</div>"
+        )
+    return "".join(rows)
+
+
+def analyze_upload(path: str | None, model_ref: str, models: Models, detector) -> tuple:
+    """(annotated image, summary markdown, bars html, saliency gallery) for one upload."""
+    if not path:
+        return None, "Upload, drop or take a photo first.", "", []
+    started = time.perf_counter()
+    try:
+        name = Path(path).name
+        data = Path(path).read_bytes()
+        img = read_photo(data, name)
+        loaded = models.get(model_ref)
+        result = analyze_image(loaded, img, detector, name)
+        overlays = saliency_overlays(loaded, result)
+    except FerlabError as e:
+        return None, f"**Cannot use this file.** {e}", "", []
+    except (OSError, MemoryError, ValueError) as e:
+        return None, f"**Cannot use this file.** {type(e).__name__}: {e}", "", []
+    seconds = time.perf_counter() - started
+    if result.faces:
+        found = "; ".join(
+            f"face {i + 1}: **{loaded.classes[int(f.probs.argmax())]}** ({f.probs.max():.0%})"
+            for i, f in enumerate(result.faces)
+        )
+        how = "classified as one 48x48 face" if result.direct else "detected"
+        summary = f"{len(result.faces)} face(s) {how}: {found}"
+    else:
+        summary = "No face found in this photo."
+    summary += f"  \n<small>{img.width}x{img.height}, {seconds * 1000:.0f} ms, {model_ref}</small>"
+    return annotate(img, result, loaded.classes), summary, bars_html(loaded, result), overlays
+
+
+def build_app(model_refs: list[str], detector: str = "haar"):
+    # A demo on loopback reports nothing to gradio's servers.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio as gr
+    except ImportError:
+        raise FerlabError(
+            "the web demo needs the serve extra: pip install 'ferlab[serve]'"
+        ) from None
+    if not model_refs:
+        raise FerlabError("no model to serve: ship a default model or pass --model RUN")
+    models = Models(model_refs)
+    for ref in model_refs:  # a bad --model fails at start, not at the first upload
+        models.get(ref)
+    detect = create_detector(detector)
+
+    def handle(payload, model_ref):
+        # preprocess=False: the upload arrives as gradio's file record, undecoded.
+        path = payload.get("path") if isinstance(payload, dict) else payload
+        return analyze_upload(path, model_ref, models, detect)
+
+    with gr.Blocks(title="ferlab: facial expressions") as app:
+        gr.Markdown(
+            "# ferlab: facial expressions\nUpload, drop or take a photo. Each face is boxed "
+            "with its emotion; the bars give all seven probabilities, and the overlay shows "
+            f"where the model looked (Grad-CAM). Files up to {MAX_UPLOAD}."
+        )
+        with gr.Row():
+            with gr.Column():
+                photo = gr.Image(
+                    sources=["upload", "webcam", "clipboard"],
+                    type="filepath",
+                    label="Photo",
+                    elem_id="photo",
+                )
+                model = gr.Dropdown(model_refs, value=model_refs[0], label="Model")
+                button = gr.Button("Analyze", variant="primary", elem_id="analyze")
+            with gr.Column():
+                boxed = gr.Image(label="Faces", type="pil", interactive=False, elem_id="boxed")
+                summary = gr.Markdown(elem_id="summary")
+                bars = gr.HTML(elem_id="bars")
+                overlays = gr.Gallery(label="Saliency (Grad-CAM)", columns=4, height="auto")
+        outputs = [boxed, summary, bars, overlays]
+        button.click(handle, [photo, model], outputs, api_name="analyze", preprocess=False)
+        photo.upload(handle, [photo, model], outputs, api_name=False, preprocess=False)
+    app.queue(default_concurrency_limit=4)
+    return app
+
+
+def serve(host: str, port: int, model_refs: list[str], detector: str = "haar", block=True):
+    app = build_app(model_refs, detector)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=MAX_UPLOAD,
+        prevent_thread_lock=not block,
+        show_error=True,
+        quiet=True,
+    )
+    return app
