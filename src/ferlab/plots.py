@@ -27,14 +27,12 @@ def plot_curves(histories: dict[str, dict[str, list]], path: Path, title: str = 
         color = f"C{i}"
         prefix = f"{label} " if len(histories) > 1 else ""
         for split, style in (("train", "--"), ("val", "-")):
+            # Markers, so that a run of one epoch still shows its point.
+            kw = dict(color=color, marker="o", markersize=3, label=f"{prefix}{split}")
             if h.get(f"{split}_acc"):
-                ax_acc.plot(
-                    h["epoch"], h[f"{split}_acc"], style, color=color, label=f"{prefix}{split}"
-                )
+                ax_acc.plot(h["epoch"], h[f"{split}_acc"], style, **kw)
             if h.get(f"{split}_loss"):
-                ax_loss.plot(
-                    h["epoch"], h[f"{split}_loss"], style, color=color, label=f"{prefix}{split}"
-                )
+                ax_loss.plot(h["epoch"], h[f"{split}_loss"], style, **kw)
     for ax, name in ((ax_acc, "accuracy"), (ax_loss, "loss")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)

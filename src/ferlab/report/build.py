@@ -284,7 +284,6 @@ def _evaluate(runs: dict[str, Path], data: str, figures: Path, splits: list[str]
                 result["most_confused"] = most_confused(ev.normalized, ev.report["labels"], 0.1)
         result[role] = entry
     cmp = compare([runs["cnn"], runs["dnn"]], figures.parent / "compare")
-    shutil.copyfile(figures.parent / "compare" / "curves.png", figures / "compare_curves.png")
     result["comparison"] = _comparison_sentence(result, runs)
     result["compare_table"] = cmp["runs"]
     return result
@@ -340,6 +339,16 @@ def _explain(cfg: ReportConfig, cnn_run: Path, figures: Path, val_id: str) -> di
             sum(f > i for f, i in zip(filters["final"], filters["initial"], strict=True))
         ),
     }
+
+
+def _plot_curves(runs: dict[str, Path], figures: Path) -> None:
+    from ferlab.plots import plot_curves
+    from ferlab.training import read_history
+
+    histories = {role: read_history(run) for role, run in runs.items()}
+    for role, history in histories.items():
+        plot_curves({role: history}, figures / f"{role}_curves.png", f"{role}: training record")
+    plot_curves(histories, figures / "compare_curves.png", "CNN and DNN: training records")
 
 
 def _environment() -> dict:
@@ -415,8 +424,6 @@ def build_report(cfg: ReportConfig, console=None) -> Path:
             with progress.stage(stage, f"{model}, budget {minutes:.1f} min"):
                 _train(role, cfg, runs[role], minutes, n_train, split)
     shutil.copyfile(runs["cnn"] / "split.json", out / "split.json")
-    for role in ("cnn", "dnn"):
-        shutil.copyfile(runs[role] / "curves.png", figures / f"{role}_curves.png")
 
     evaluation = _state(out, "evaluate")
     if evaluation:
@@ -438,6 +445,7 @@ def build_report(cfg: ReportConfig, console=None) -> Path:
             )
 
     with progress.stage("write"):
+        _plot_curves(runs, figures)
         timing = {
             "seconds": round(previous["seconds"] + time.monotonic() - started, 1),
             "sessions": previous["sessions"] + 1,

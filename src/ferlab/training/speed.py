@@ -35,12 +35,18 @@ def train_images_per_second(
 
 
 def plan_epochs(
-    images_per_second: float, n_train: int, minutes: float, max_epochs: int = 200
+    images_per_second: float,
+    n_train: int,
+    minutes: float,
+    max_epochs: int = 200,
+    min_epochs: int = 5,
 ) -> tuple[int, float]:
     """(epochs, fraction of each epoch) that fill `minutes` of training, so the learning-rate
-    schedule ends when the budget does. 15% is kept for validation and data handling."""
+    schedule ends when the budget does; 15% is kept for validation and data handling. A short
+    budget is cut into at least `min_epochs` partial epochs (each a fresh shuffle), so its
+    training curves still have points to show."""
     epochs_float = images_per_second * minutes * 60 * 0.85 / max(n_train, 1)
     if epochs_float >= max_epochs:
         return max_epochs, 1.0
-    epochs = max(1, math.ceil(epochs_float))
-    return epochs, max(0.05, min(1.0, epochs_float / epochs))
+    epochs = max(min_epochs, math.ceil(epochs_float))
+    return epochs, max(0.01, min(1.0, epochs_float / epochs))
