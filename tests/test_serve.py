@@ -61,7 +61,7 @@ def test_handler_boxes_faces_with_bars_and_saliency(photo):
 @pytest.mark.parametrize(
     "name, data, says",
     [
-        ("notes.txt", b"just text", "not an image"),
+        ("notes.txt", b"just text", "not a readable image"),
         ("cut.jpg", None, "truncated"),
         ("bomb.png", "bomb", "too large"),
     ],

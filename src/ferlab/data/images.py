@@ -32,7 +32,7 @@ def open_image(data: bytes, name: str, max_pixels: int = 100_000_000) -> Image.I
     except FerlabError:
         raise
     except UnidentifiedImageError:
-        raise FerlabError(f"{name}: not an image (no known image format)") from None
+        raise FerlabError(f"{name}: not a readable image (no known image format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise FerlabError(f"{name}: image too large ({e})") from None
     except (
