@@ -5,11 +5,15 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import run_cli, synthetic_faces, tiny_config, write_tree
 from ferlab.checkpoint import load_model
 from ferlab.errors import FerlabError
-from ferlab.training import train
+from ferlab.training import TrainConfig, recipe_settings, train
+from ferlab.training.augment import build_augment
+from ferlab.training.speed import plan_epochs
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +148,53 @@ def test_balanced_sampler_evens_out_classes():
     assert list(sampler) != list(EpochSampler(len(labels), seed=0, weights=weights))
     plain = EpochSampler(10, seed=3)
     assert sorted(plain) == list(range(10)) and list(plain) == list(EpochSampler(10, seed=3))
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    img_s=st.floats(1, 1e5),
+    n=st.integers(1, 100_000),
+    minutes=st.floats(0.01, 600),
+)
+def test_plan_epochs_fills_the_budget(img_s, n, minutes):
+    epochs, fraction = plan_epochs(img_s, n, minutes, max_epochs=200, min_epochs=5)
+    wanted = img_s * minutes * 60 * 0.85 / n
+    assert 5 <= epochs <= 200 and 0 < fraction <= 1
+    if 5 * 0.01 <= wanted < 200:  # inside the planner's range the plan uses the budget exactly
+        assert epochs * fraction == pytest.approx(wanted, rel=1e-9)
+
+
+def test_crop_augmentation_cuts_random_windows():
+    x = torch.arange(48 * 48, dtype=torch.float32).reshape(1, 1, 48, 48).repeat(64, 1, 1, 1)
+    out = build_augment("none", crop=44)(x)
+    assert out.shape == (64, 1, 44, 44)
+    corners = {int(o[0, 0, 0]) for o in out}  # the window's top-left pixel tells its offset
+    assert len(corners) > 5 and all(divmod(c, 48)[0] <= 4 and c % 48 <= 4 for c in corners)
+
+
+def test_recipe_sets_the_run_and_options_override_it(tree, tmp_path):
+    flagship = recipe_settings("flagship")
+    assert flagship["recipe"].startswith("flagship@") and flagship["crop"] == 44
+    r = run_cli(
+        "train",
+        "--data",
+        tree,
+        "--recipe",
+        "flagship",
+        "--out",
+        tmp_path / "run",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--quiet",
+    )
+    assert r.returncode == 0, r.stderr
+    saved = TrainConfig.from_yaml(tmp_path / "run" / "config.yaml")
+    assert saved.recipe == flagship["recipe"] and saved.crop == 44 and saved.epochs == 1
+    assert saved.label_smoothing == flagship["label_smoothing"]
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)
+    assert ckpt["ferlab"]["recipe"] == flagship["recipe"]
+    r = run_cli("train", "--data", tree, "--recipe", "nope", "--out", tmp_path / "other")
+    assert r.returncode == 2 and "unknown recipe 'nope'" in r.stderr
+    assert not (tmp_path / "other").exists()
