@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
+from conftest import run_cli
 from ferlab.checkpoint import load_model
 from ferlab.photos.analyze import analyze_image
 from ferlab.photos.detect import create_detector
@@ -127,3 +128,9 @@ def test_browser_uploads_a_photo_and_reads_the_emotion(server, photo, tmp_path):
     assert picture.std() > 10
     if os.environ.get("FERLAB_SCREENSHOT_DIR"):
         Path(os.environ["FERLAB_SCREENSHOT_DIR"], "serve.png").write_bytes(shot)
+
+
+def test_serve_refuses_a_bad_model_before_starting(tmp_path):
+    r = run_cli("serve", "--model", tmp_path / "missing", "--port", str(free_port()), timeout=120)
+    assert r.returncode == 2 and "no such run folder" in r.stderr
+    assert "Traceback" not in r.stderr
