@@ -195,6 +195,12 @@ def test_recipe_sets_the_run_and_options_override_it(tree, tmp_path):
     assert saved.label_smoothing == flagship["label_smoothing"]
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)
     assert ckpt["ferlab"]["recipe"] == flagship["recipe"]
+    # Trained on 44x44 crops, so it looks at the centre 44x44 of a whole face.
+    model = load_model(tmp_path / "run").model
+    assert model.input_crop == 44
+    x = torch.rand(3, 1, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model(x[..., 2:46, 2:46]))
     r = run_cli("train", "--data", tree, "--recipe", "nope", "--out", tmp_path / "other")
     assert r.returncode == 2 and "unknown recipe 'nope'" in r.stderr
     assert not (tmp_path / "other").exists()

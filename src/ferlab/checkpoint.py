@@ -60,6 +60,10 @@ def load_model(ref: str | Path, device: str = "cpu") -> LoadedModel:
     if not meta:
         raise FerlabError(f"{path}: not a ferlab checkpoint (no 'ferlab' metadata)")
     model = create(meta["model"], **meta.get("model_args", {}))
+    if "input_crop" not in meta:  # runs from before input_crop was recorded in the metadata
+        config = ckpt.get("hyper_parameters", {}).get("config", {})
+        meta = meta | {"input_crop": int(config.get("crop") or 0)}
+    model.input_crop = meta["input_crop"]
     state = ckpt["state_dict"]
     # Lightning prefixes the wrapped model's weights with "model."
     state = {

@@ -7,19 +7,21 @@ from torch import nn
 
 from ferlab.checkpoint import face_batch, predict_proba
 
-CROP = 44  # crops of 44x44 at the centre and corners, resized back to 48x48
+CROP = 44  # crops of 44x44 at the centre and corners
 
 
-def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
-    """(B, 1, 48, 48) -> list of views, each (B, 1, 48, 48). mode: none | flip | flip+crops."""
+def tta_views(x: torch.Tensor, mode: str, native: int = 0) -> list[torch.Tensor]:
+    """(B, 1, 48, 48) -> list of views. mode: none | flip | flip+crops. Crops are resized back
+    to 48x48, except for a model trained on crops of side `native`, which gets its own size."""
     views = [x]
     if mode == "flip+crops":
-        size, m = x.shape[-1], x.shape[-1] - CROP
+        crop = native or CROP
+        size, m = x.shape[-1], x.shape[-1] - crop
         for top, left in ((m // 2, m // 2), (0, 0), (0, m), (m, 0), (m, m)):
-            crop = x[..., top : top + CROP, left : left + CROP]
-            views.append(
-                F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False)
-            )
+            view = x[..., top : top + crop, left : left + crop]
+            if not native:
+                view = F.interpolate(view, size=(size, size), mode="bilinear", align_corners=False)
+            views.append(view)
         views = views[1:]  # the centre crop stands in for the plain view
     if mode in ("flip", "flip+crops"):
         views = views + [v.flip(-1) for v in views]
@@ -41,6 +43,7 @@ def predict_proba_tta(
     out = []
     for i in range(0, len(faces), batch_size):
         x = face_batch(faces[i : i + batch_size], device)
-        probs = [torch.softmax(model(v).float(), 1) for v in tta_views(x, mode)]
+        views = tta_views(x, mode, getattr(model, "input_crop", 0))
+        probs = [torch.softmax(model(v).float(), 1) for v in views]
         out.append(torch.stack(probs).mean(0).cpu().numpy())
     return np.concatenate(out)

@@ -15,8 +15,15 @@ PIXEL_MEAN, PIXEL_STD = 0.5, 0.29
 class FERModel(nn.Module):
     model_name: str = ""
     model_args: dict
+    # A model trained on random crops (TrainConfig.crop) sees larger faces through their
+    # centre crop: given whole 48x48 faces it scored 1.3 points lower on validation.
+    input_crop: int = 0
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.input_crop
+        if c and x.shape[-1] > c and x.shape[-2] > c:
+            top, left = (x.shape[-2] - c) // 2, (x.shape[-1] - c) // 2
+            x = x[..., top : top + c, left : left + c]
         return (x - PIXEL_MEAN) / PIXEL_STD
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -77,6 +77,8 @@ class FERModule(L.LightningModule):
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.augment = build_augment(self.cfg.augment, self.cfg.crop)
+        # Validation sees what evaluation will: the centre crop of the size trained on.
+        self.model.input_crop = self.meta.get("input_crop", 0)
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         self.train_acc = MulticlassAccuracy(len(EMOTIONS), average="micro")

@@ -146,6 +146,7 @@ def train(
         "split_file": "split.json",
         "ferlab_version": ferlab.__version__,
         "recipe": cfg.recipe,
+        "input_crop": cfg.crop if cfg.crop < 48 else 0,
     }
     weights = class_weights(train_set.labels) if cfg.class_weights else None
     module = FERModule(asdict(cfg), meta, weights)
