@@ -8,6 +8,7 @@ the page and the server stays up.
 
 import html
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -26,11 +27,14 @@ SALIENCY = "gradcam"
 
 
 class Models:
-    """Models selectable in the page, loaded on first use."""
+    """Models selectable in the page, loaded on first use. `lock` serializes their use: Grad-CAM
+    hooks a layer of the shared model, so a concurrent forward pass would feed another
+    request's activations into it (seen in the load test)."""
 
     def __init__(self, refs: list[str]):
         self.refs = refs
         self._loaded: dict[str, LoadedModel] = {}
+        self.lock = threading.Lock()
 
     def get(self, ref: str) -> LoadedModel:
         if ref not in self.refs:
@@ -89,9 +93,10 @@ def analyze_upload(path: str | None, model_ref: str, models: Models, detector) -
         name = Path(path).name
         data = Path(path).read_bytes()
         img = read_photo(data, name)
-        loaded = models.get(model_ref)
-        result = analyze_image(loaded, img, detector, name)
-        overlays = saliency_overlays(loaded, result)
+        with models.lock:
+            loaded = models.get(model_ref)
+            result = analyze_image(loaded, img, detector, name)
+            overlays = saliency_overlays(loaded, result)
     except FerlabError as e:
         return None, f"**Cannot use this file.** {e}", "", []
     except (OSError, MemoryError, ValueError) as e:
@@ -155,7 +160,10 @@ def build_app(model_refs: list[str], detector: str = "haar"):
         outputs = [boxed, summary, bars, overlays]
         button.click(handle, [photo, model], outputs, api_name="analyze", preprocess=False)
         photo.upload(handle, [photo, model], outputs, api_name=False, preprocess=False)
-    app.queue(default_concurrency_limit=4)
+    # One request at a time: both cores already serve one inference, and gradio writes equal
+    # outputs of concurrent requests to the same cache file (a client then read a partial
+    # file in the load test). Waiting requests queue.
+    app.queue(default_concurrency_limit=1)
     return app
 
 
