@@ -11,7 +11,6 @@ import json
 import platform
 import shlex
 import shutil
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -494,5 +493,4 @@ def _context(cfg, runs, fingerprint, evaluation, explanation, timing) -> dict:
             "fraction": split.get("fraction"),
         },
         "timing": timing,
-        "argv": shlex.join(["ferlab", *sys.argv[1:]]) if sys.argv else "",
     }
