@@ -45,20 +45,23 @@ def predict_media(
     video = is_video(target)
     inputs = None if video else image_inputs(target)  # fails early on an empty folder
     writer = RowWriter(out, labels, video)
-    emotions, bad, images, no_face = Counter(), [], 0, 0
+    emotions, bad, counts = Counter(), [], Counter()
+
+    def record(result, img: Image.Image | None, annotated_name: str, frame=None) -> None:
+        rows = face_rows(result, labels, frame)
+        counts.update(images=1, no_face=not result.faces)
+        emotions.update(r["emotion"] for r in rows if r["emotion"])
+        writer.write(rows)
+        if on_rows:
+            on_rows(rows)
+        if annotate_dir is not None:
+            save_jpeg(annotate(img, result, labels), annotate_dir / annotated_name)
+
     try:
         if video:
             for index, frame, result in iter_video(loaded, target, detect, every):
-                rows = face_rows(result, labels, index)
-                images, no_face = images + 1, no_face + (not result.faces)
-                emotions.update(r["emotion"] for r in rows if r["emotion"])
-                writer.write(rows)
-                if on_rows:
-                    on_rows(rows)
-                if annotate_dir is not None:
-                    img = Image.fromarray(frame[..., ::-1])
-                    name = f"{target.stem}_frame{index:07d}.jpg"
-                    save_jpeg(annotate(img, result, labels), annotate_dir / name)
+                img = Image.fromarray(frame[..., ::-1]) if annotate_dir is not None else None
+                record(result, img, f"{target.stem}_frame{index:07d}.jpg", index)
         else:
             for path in inputs:
                 try:
@@ -70,16 +73,8 @@ def predict_media(
                     bad.append(message)
                     continue
                 result = analyze_image(loaded, img, detect, str(path))
-                rows = face_rows(result, labels)
-                images, no_face = images + 1, no_face + (not result.faces)
-                emotions.update(r["emotion"] for r in rows if r["emotion"])
-                writer.write(rows)
-                if on_rows:
-                    on_rows(rows)
-                if annotate_dir is not None:
-                    dest = annotate_dir / _annotated_name(path, target)
-                    save_jpeg(annotate(img, result, labels), dest)
-        summary = summarize(emotions, images, no_face, bad)
+                record(result, img, _annotated_name(path, target))
+        summary = summarize(emotions, counts["images"], counts["no_face"], bad)
         if video:
             summary["every"] = every
         writer.close(summary)
