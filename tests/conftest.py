@@ -106,6 +106,15 @@ def tree(tmp_path, faces) -> Path:
 TINY = {"widths": [8, 16, 16, 32], "dropout": 0.0}
 
 
+def tiny_run(root: Path, per_class: int, seed: int, epochs: int) -> tuple[Path, Path]:
+    """(run folder, data folder): a tiny model trained on synthetic faces under root."""
+    from ferlab.training import train
+
+    data = write_tree(synthetic_faces(per_class=per_class, seed=seed), root / "data")
+    train(tiny_config(data, root / "run", epochs=epochs))
+    return root / "run", data
+
+
 def tiny_config(data, out, **kw) -> TrainConfig:
     """A seconds-long CPU training run of a tiny cnn-baseline; keyword arguments override."""
     base = dict(

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli, synthetic_faces, tiny_config, write_tree
+from conftest import run_cli, synthetic_faces, tiny_run
 from ferlab.checkpoint import load_model, predict_proba
 from ferlab.data import EMOTIONS, convert
 from ferlab.evaluation import (
@@ -17,15 +17,11 @@ from ferlab.evaluation import (
     predict_proba_tta,
     tta_views,
 )
-from ferlab.training import train
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ev")
-    data = write_tree(synthetic_faces(per_class=20, seed=2), root / "data")
-    train(tiny_config(data, root / "run", epochs=5))
-    return root / "run", data
+    return tiny_run(tmp_path_factory.mktemp("ev"), per_class=20, seed=2, epochs=5)
 
 
 def test_confusion_and_metrics_match_a_hand_computed_case():

@@ -9,21 +9,17 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from conftest import fer_data, run_cli, synthetic_faces, tiny_config, write_tree
+from conftest import fer_data, run_cli, synthetic_faces, tiny_run
 from ferlab.checkpoint import PACKAGE_WEIGHTS, load_model, predict_proba
 from ferlab.data import EMOTIONS, load
 from ferlab.data.splits import ValidationSplit
 from ferlab.export import ONNX_INPUT, export_onnx, onnx_meta
 from ferlab.models import create
-from ferlab.training import train
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    data = write_tree(synthetic_faces(per_class=12, seed=3), root / "data")
-    train(tiny_config(data, root / "run", epochs=3))
-    return root / "run", data
+    return tiny_run(tmp_path_factory.mktemp("export"), per_class=12, seed=3, epochs=3)
 
 
 def test_weights_file_rebuilds_the_model_without_its_run(trained, tmp_path):
