@@ -103,22 +103,28 @@ def test_a_48x48_face_is_classified_without_detection(model, haar):
     np.testing.assert_allclose(result.faces[0].probs, expected, atol=1e-6)
 
 
-def test_no_face_is_a_result_not_an_error(model, tmp_path):
+def test_no_face_is_a_result_not_an_error(model, tmp_path, astronaut):
     sky = np.tile(np.linspace(40, 220, 640, dtype=np.uint8), (480, 1))
-    Image.fromarray(sky).save(tmp_path / "sky.png")
-    r = run_cli("predict", "default", tmp_path / "sky.png", "--out", tmp_path / "r.json")
+    (tmp_path / "in").mkdir()
+    Image.fromarray(sky).save(tmp_path / "in" / "sky.png")
+    astronaut.save(tmp_path / "in" / "zz.png")
+    r = run_cli("predict", "default", tmp_path / "in", "--out", tmp_path / "r.json")
     assert r.returncode == 0, r.stderr
     out = json.loads((tmp_path / "r.json").read_text())
-    assert out["rows"] == [
-        {
-            "file": str(tmp_path / "sky.png"),
-            "face": None,
-            "box": None,
-            "emotion": None,
-            "confidence": None,
-        }
-    ]
-    assert out["summary"]["images_without_faces"] == 1 and out["summary"]["faces"] == 0
+    assert out["rows"][0] == {
+        "file": str(tmp_path / "in" / "sky.png"),
+        "face": None,
+        "box": None,
+        "emotion": None,
+        "confidence": None,
+    }
+    assert out["rows"][1]["emotion"] == "happy"
+    summary = {k: out["summary"][k] for k in ("images", "faces", "images_without_faces")}
+    assert summary == {"images": 2, "faces": 1, "images_without_faces": 1}
+    assert all(type(v) is int for v in summary.values())  # counts, not booleans
+    assert "1 without a face" in r.stdout
+    r = run_cli("predict", "default", tmp_path / "in" / "zz.png")
+    assert r.returncode == 0 and "1 images, 1 faces (happy 1); 0 without a face" in r.stdout
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "P", "I;16", "CMYK", "L"])

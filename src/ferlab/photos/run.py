@@ -49,7 +49,7 @@ def predict_media(
 
     def record(result, img: Image.Image | None, annotated_name: str, frame=None) -> None:
         rows = face_rows(result, labels, frame)
-        counts.update(images=1, no_face=not result.faces)
+        counts.update(images=1, no_face=int(not result.faces))
         emotions.update(r["emotion"] for r in rows if r["emotion"])
         writer.write(rows)
         if on_rows:
