@@ -168,7 +168,7 @@ class RowWriter:
                 self._csv.writerow(
                     lead
                     + [row["face"] if row["face"] is not None else "", *box]
-                    + [row["emotion"] or "", row["confidence"] if row["confidence"] else ""]
+                    + [row["emotion"] or "", "" if row["confidence"] is None else row["confidence"]]
                     + [probs.get(e, "") for e in self.labels]
                 )
             else:
