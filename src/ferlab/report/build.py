@@ -262,8 +262,6 @@ def _structure(model: str, args: dict) -> dict:
 
 def _evaluate(runs: dict[str, Path], data: str, figures: Path, splits: list[str]) -> dict:
     from ferlab.evaluation import evaluate, select_split, write_evaluation
-    from ferlab.evaluation.compare import compare
-    from ferlab.evaluation.metrics import most_confused
 
     result = {}
     for role, run in runs.items():
@@ -280,15 +278,13 @@ def _evaluate(runs: dict[str, Path], data: str, figures: Path, splits: list[str]
                 files = write_evaluation(ev, figures.parent / "evaluate" / "cnn-val")
                 shutil.copyfile(files["confusion"], figures / "confusion.png")
                 result["confusion"] = np.round(ev.normalized, 4).tolist()
-                result["most_confused"] = most_confused(ev.normalized, ev.report["labels"], 0.1)
+                result["most_confused"] = json.loads(files["most_confused_json"].read_text())
         result[role] = entry
-    cmp = compare([runs["cnn"], runs["dnn"]], figures.parent / "compare")
-    result["comparison"] = _comparison_sentence(result, runs)
-    result["compare_table"] = cmp["runs"]
+    result["comparison"] = _comparison_sentence(result)
     return result
 
 
-def _comparison_sentence(result: dict, runs: dict[str, Path]) -> str:
+def _comparison_sentence(result: dict) -> str:
     c, d = result["cnn"]["val"]["accuracy"], result["dnn"]["val"]["accuracy"]
     better, worse = ("CNN", "DNN") if c >= d else ("DNN", "CNN")
     sentence = (
