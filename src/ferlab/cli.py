@@ -257,8 +257,8 @@ def predict_cmd(
 
     if out_file is not None and out_file.exists() and not force:
         raise FerlabError(f"{out_file}: exists; choose a new file or use --force")
-    if annotate is not None and annotate.exists() and any(annotate.iterdir()) and not force:
-        raise FerlabError(f"{annotate}: exists and is not empty; choose a new folder or --force")
+    if annotate is not None:
+        _new_output_dir(annotate, force)
     if target.suffix.lower() in (".zip", ".csv"):
         from ferlab.evaluation import predict, write_predictions
 
