@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ferlab.checkpoint import LoadedModel, predict_proba
 from ferlab.data.images import gray_array, is_image_name, open_image
 from ferlab.errors import FerlabError
-from ferlab.io import atomic_text_writer, write_bytes_atomic
+from ferlab.io import atomic_writer, write_bytes_atomic
 from ferlab.photos.detect import Box, Detector, crop_face
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -146,7 +146,7 @@ class RowWriter:
         if path is not None:
             if path.suffix.lower() not in (".csv", ".json"):
                 raise FerlabError(f"{path}: --out must end in .csv or .json")
-            self._ctx = atomic_text_writer(path)
+            self._ctx = atomic_writer(path, "w")
             self._f = self._ctx.__enter__()
             if path.suffix.lower() == ".csv":
                 self._csv = csv.writer(self._f, lineterminator="\n")
