@@ -1,6 +1,7 @@
 """The web demo: the handler, the running server (HTTP API and a real browser), bad uploads."""
 
 import io
+import json
 import os
 import shutil
 import socket
@@ -16,7 +17,7 @@ from conftest import run_cli
 from ferlab.checkpoint import load_model
 from ferlab.photos.analyze import analyze_image
 from ferlab.photos.detect import create_detector
-from ferlab.serve import Models, analyze_upload, serve
+from ferlab.serve import NOT_AN_UPLOAD, Models, analyze_upload, serve, upload_folder
 
 
 def free_port() -> int:
@@ -48,7 +49,7 @@ def expected_emotion(photo) -> str:
 
 def test_handler_boxes_faces_with_bars_and_saliency(photo):
     boxed, summary, bars, overlays = analyze_upload(
-        str(photo), "default", Models(["default"]), create_detector("haar")
+        str(photo), "default", Models(["default"]), create_detector("haar"), root=photo.parent
     )
     assert boxed.size == (512, 512)
     assert f"**{expected_emotion(photo)}**" in summary and "1 face(s) detected" in summary
@@ -76,10 +77,97 @@ def test_handler_turns_bad_uploads_into_a_message(tmp_path, photo, name, data, s
         data = buf.getvalue()
     (tmp_path / name).write_bytes(data)
     boxed, summary, bars, overlays = analyze_upload(
-        str(tmp_path / name), "default", Models(["default"]), create_detector("haar")
+        str(tmp_path / name), "default", Models(["default"]), create_detector("haar"), tmp_path
     )
     assert boxed is None and overlays == [] and bars == ""
     assert summary.startswith("**Cannot use this file.**") and says in summary
+
+
+def test_handler_reads_only_uploads(tmp_path, photo):
+    """A path outside the upload folder, however it is spelled, gets one and the same answer
+    whether or not the file exists, and nothing of the file is read."""
+    uploads = tmp_path / "uploads"
+    (uploads / "sub").mkdir(parents=True)
+    (uploads / "inside.jpg").write_bytes(photo.read_bytes())
+    (uploads / "link.jpg").symlink_to(photo)  # a symlink in the folder to a file outside
+    os.mkfifo(uploads / "fifo.jpg")  # would block a plain read
+    (uploads / "big.jpg").write_bytes(b"\xff" * (16 * 1024 * 1024))
+    refused = [
+        str(photo),  # an existing server image
+        str(tmp_path / "missing.jpg"),
+        str(uploads / "sub" / ".." / ".." / photo.parent.name / photo.name),
+        str(uploads / "link.jpg"),
+        str(uploads / "fifo.jpg"),
+        str(uploads / "big.jpg"),
+        str(uploads),
+        "/dev/zero",
+        "/etc/passwd",
+    ]
+    models, detect = Models(["default"]), create_detector("haar")
+    for path in refused:
+        answer = analyze_upload(path, "default", models, detect, root=uploads)
+        assert answer == (None, NOT_AN_UPLOAD, "", []), path
+    boxed, summary, _, _ = analyze_upload(
+        str(uploads / "inside.jpg"), "default", models, detect, root=uploads
+    )
+    assert boxed is not None and "1 face(s) detected" in summary
+
+
+def _call_analyze(server: str, file_record) -> tuple[str, list | None]:
+    """The analyze endpoint called as a hostile client would: raw HTTP, a hand-made record.
+    (last event name, its data)."""
+    r = httpx.post(
+        server + "gradio_api/call/analyze", json={"data": [file_record, "default"]}, timeout=60
+    )
+    r.raise_for_status()
+    event = r.json()["event_id"]
+    stream = httpx.get(server + f"gradio_api/call/analyze/{event}", timeout=120).text
+    events = [line[7:] for line in stream.splitlines() if line.startswith("event: ")]
+    data = [line[6:] for line in stream.splitlines() if line.startswith("data: ")]
+    return events[-1], json.loads(data[-1])
+
+
+def test_server_refuses_a_record_naming_a_server_file(server, photo):
+    # Untagged records reach the handler, which answers as for a bad upload.
+    for record in ({"path": str(photo)}, {"path": "/etc/passwd"}, {"path": "/x.jpg"}):
+        event, (boxed, summary, bars, gallery) = _call_analyze(server, record)
+        assert event == "complete" and boxed is None and summary == NOT_AN_UPLOAD, record
+        assert bars == "" and gallery == []
+    # Records tagged as gradio files, and bare paths, are refused by gradio itself before the
+    # handler runs, with the same words whether or not the file exists.
+    answers = set()
+    for path in (str(photo), "/etc/passwd", "/nonexistent/x.jpg"):
+        event, data = _call_analyze(server, {"path": path, "meta": {"_type": "gradio.FileData"}})
+        assert event == "error", path
+        answers.add(data["error"].replace(path, "PATH"))
+    assert len(answers) == 1
+    assert _call_analyze(server, str(photo))[0] == "error"
+    # The same photo uploaded through gradio is analyzed.
+    with open(photo, "rb") as f:
+        r = httpx.post(server + "gradio_api/upload", files={"files": ("a.jpg", f)}, timeout=60)
+    uploaded = r.json()[0]
+    assert Path(uploaded).resolve().is_relative_to(upload_folder().resolve())
+    event, (_, summary, _, _) = _call_analyze(
+        server, {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
+    )
+    assert event == "complete" and "1 face(s) detected" in summary
+
+
+def test_server_deletes_its_uploads_when_it_stops(photo):
+    port = free_port()
+    app = serve("127.0.0.1", port, ["default"], block=False)
+    try:
+        with open(photo, "rb") as f:
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/gradio_api/upload",
+                files={"files": ("a.jpg", f)},
+                timeout=60,
+            )
+        uploaded = Path(r.json()[0])
+        assert uploaded.is_file()
+    finally:
+        app.close()
+    assert not uploaded.exists()
 
 
 def test_server_answers_keeps_running_after_bad_input_and_limits_uploads(server, photo, tmp_path):

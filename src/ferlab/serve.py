@@ -3,11 +3,15 @@ with its emotion bars and a saliency overlay. Needs the serve extra: pip install
 
 The page's handler takes the upload as a file path and decodes it with ferlab's own reader, so
 every bad upload (not an image, truncated, too large, odd mode) becomes one clear message in
-the page and the server stays up.
+the page and the server stays up. It reads only files that gradio received as uploads (the
+path must lie in gradio's upload folder), at most MAX_UPLOAD_BYTES of them, and the uploads
+are deleted when the server stops.
 """
 
 import html
 import os
+import stat
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +27,41 @@ from ferlab.photos.analyze import PhotoResult, analyze_image, annotate, read_pho
 from ferlab.photos.detect import create_detector
 
 MAX_UPLOAD = "15mb"
+MAX_UPLOAD_BYTES = 15 * 1024 * 1024
 SALIENCY = "gradcam"
+# One answer for every refused path, so a client learns nothing about the server's files.
+NOT_AN_UPLOAD = "**Cannot use this file.** Only photos uploaded to this page are read."
+# Uploads older than an hour are deleted every hour, and all of them when the server stops.
+DELETE_CACHE = (3600, 3600)
+
+
+def upload_folder() -> Path:
+    """Where gradio stores what clients upload (GRADIO_TEMP_DIR, else <tmp>/gradio)."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+
+
+def read_upload(path: str, root: Path | None = None, limit: int = MAX_UPLOAD_BYTES) -> bytes:
+    """The bytes of a file that gradio received as an upload; FerlabError(NOT_AN_UPLOAD) for
+    anything else: a path outside the upload folder (also through a symlink or '..'), a
+    missing file, a device or FIFO, or a file over the limit."""
+    root = (root or upload_folder()).resolve()
+    try:
+        real = Path(path).resolve(strict=True)
+        inside = real.is_relative_to(root) and real != root
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK) if inside else -1
+    except (OSError, RuntimeError, ValueError):
+        fd = -1
+    if fd < 0:
+        raise FerlabError(NOT_AN_UPLOAD)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise FerlabError(NOT_AN_UPLOAD)
+        data = f.read(limit + 1)
+    if len(data) > limit:  # the file grew after fstat
+        raise FerlabError(NOT_AN_UPLOAD)
+    return data
 
 
 class Models:
@@ -84,14 +122,22 @@ def bars_html(loaded: LoadedModel, result: PhotoResult) -> str:
     return "".join(rows)
 
 
-def analyze_upload(path: str | None, model_ref: str, models: Models, detector) -> tuple:
-    """(annotated image, summary markdown, bars html, saliency gallery) for one upload."""
+def analyze_upload(
+    path: str | None, model_ref: str, models: Models, detector, root: Path | None = None
+) -> tuple:
+    """(annotated image, summary markdown, bars html, saliency gallery) for one upload; `path`
+    must lie in the upload folder `root` (default: gradio's)."""
     if not path:
         return None, "Upload, drop or take a photo first.", "", []
+    if not isinstance(path, str):
+        return None, NOT_AN_UPLOAD, "", []
     started = time.perf_counter()
     try:
+        data = read_upload(path, root)
+    except FerlabError as e:
+        return None, str(e), "", []
+    try:
         name = Path(path).name
-        data = Path(path).read_bytes()
         img = read_photo(data, name)
         with models.lock:
             loaded = models.get(model_ref)
@@ -132,11 +178,13 @@ def build_app(model_refs: list[str], detector: str = "haar"):
     detect = create_detector(detector)
 
     def handle(payload, model_ref):
-        # preprocess=False: the upload arrives as gradio's file record, undecoded.
+        # preprocess=False keeps gradio from decoding the image itself (ferlab's reader
+        # refuses bombs and odd files with a message), so the record arrives as the client
+        # sent it: analyze_upload reads its path only inside gradio's upload folder.
         path = payload.get("path") if isinstance(payload, dict) else payload
         return analyze_upload(path, model_ref, models, detect)
 
-    with gr.Blocks(title="ferlab: facial expressions") as app:
+    with gr.Blocks(title="ferlab: facial expressions", delete_cache=DELETE_CACHE) as app:
         gr.Markdown(
             "# ferlab: facial expressions\nUpload, drop or take a photo. Each face is boxed "
             "with its emotion; the bars give all seven probabilities, and the overlay shows "
