@@ -43,7 +43,7 @@ def test_folder_tree_reads_splits_labels_and_ids(tree, faces):
     assert canonical(got) == canonical(faces)
     assert got.ids[0].startswith("test/") or got.ids[0].startswith("train/")
     assert len(set(got.ids.tolist())) == len(got)
-    assert len(fp) == 64
+    assert fp.startswith("v2:") and len(fp) == 67
 
 
 def test_plain_emotion_folder_is_unsplit(tmp_path, faces):
@@ -158,6 +158,162 @@ def test_equalization_is_default_recorded_and_switchable(tree):
     assert not np.array_equal(eq.images, raw.images)
     # Equalizing an equalized face changes it very little.
     assert np.abs(equalize_hist(eq.images).astype(int) - eq.images).mean() < 3
+
+
+def with_duplicates(faces: FaceSet, seed: int = 0) -> FaceSet:
+    """`faces` plus planted exact copies: a third of the Training faces copied once or twice
+    (some with another label, as in FER2013), and some PublicTest faces copied into Training."""
+    rng = np.random.default_rng(seed)
+    train = np.flatnonzero(faces.splits == "Training")
+    picks = rng.choice(train, size=len(train) // 3, replace=False)
+    copies = np.concatenate([picks, picks[: len(picks) // 2]])  # some twice
+    test = np.flatnonzero(faces.splits == "PublicTest")
+    leaked = test[:3] if len(test) else np.array([], dtype=np.int64)
+    index = np.concatenate([copies, leaked])
+    labels = faces.labels[index].copy()
+    labels[:2] = (labels[:2] + 1) % 7  # copies whose labels disagree
+    extra = FaceSet(
+        faces.images[index],
+        labels,
+        np.array(["Training"] * len(index)),
+        np.array([f"copy/{k}" for k in range(len(index))]),
+    )
+    return FaceSet(
+        np.concatenate([faces.images, extra.images]),
+        np.concatenate([faces.labels, extra.labels]),
+        np.concatenate([faces.splits, extra.splits]),
+        np.concatenate([faces.ids, extra.ids]),
+        source="planted",
+    )
+
+
+def test_carved_split_keeps_identical_faces_on_one_side():
+    faces = with_duplicates(synthetic_faces(per_class=30, splits=("Training", "PublicTest")))
+    for seed in range(5):
+        split = carve_validation(faces, 0.2, seed=seed)
+        train, val = split.apply(faces)
+        assert set(val.splits.tolist()) == {"Training"}
+        assert not set(train.hashes.tolist()) & set(val.hashes.tolist())
+        assert len(train) + len(val) == len(faces.split("Training"))
+        # Stratified: each class's share of validation within a face or two of 20%.
+        per_class = np.bincount(faces.split("Training").labels, minlength=7)
+        assert np.all(np.abs(np.bincount(val.labels, minlength=7) - 0.2 * per_class) <= 2.5)
+
+
+def test_split_seed_draws_other_faces_and_is_reproducible():
+    faces = synthetic_faces(per_class=20, splits=("Training",))
+    assert carve_validation(faces, 0.1, seed=1).hashes == carve_validation(faces, 0.1, 1).hashes
+    assert set(carve_validation(faces, 0.1, seed=1).hashes) != set(
+        carve_validation(faces, 0.1, seed=2).hashes
+    )
+
+
+def test_split_from_the_zip_applies_to_the_same_faces_in_every_format(tmp_path):
+    faces = with_duplicates(synthetic_faces(per_class=8))
+    tree = tmp_path / "tree"
+    convert(faces, "folders", tree)
+    archive = zip_tree(tree, tmp_path / "fer.zip", top="fer2013")
+    split = carve_validation(load(archive, RAW)[0], 0.25, seed=0)
+    split.save(tmp_path / "split.json")
+    saved = ValidationSplit.load(tmp_path / "split.json")
+    other_top = zip_tree(tree, tmp_path / "other.zip", top="elsewhere/data")
+    convert(load(archive, RAW)[0], "fer2013-csv", tmp_path / "csv")
+    convert(load(archive, RAW)[0], "ntu-csv", tmp_path / "ntu")
+    _, zip_val = saved.apply(load(archive, RAW)[0])
+    expected = sorted(zip(zip_val.hashes.tolist(), zip_val.labels.tolist(), strict=True))
+    assert sorted(h for h, _ in expected) == sorted(split.hashes)
+    for source in (other_top, tree, tmp_path / "csv", tmp_path / "ntu"):
+        data = load(source, RAW)[0]
+        train, val = saved.apply(data)
+        assert sorted(zip(val.hashes.tolist(), val.labels.tolist(), strict=True)) == expected
+        assert len(train) == len(data.split("Training")) - len(expected)
+
+
+def test_split_of_other_data_or_naming_test_faces_is_refused(tmp_path):
+    faces = synthetic_faces(per_class=10)
+    split = carve_validation(faces, 0.2)
+    other = synthetic_faces(per_class=10, seed=7)
+    with pytest.raises(FerlabError, match="not among its Training faces"):
+        split.apply(other)
+    # A face moved from Training to PublicTest: the split names a face outside Training.
+    moved = faces.splits.copy()
+    moved[np.flatnonzero(np.isin(faces.hashes, split.hashes))[0]] = "PublicTest"
+    with pytest.raises(FerlabError, match="not among its Training faces"):
+        split.apply(FaceSet(faces.images, faces.labels, moved, faces.ids))
+    # The same faces with one Training label changed: same hashes, other fingerprint.
+    labels = faces.labels.copy()
+    labels[np.flatnonzero(faces.splits == "Training")[-1]] ^= 1
+    with pytest.raises(FerlabError, match="fingerprint v2:.* differ .*fingerprint v2:"):
+        split.apply(FaceSet(faces.images, labels, faces.splits, faces.ids))
+    # A hand-edited split naming a PublicTest face.
+    test_face = faces.split("PublicTest")
+    edited = ValidationSplit(
+        [*split.ids, test_face.ids[0]], 0.2, 0, split.fingerprint, [*split.hashes, "f" * 16], 2
+    )
+    with pytest.raises(FerlabError, match="not among its Training faces"):
+        edited.apply(faces)
+    # A version-1 split (ids only) naming a PublicTest id.
+    legacy = ValidationSplit([*split.ids[:3], str(test_face.ids[0])], 0.1, 0)
+    with pytest.raises(FerlabError, match="outside Training"):
+        legacy.apply(faces)
+
+
+def test_cli_train_refuses_a_split_of_other_data(tmp_path):
+    from conftest import write_tree
+
+    mine = write_tree(synthetic_faces(per_class=6), tmp_path / "mine")
+    other = write_tree(synthetic_faces(per_class=6, seed=5), tmp_path / "other")
+    r = run_cli("data", "split", other, "--out", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("train", "--data", mine, "--out", tmp_path / "run", "--split", tmp_path / "s.json")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "not among its Training faces" in r.stderr
+    assert not (tmp_path / "run").exists()  # the failed run left nothing behind
+
+
+def test_info_reports_duplicates_within_and_across_splits(tmp_path):
+    faces = with_duplicates(synthetic_faces(per_class=6))
+    convert(faces, "fer2013-csv", tmp_path / "csv")
+    r = run_cli("data", "info", tmp_path / "csv", "--json")
+    assert r.returncode == 0, r.stderr
+    dup = json.loads(r.stdout)["duplicates"]
+    # 14 Training faces copied, 7 of them twice; the 3 PublicTest faces copied into Training
+    # have one copy there, so they count across splits only.
+    picks = 42 // 3
+    assert dup["within"]["Training"] == {
+        "groups": picks,
+        "extra_copies": picks + picks // 2,
+        "label_conflicts": 2,
+    }
+    assert dup["across"]["PublicTest in Training"] == 3
+    assert dup["blank"]["Training"] == 0
+    text = run_cli("data", "info", tmp_path / "csv").stdout
+    assert "PublicTest in Training: 3 faces" in text
+
+
+def test_a_damaged_cache_entry_is_rebuilt_with_a_notice(tree):
+    faces, fp = load(tree, RAW)
+    (entry,) = cache_mod.cache_dir().glob("*.npz")
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+    r = run_cli("data", "info", tree, "--json")
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert "rebuilding a damaged data cache entry" in r.stderr
+    assert json.loads(r.stdout)["fingerprint"] == fp
+    again, fp2 = load(tree, RAW)
+    assert fp2 == fp and np.array_equal(again.images, faces.images)
+
+
+@pytest.mark.skipif(fer_data() is None, reason="FERLAB_DATA not set")
+def test_carved_split_of_fer2013_has_no_copy_in_training():
+    faces, _ = load(os.environ["FERLAB_DATA"], RAW)
+    dup = __import__("ferlab.data", fromlist=["x"]).duplicate_summary(faces)
+    assert dup["within"]["Training"]["groups"] == 1035
+    assert dup["within"]["Training"]["extra_copies"] == 1236
+    assert dup["across"]["PublicTest in Training"] == 38
+    split = carve_validation(faces, 0.1, seed=0)
+    train, val = split.apply(faces)
+    assert not np.isin(val.hashes, train.hashes).any()
+    assert set(val.splits.tolist()) == {"Training"} and 2800 < len(val) < 2950
 
 
 def test_validation_split_is_stratified_seeded_and_reloadable(tmp_path):

@@ -59,7 +59,7 @@ def export_onnx(loaded: LoadedModel, out: Path) -> Path:
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + ".data")):
             leftover.unlink(missing_ok=True)
-    meta = {k: v for k, v in loaded.meta.items() if k != "validation_ids"}
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("validation_ids", "validation_split")}
     entry = graph.metadata_props.add()
     entry.key, entry.value = "ferlab", json.dumps(meta)
     write_bytes_atomic(Path(out), graph.SerializeToString())

@@ -4,11 +4,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from ferlab.data.cache import cache_dir, fingerprint, read_cached
-from ferlab.data.faceset import FaceSet
+from ferlab.data.faceset import FaceSet, content_hashes, duplicate_summary
 from ferlab.data.labels import EMOTIONS, NUM_CLASSES, SPLITS, UNLABELED
 from ferlab.data.preprocess import DEFAULT_PREPROCESS, RAW, Preprocess, equalize_hist
 from ferlab.data.readers import read_source
-from ferlab.data.splits import ValidationSplit, carve_validation
+from ferlab.data.splits import ValidationSplit, carve_validation, training_fingerprint
 from ferlab.data.writers import FORMATS, convert
 
 
@@ -34,9 +34,12 @@ __all__ = [
     "ValidationSplit",
     "cache_dir",
     "carve_validation",
+    "content_hashes",
+    "duplicate_summary",
     "convert",
     "equalize_hist",
     "fingerprint",
     "load",
     "read_source",
+    "training_fingerprint",
 ]

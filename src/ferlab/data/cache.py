@@ -8,7 +8,9 @@ import hashlib
 import io
 import json
 import os
+import sys
 import warnings
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from ferlab.data.faceset import FaceSet
 from ferlab.data.readers import read_source
 from ferlab.io import write_bytes_atomic
 
-READER_VERSION = 1  # bump when decoding changes, so old caches are not reused
+READER_VERSION = 2  # bump when decoding or the cached fields change, so old caches are not reused
 
 
 def cache_dir() -> Path:
@@ -41,13 +43,19 @@ def source_key(path: Path) -> str:
     return h.hexdigest()[:32]
 
 
+FINGERPRINT_PREFIX = "v2:"  # fingerprints without it (ferlab <= 0.1 runs) depend on face order
+
+
 def fingerprint(faces: FaceSet) -> str:
-    """sha256 of the decoded pixels, labels and splits: the same for any format of the data."""
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(faces.images).tobytes())
-    h.update(faces.labels.astype(np.int64).tobytes())
-    h.update("\n".join(faces.splits.tolist()).encode())
-    return h.hexdigest()
+    """'v2:' + sha256 of every face's (content hash, label, split), sorted: the same for the same
+    faces in any container and in any order."""
+    rows = sorted(
+        f"{h} {label} {split}"
+        for h, label, split in zip(
+            faces.hashes.tolist(), faces.labels.tolist(), faces.splits.tolist(), strict=True
+        )
+    )
+    return FINGERPRINT_PREFIX + hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
 def read_cached(path: str | Path, use_cache: bool = True) -> tuple[FaceSet, str]:
@@ -71,9 +79,12 @@ def read_cached(path: str | Path, use_cache: bool = True) -> tuple[FaceSet, str]
                     source=str(path),
                     resized=meta["resized"],
                 )
-            return faces, meta["fingerprint"]
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is rebuilt below
+            if meta.get("fingerprint") == fingerprint(faces):
+                return faces, meta["fingerprint"]
+            damage = "its faces do not match its recorded fingerprint"
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            damage = f"{type(e).__name__}: {e}"
+        print(f"ferlab: rebuilding a damaged data cache entry {file} ({damage})", file=sys.stderr)
     faces = read_source(path)
     fp = fingerprint(faces)
     _write(file, faces, fp)

@@ -1,3 +1,4 @@
+import hashlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -6,9 +7,23 @@ from ferlab.data.labels import EMOTIONS, UNLABELED, split_order
 from ferlab.errors import FerlabError
 
 
+def content_hashes(images: np.ndarray) -> np.ndarray:
+    """(N,) 16-hex-digit hash of each face's pixels: the same face has the same hash in every
+    container (zip, folder, CSV), and exact duplicates share one."""
+    flat = np.ascontiguousarray(images).reshape(len(images), -1)
+    return np.array(
+        [hashlib.blake2b(row.tobytes(), digest_size=8).hexdigest() for row in flat], dtype="<U16"
+    )
+
+
 @dataclass(frozen=True)
 class FaceSet:
-    """Faces with labels, split names and stable ids, all aligned on the first axis."""
+    """Faces with labels, split names, stable ids and content hashes, aligned on the first axis.
+
+    `ids` say where a face came from (path in its folder or zip, or CSV row); `hashes` say what
+    it is (its decoded pixels before any preprocessing), so saved splits match faces by content
+    whatever the container.
+    """
 
     images: np.ndarray  # (N, 48, 48) uint8
     labels: np.ndarray  # (N,) int64, UNLABELED (-1) where the source has no label
@@ -17,6 +32,11 @@ class FaceSet:
     source: str = ""
     resized: int = 0  # faces that were not 48x48 in the source
     preprocess: dict = field(default_factory=dict)
+    hashes: np.ndarray | None = None  # (N,) content hashes; computed from `images` when None
+
+    def __post_init__(self):
+        if self.hashes is None:  # readers build raw faces: hash them before any preprocessing
+            object.__setattr__(self, "hashes", content_hashes(self.images))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -37,6 +57,7 @@ class FaceSet:
             labels=self.labels[index],
             splits=self.splits[index],
             ids=self.ids[index],
+            hashes=self.hashes[index],
         )
 
     def split(self, name: str) -> "FaceSet":
@@ -70,3 +91,28 @@ class FaceSet:
                 entry["unlabeled"] = unlabeled
             out[name] = entry
         return {"source": self.source, "total": len(self), "resized": self.resized, "splits": out}
+
+
+def duplicate_summary(faces: FaceSet) -> dict:
+    """Exact duplicates (same decoded pixels) within and across splits, and blank faces:
+    {"within": {split: {groups, extra_copies, label_conflicts}}, "across": {"B in A": faces of
+    B with a copy in A}, "blank": {split: faces of one uniform gray}}."""
+    within, across, blank = {}, {}, {}
+    for name in faces.split_names:
+        part = faces.split(name)
+        groups, group_of, counts = np.unique(part.hashes, return_inverse=True, return_counts=True)
+        pairs = set(zip(group_of.tolist(), part.labels.tolist(), strict=True))
+        n_labels = np.bincount([g for g, _ in pairs], minlength=len(groups))
+        within[name] = {
+            "groups": int((counts > 1).sum()),
+            "extra_copies": int((counts - 1).sum()),
+            "label_conflicts": int((n_labels > 1).sum()),
+        }
+        flat = part.images.reshape(len(part), -1)
+        blank[name] = int((flat.min(1) == flat.max(1)).sum())
+    names = faces.split_names
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            copies = np.isin(faces.split(b).hashes, faces.split(a).hashes)
+            across[f"{b} in {a}"] = int(copies.sum())
+    return {"within": within, "across": across, "blank": blank}

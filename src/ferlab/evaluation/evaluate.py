@@ -48,19 +48,22 @@ def run_split_file(loaded: LoadedModel) -> Path:
     return path
 
 
-def validation_ids(loaded: LoadedModel) -> list[str]:
-    """The ids of the faces the model was selected on: shipped weights carry them, a run's
-    checkpoint finds them in the run's split.json."""
-    if "validation_ids" in loaded.meta:
-        return list(loaded.meta["validation_ids"])
-    return ValidationSplit.load(run_split_file(loaded)).ids
+def validation_split(loaded: LoadedModel) -> ValidationSplit:
+    """The split the model was selected on: exported weights carry it, a run's checkpoint finds
+    it in the run's split.json."""
+    if "validation_split" in loaded.meta:
+        return ValidationSplit(**loaded.meta["validation_split"])
+    if "validation_ids" in loaded.meta:  # weights exported by ferlab 0.1
+        return ValidationSplit(list(loaded.meta["validation_ids"]), 0.0, 0)
+    return ValidationSplit.load(run_split_file(loaded))
 
 
 def select_split(loaded: LoadedModel, data: str | Path, split: str | None) -> FaceSet:
-    """Faces of `split` ('val' = the run's saved split), preprocessed as the model was trained."""
+    """Faces of `split` ('val' = the run's saved split, matched by content and refused for
+    other data), preprocessed as the model was trained."""
     raw, _ = load(data, preprocess=RAW)
     if split == "val":
-        faces = raw.select_ids(validation_ids(loaded))
+        faces = validation_split(loaded).apply(raw)[1]
     elif split is None:
         if len(raw.split_names) != 1:
             raise FerlabError(
@@ -105,6 +108,9 @@ def evaluate(
         "split": split,
         "n": len(faces),
         "accuracy": metrics["accuracy"],
+        # Always answering the split's most frequent emotion scores this: a model at or near
+        # it has collapsed to one class.
+        "majority_accuracy": majority_accuracy(faces.labels),
         "macro_f1": metrics["macro_f1"],
         "labels": labels,
         "per_class": metrics["per_class"],
@@ -112,6 +118,11 @@ def evaluate(
         "tta": TTA_MODE if tta else None,
     }
     return Evaluation(report, probs, faces)
+
+
+def majority_accuracy(labels: np.ndarray) -> float:
+    """The accuracy of always predicting the most frequent label."""
+    return round(float(np.bincount(labels).max() / len(labels)), 4) if len(labels) else 0.0
 
 
 def write_evaluation(ev: Evaluation, out: Path) -> dict[str, Path]:
