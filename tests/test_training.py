@@ -41,7 +41,7 @@ def test_fast_model_learns_well_above_chance(data, tmp_path):
     assert any((run / "tensorboard").iterdir())
     meta = load_model(run).meta
     assert meta["model"] == "cnn-baseline" and meta["preprocess"]["equalize_hist"] is True
-    assert meta["classes"][0] == "angry" and len(meta["data_fingerprint"]) == 64
+    assert meta["classes"][0] == "angry" and meta["data_fingerprint"].startswith("v2:")
 
 
 class InterruptAt(L.Callback):
@@ -204,3 +204,153 @@ def test_recipe_sets_the_run_and_options_override_it(tree, tmp_path):
     r = run_cli("train", "--data", tree, "--recipe", "nope", "--out", tmp_path / "other")
     assert r.returncode == 2 and "unknown recipe 'nope'" in r.stderr
     assert not (tmp_path / "other").exists()
+
+
+def test_packaged_recipes_keep_their_old_versions():
+    assert recipe_settings("flagship@1")["recipe"] == "flagship@1"
+    assert recipe_settings("flagship@1")["optimizer"] == "adamw"
+    newest = recipe_settings("flagship")
+    assert newest["recipe"] == "flagship@2" and newest["ema_decay"] > 0
+    with pytest.raises(FerlabError, match="unknown recipe version 'flagship@9'"):
+        recipe_settings("flagship@9")
+
+
+LONG = dict(optimizer="sgd", schedule="cosine", warmup_epochs=1, lr=0.05, ema_decay=0.9)
+
+
+def test_resume_refuses_changed_options_and_names_them(data, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(data, run, epochs=1))
+    before = (run / "config.yaml").read_text()
+    r = run_cli("train", "--data", data, "--out", run, "--resume", "--epochs", "60", "--lr", "0.1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "epochs: 1 -> 60" in r.stderr and "lr: 0.005 -> 0.1" in r.stderr
+    assert (run / "config.yaml").read_text() == before
+    # The same values, a budget and another spelling of the same data are accepted.
+    r = run_cli("train", "--data", data, "--out", run, "--resume", "--epochs", "1", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+class FakeClock:
+    """The budget's clock: 1 s per reading for the first `slow_after` readings, then 10 s (the
+    machine got busy), so an epoch outlasts what the first one predicted."""
+
+    def __init__(self, slow_after: int):
+        self.t, self.readings, self.slow_after = 0.0, 0, slow_after
+
+    def __call__(self) -> float:
+        self.readings += 1
+        self.t += 1.0 if self.readings <= self.slow_after else 10.0
+        return self.t
+
+
+def test_a_budget_stop_mid_epoch_is_trained_again_whole_on_resume(data, tmp_path, monkeypatch):
+    from ferlab.training import callbacks
+
+    cfg = tiny_config(data, tmp_path / "whole", augment="standard", **LONG)
+    train(cfg)
+    # The clock is read at the start, at each epoch's start and end and after each batch: the
+    # first epoch (5 batches) takes ~7 s, so 20 s look like room for another; then the
+    # machine slows down and the budget runs out in the second epoch's first batch.
+    monkeypatch.setattr(callbacks, "_now", FakeClock(slow_after=8))
+    cut = replace(cfg, out=str(tmp_path / "cut"), minutes=20 / 60)
+    stopped = train(cut)
+    assert stopped.stopped_by == "budget"
+    assert stopped.metrics["epochs_completed"] == 1  # the unfinished second epoch is not kept
+    assert load_model(tmp_path / "cut" / "checkpoints" / "last.ckpt").meta["epoch"] == 0
+    monkeypatch.setattr(callbacks, "_now", __import__("time").monotonic)
+    resumed = train(replace(cut, minutes=None), resume=True)
+    assert resumed.metrics["epochs_completed"] == 4
+    history = (tmp_path / "cut" / "metrics.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3", "4"]
+    for weights in ("final", "raw"):  # the EMA and the raw weights both match exactly
+        whole = load_model(tmp_path / "whole", weights=weights).model.state_dict()
+        split = load_model(tmp_path / "cut", weights=weights).model.state_dict()
+        for k in whole:
+            torch.testing.assert_close(whole[k], split[k], rtol=0, atol=0)
+
+
+def test_ema_weights_are_validated_and_kept_beside_the_raw_ones(data, tmp_path):
+    train(tiny_config(data, tmp_path / "run", epochs=3, **LONG))
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert "current_model_state" in ckpt and "averaging_state" in ckpt
+    ema = load_model(tmp_path / "run" / "checkpoints" / "last.ckpt").model.state_dict()
+    raw = load_model(tmp_path / "run" / "checkpoints" / "last.ckpt", weights="raw")
+    raw = raw.model.state_dict()
+    key = next(k for k in ema if k.endswith("conv1.weight"))
+    assert not torch.equal(ema[key], raw[key])
+    # The EMA is what the checkpoint's state holds: decay 0.9 of the raw weights' history.
+    lightning_raw = {k.removeprefix("model."): v for k, v in ckpt["current_model_state"].items()}
+    torch.testing.assert_close(raw[key], lightning_raw[key])
+
+
+def test_extend_epochs_continues_the_schedule(data, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(data, run, epochs=2, **LONG))
+    r = run_cli("train", "--data", data, "--out", run, "--resume", "--extend-epochs", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    saved = TrainConfig.from_yaml(run / "config.yaml")
+    assert saved.epochs == 4 and saved.extended == 2
+    history = (run / "metrics.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3", "4"]  # none twice
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    steps = ckpt["global_step"]
+    assert ckpt["epoch"] == 3 and steps % 4 == 0 and ckpt["lr_schedulers"][0]["last_epoch"] == steps
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] < 0.05 * 0.2  # near the end
+    onecycle = tmp_path / "onecycle"
+    train(tiny_config(data, onecycle, epochs=1))
+    r = run_cli("train", "--data", data, "--out", onecycle, "--resume", "--extend-epochs", "1")
+    assert r.returncode == 2 and "cannot be extended" in r.stderr
+    r = run_cli("train", "--data", data, "--out", tmp_path / "new", "--extend-epochs", "1")
+    assert r.returncode == 2 and "with --resume" in r.stderr
+
+
+class ReadHistoryAt(L.Callback):
+    def __init__(self, run, epoch):
+        self.run, self.epoch, self.rows = run, epoch, None
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            self.rows = (self.run / "metrics.csv").read_text().splitlines()[1:]
+
+
+def test_metrics_csv_is_current_while_training(data, tmp_path):
+    probe = ReadHistoryAt(tmp_path / "run", epoch=2)
+    train(tiny_config(data, tmp_path / "run", epochs=3), callbacks=[probe])
+    assert [row.split(",")[0] for row in probe.rows] == ["1", "2"]
+
+
+def test_crop_is_refused_for_a_model_that_takes_whole_faces(data, tmp_path):
+    r = run_cli(
+        "train", "--data", data, "--out", tmp_path / "run", "--model", "dnn-seed", "--crop", "44"
+    )
+    assert r.returncode == 2 and "takes whole 48x48 faces only" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "run").exists()
+
+
+def test_training_restores_the_sigterm_handler(data, tmp_path):
+    import signal
+
+    def mine(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        train(tiny_config(data, tmp_path / "run", epochs=1))
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_ddp_shards_differ_between_epochs_and_ranks():
+    from ferlab.training.module import EpochSampler
+
+    ranks = [EpochSampler(101, seed=0, rank=r, world=2) for r in range(2)]
+    first = [list(s) for s in ranks]
+    assert len(first[0]) == len(first[1]) == 50 and not set(first[0]) & set(first[1])
+    for s in ranks:
+        s.set_epoch(1)
+    second = [list(s) for s in ranks]
+    assert second[0] != first[0] and second[1] != first[1]
+    assert not set(second[0]) & set(second[1])

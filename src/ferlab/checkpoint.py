@@ -50,7 +50,9 @@ def resolve_checkpoint(ref: str | Path) -> Path:
     return path
 
 
-def load_model(ref: str | Path, device: str = "cpu") -> LoadedModel:
+def load_model(ref: str | Path, device: str = "cpu", weights: str = "final") -> LoadedModel:
+    """The model a MODEL_REF names. A run trained with --ema-decay checkpoints the averaged
+    weights as its state (weights="final") and keeps the raw ones beside (weights="raw")."""
     path = resolve_checkpoint(ref)
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
@@ -65,6 +67,8 @@ def load_model(ref: str | Path, device: str = "cpu") -> LoadedModel:
         meta = meta | {"input_crop": int(config.get("crop") or 0)}
     model.input_crop = meta["input_crop"]
     state = ckpt["state_dict"]
+    if weights == "raw":
+        state = ckpt.get("current_model_state", state)  # WeightAveraging's raw weights
     # Lightning prefixes the wrapped model's weights with "model."
     state = {
         k.removeprefix("model."): v.float() if v.is_floating_point() else v

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -31,11 +32,11 @@ def data_info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Decode again; do not use the cache."),
 ) -> None:
-    """Counts per split and emotion."""
-    from ferlab.data import EMOTIONS, RAW, load
+    """Counts per split and emotion, exact duplicates within and across splits."""
+    from ferlab.data import EMOTIONS, RAW, duplicate_summary, load
 
     faces, fp = load(data, preprocess=RAW, use_cache=not no_cache)
-    summary = faces.summary() | {"fingerprint": fp}
+    summary = faces.summary() | {"fingerprint": fp, "duplicates": duplicate_summary(faces)}
     if as_json:
         print(json.dumps(summary, indent=1))
         return
@@ -47,6 +48,14 @@ def data_info(
     for split, entry in summary["splits"].items():
         table.add_row(split, str(entry["total"]), *(str(entry["per_class"][e]) for e in EMOTIONS))
     out.print(table)
+    dup = summary["duplicates"]
+    for split, d in dup["within"].items():
+        out.print(
+            f"{split}: {d['groups']} groups of identical faces ({d['extra_copies']} extra copies,"
+            f" {d['label_conflicts']} with disagreeing labels), {dup['blank'][split]} blank faces"
+        )
+    for pair, n in dup["across"].items():
+        out.print(f"{pair}: {n} faces with an identical copy")
     out.print(f"fingerprint {fp}")
 
 
@@ -69,17 +78,18 @@ def data_split(
     data: Path = typer.Argument(..., help="A source with a Training split."),
     out_path: Path = typer.Option(..., "--out", help="Split file to write (JSON)."),
     fraction: float = typer.Option(0.1, "--val-fraction"),
-    seed: int = typer.Option(0, "--seed"),
+    split_seed: int = typer.Option(0, "--split-seed", "--seed", help="Seed of the draw."),
 ) -> None:
-    """Carve a stratified, seeded validation split from Training and save its ids."""
+    """Carve a stratified, seeded validation split from Training (identical faces kept on one
+    side) and save it: content hashes and ids of its faces."""
     from ferlab.data import RAW, carve_validation, load
 
     if out_path.exists():
         raise FerlabError(f"{out_path}: already exists; choose a new path")
-    faces, fp = load(data, preprocess=RAW)
-    split = carve_validation(faces, fraction, seed, fp)
+    faces, _ = load(data, preprocess=RAW)
+    split = carve_validation(faces, fraction, split_seed)
     split.save(out_path)
-    out.print(f"wrote {len(split.ids)} validation ids to {out_path}")
+    out.print(f"wrote {len(split.ids)} validation faces to {out_path}")
 
 
 @app.command("models")
@@ -135,7 +145,16 @@ def train_cmd(
     schedule: str = typer.Option(None, "--schedule", help="onecycle | cosine | none"),
     val_fraction: float = typer.Option(None, "--val-fraction", help="[default: 0.1]"),
     split_file: Path = typer.Option(None, "--split", help="Reuse a saved validation split."),
-    seed: int = typer.Option(None, "--seed", help="[default: 0]"),
+    split_seed: int = typer.Option(
+        None, "--split-seed", help="Seed of the validation draw, apart from --seed [default: 0]."
+    ),
+    seed: int = typer.Option(None, "--seed", help="Training seed [default: 0]."),
+    warmup_epochs: float = typer.Option(
+        None, "--warmup-epochs", help="Cosine schedule: warmup length [default: 5% of steps]."
+    ),
+    ema_decay: float = typer.Option(
+        None, "--ema-decay", help="Validate and checkpoint an EMA of the weights (e.g. 0.999)."
+    ),
     precision: str = typer.Option(None, "--precision", help="auto | fp32 | bf16"),
     augment: str = typer.Option(None, "--augment", help="none|light|standard|strong"),
     crop: int = typer.Option(None, "--crop", help="Train on random crops of this side."),
@@ -146,6 +165,9 @@ def train_cmd(
     devices: int = typer.Option(None, "--devices", help="Processes/GPUs; >1 runs DDP."),
     accelerator: str = typer.Option(None, "--accelerator", help="auto | cpu | gpu"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    extend_epochs: int = typer.Option(
+        0, "--extend-epochs", help="With --resume: continue the schedule over N more epochs."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -163,7 +185,10 @@ def train_cmd(
         "schedule": schedule,
         "val_fraction": val_fraction,
         "split_file": str(split_file) if split_file else None,
+        "split_seed": split_seed,
         "seed": seed,
+        "warmup_epochs": warmup_epochs,
+        "ema_decay": ema_decay,
         "precision": precision,
         "augment": augment,
         "crop": crop,
@@ -176,8 +201,11 @@ def train_cmd(
     }
     settings = recipe_settings(recipe) if recipe else {}
     settings |= {k: v for k, v in given.items() if v is not None}
-    cfg = TrainConfig(data=str(data), out=str(run), quiet=quiet, **settings)
-    result = train(cfg, resume=resume, force=force)
+    if resume:  # the run's config.yaml rules; what was given must agree with it
+        cfg = TrainConfig(data=str(data), out=str(run), quiet=quiet, minutes=minutes)
+    else:
+        cfg = TrainConfig(data=str(data), out=str(run), quiet=quiet, **settings)
+    result = train(cfg, resume=resume, force=force, given=settings, extend_epochs=extend_epochs)
     if result is None:
         return
     m = result.metrics
@@ -186,8 +214,9 @@ def train_cmd(
         f"{result.out}: stopped by {result.stopped_by} after {m['epochs_completed']} epochs;"
         f" best val accuracy {val if val is not None else 'n/a'}"
     )
-    if result.stopped_by == "interrupt":
+    if result.stopped_by in ("interrupt", "budget"):
         out.print(f"resume with: ferlab train --data {data} --out {run} --resume")
+    if result.stopped_by == "interrupt":
         sys.exit(130)
 
 
@@ -227,7 +256,8 @@ def evaluate_cmd(
     r = ev.report
     out.print(
         f"{model_ref} on {r['split']}: n={r['n']} accuracy {r['accuracy']:.2%} "
-        f"macro-F1 {r['macro_f1']:.3f}" + (f" (TTA {r['tta']})" if r["tta"] else "")
+        f"(majority class {r['majority_accuracy']:.2%}) macro-F1 {r['macro_f1']:.3f}"
+        + (f" (TTA {r['tta']})" if r["tta"] else "")
     )
     if out_dir:
         out.print(f"wrote {out_dir}/eval.json, confusion.png, most_confused.md, predictions.csv")
@@ -400,7 +430,7 @@ def export_cmd(
 ) -> None:
     """Export a trained model: ONNX (dynamic batch) and/or a self-describing weights file."""
     from ferlab.checkpoint import load_model
-    from ferlab.evaluation.evaluate import validation_ids
+    from ferlab.evaluation.evaluate import validation_split
     from ferlab.export import export_onnx, export_weights
 
     if not onnx_path and not weights:
@@ -417,7 +447,7 @@ def export_cmd(
             except (OSError, json.JSONDecodeError) as e:
                 raise FerlabError(f"{metrics}: not a readable JSON file ({e})") from None
         with contextlib.suppress(FerlabError):  # a bare checkpoint: ship without the split
-            extra["validation_ids"] = validation_ids(loaded)
+            extra["validation_split"] = asdict(validation_split(loaded))
         export_weights(loaded, weights, extra)
         out.print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB)")
     if onnx_path:

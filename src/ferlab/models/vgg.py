@@ -43,6 +43,7 @@ class VGGSeed(FERModel):
     ):
         super().__init__()
         self.features = conv_stack(VGG16, nn.LeakyReLU, slope)
+        self.cam_layer = "features.block5.act3"  # 3x3 maps before the last pool
         if conv_bias:  # Keras convs carry a bias even before BatchNorm; the study counts them
             for m in self.features.modules():
                 if isinstance(m, nn.Conv2d):
@@ -69,12 +70,22 @@ class VGGSeed(FERModel):
 class PlainCNN(FERModel):
     """Stages of two 3x3 conv + BN + ReLU, max-pool between, global average pooling."""
 
-    def __init__(self, num_classes: int = 7, widths=(32, 64, 128, 256), dropout: float = 0.3):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        widths=(32, 64, 128, 256),
+        dropout: float = 0.3,
+        stage_dropout: float = 0.0,
+    ):
         super().__init__()
         config = []
         for w in widths:
             config += [w, w, "M"]
         self.features = conv_stack(config[:-1], nn.ReLU)  # no pool after the last stage
+        self.cam_layer = f"features.block{len(widths)}.act2"
+        if stage_dropout:  # after each pooled stage: regularizes a long schedule
+            for block in list(self.features)[:-1]:
+                block.add_module("drop", nn.Dropout(stage_dropout))
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(widths[-1], num_classes)
 

@@ -1,5 +1,6 @@
 import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -8,19 +9,62 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ferlab.io import atomic_writer
 
+_now = time.monotonic  # the budget's clock (tests replace it)
+
 
 class WallClockBudget(L.Callback):
-    """Stop cleanly once this invocation has trained for `minutes` (checked every batch)."""
+    """Keep this invocation within `minutes` without ever recording a partial epoch.
+
+    At an epoch's end (validation included) training stops when another epoch as long as the
+    longest so far would not fit. A budget that still runs out mid-epoch stops like Ctrl-C:
+    nothing of the unfinished epoch is saved, and --resume trains it again from its first batch.
+    """
 
     def __init__(self, minutes: float):
         self.seconds = minutes * 60
-        self.start = time.monotonic()
+        self.start = _now()
+        self.epoch_start = self.start
+        self.longest = 0.0
         self.hit = False
 
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.epoch_start = _now()
+
     def on_train_batch_end(self, trainer, *_):
-        if time.monotonic() - self.start >= self.seconds:
+        if _now() - self.start >= self.seconds:
+            self.hit = True
+            raise KeyboardInterrupt  # Lightning's graceful shutdown; last.ckpt is untouched
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        now = _now()
+        self.longest = max(self.longest, now - self.epoch_start)
+        if now - self.start + self.longest > self.seconds:
             self.hit = True
             trainer.should_stop = True
+
+
+class HistoryWriter(L.Callback):
+    """Keep RUN/metrics.csv current: rewritten from the logs once each epoch's metrics are
+    logged (Lightning logs them after the epoch-end hooks, so at the next epoch's start), so a
+    killed run's history holds every finished epoch."""
+
+    def __init__(self, out: Path):
+        self.out = out
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch > 0 and trainer.is_global_zero:
+            self._write(trainer)
+
+    def on_train_end(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            self._write(trainer)
+
+    def _write(self, trainer):
+        from ferlab.training.run import read_history, write_history  # run imports this module
+
+        for logger in trainer.loggers:
+            logger.save()
+        write_history(read_history(self.out), self.out / "metrics.csv")
 
 
 class Throughput(L.Callback):
@@ -49,10 +93,33 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, f)
 
 
-def sigterm_as_interrupt() -> None:
-    """SIGTERM stops training like Ctrl-C: Lightning shuts down cleanly and we keep last.ckpt."""
+@contextmanager
+def sigterm_as_interrupt():
+    """Within: SIGTERM stops training like Ctrl-C (Lightning shuts down cleanly and last.ckpt
+    stays). The previous handler is back afterwards."""
 
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class RawValidation(L.Callback):
+    """With an EMA of the weights, validation scores the average; this scores the raw weights
+    on the same faces as `val_acc_raw`. Listed after the averaging callback, it runs once the
+    raw weights are back in the module."""
+
+    @torch.no_grad()
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        correct = total = 0
+        for images, labels in trainer.val_dataloaders:
+            images, labels = images.to(pl_module.device), labels.to(pl_module.device)
+            correct += int((pl_module(pl_module._inputs(images)).argmax(1) == labels).sum())
+            total += len(labels)
+        pl_module.log("val_acc_raw", correct / max(total, 1), sync_dist=True)

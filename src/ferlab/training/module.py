@@ -21,22 +21,36 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 class EpochSampler(Sampler[int]):
     """A shuffle (or class-balanced draw) fixed by (seed, epoch), so a resumed run sees
-    exactly the order an uninterrupted one would. Lightning calls set_epoch every epoch."""
+    exactly the order an uninterrupted one would. Lightning calls set_epoch every epoch.
 
-    def __init__(self, n: int, seed: int, weights: torch.Tensor | None = None):
+    Under DDP each of `world` processes takes every world-th index of the same draw (the
+    sampler shards itself: no wrapper stands between Lightning's set_epoch and it)."""
+
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        weights: torch.Tensor | None = None,
+        rank: int = 0,
+        world: int = 1,
+    ):
         self.n, self.seed, self.weights, self.epoch = n, seed, weights, 0
+        self.rank, self.world = rank, world
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.n
+        return self.n // self.world
 
     def __iter__(self):
         g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         if self.weights is None:
-            return iter(torch.randperm(self.n, generator=g).tolist())
-        return iter(torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist())
+            order = torch.randperm(self.n, generator=g)
+        else:
+            order = torch.multinomial(self.weights, self.n, replacement=True, generator=g)
+        # Equal shares, so every process runs the same number of steps.
+        return iter(order[: len(self) * self.world][self.rank :: self.world].tolist())
 
 
 class FERDataModule(L.LightningDataModule):
@@ -55,12 +69,13 @@ class FERDataModule(L.LightningDataModule):
         if self.balanced:
             counts = np.bincount(self.train.labels, minlength=len(EMOTIONS)).clip(min=1)
             weights = torch.from_numpy(1.0 / counts[self.train.labels])
+        rank, world = (
+            (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        )
+        sampler = EpochSampler(len(data), self.seed, weights, rank, world)
         # Batches smaller than the batch size are dropped so BatchNorm never sees a batch of 1.
         return DataLoader(
-            data,
-            self.batch_size,
-            sampler=EpochSampler(len(data), self.seed, weights),
-            drop_last=len(data) > self.batch_size,
+            data, self.batch_size, sampler=sampler, drop_last=len(sampler) > self.batch_size
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -135,7 +150,11 @@ class FERModule(L.LightningModule):
                 opt, max_lr=c.lr, total_steps=total, pct_start=max(0.2, 2 / total)
             )
         else:
-            warmup = max(1, total // 20)
+            if c.warmup_epochs is None:
+                warmup = max(1, total // 20)
+            else:  # in epochs, so that --extend-epochs leaves the warmup where it was
+                per_epoch = total / max(1, self.trainer.max_epochs)
+                warmup = max(1, round(c.warmup_epochs * per_epoch))
             sched = torch.optim.lr_scheduler.LambdaLR(
                 opt,
                 lambda s: (

@@ -14,7 +14,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 import ferlab
@@ -22,15 +22,17 @@ from ferlab.checkpoint import load_model, predict_proba
 from ferlab.data import EMOTIONS, Preprocess, ValidationSplit, carve_validation, load
 from ferlab.errors import FerlabError
 from ferlab.io import write_text_atomic
-from ferlab.models import list_models
+from ferlab.models import create, list_models
 from ferlab.plots import plot_curves
 from ferlab.training.callbacks import (
     AtomicCheckpointIO,
+    HistoryWriter,
+    RawValidation,
     Throughput,
     WallClockBudget,
     sigterm_as_interrupt,
 )
-from ferlab.training.config import TrainConfig
+from ferlab.training.config import TrainConfig, changed_options
 from ferlab.training.module import FERDataModule, FERModule
 
 
@@ -46,17 +48,53 @@ def _is_child_process() -> bool:
     return os.environ.get("LOCAL_RANK", "0") != "0"
 
 
-def prepare_run_dir(cfg: TrainConfig, resume: bool, force: bool) -> TrainConfig:
-    """Check the run folder; on --resume return the saved config (budget/quiet from the call)."""
+def prepare_run_dir(
+    cfg: TrainConfig,
+    resume: bool,
+    force: bool,
+    given: dict | None = None,
+    extend_epochs: int = 0,
+) -> TrainConfig:
+    """Check the run folder. On --resume return the saved config, with the budget, quiet and
+    data path of this call; any other option in `given` (those set on the command line) must
+    equal the saved one. `extend_epochs` continues the schedule over that many more epochs."""
     out = Path(cfg.out)
     config_file = out / "config.yaml"
+    if extend_epochs and not resume:
+        raise FerlabError("--extend-epochs continues a run: use it with --resume")
     if resume:
         if not (out / "checkpoints" / "last.ckpt").is_file() or not config_file.is_file():
             raise FerlabError(
                 f"{out}: nothing to resume (no config.yaml and checkpoints/last.ckpt)"
             )
         saved = TrainConfig.from_yaml(config_file)
-        return replace(saved, minutes=cfg.minutes, quiet=cfg.quiet)
+        changed = changed_options(saved, given or {})
+        if changed:
+            what = "; ".join(f"{k}: {getattr(saved, k)!r} -> {given[k]!r}" for k in changed)
+            raise FerlabError(
+                f"{out}: --resume continues the run as it was configured; changed options "
+                f"({what}) need a new run (--extend-epochs N trains longer)"
+            )
+        resumed = replace(saved, minutes=cfg.minutes, quiet=cfg.quiet, data=cfg.data or saved.data)
+        if extend_epochs:
+            if extend_epochs < 0:
+                raise FerlabError(f"--extend-epochs must be positive, not {extend_epochs}")
+            if saved.schedule == "onecycle":
+                raise FerlabError(
+                    f"{out}: a OneCycle schedule ends at its last epoch and cannot be extended "
+                    "(runs with --schedule cosine or none can)"
+                )
+            resumed = replace(
+                resumed,
+                epochs=saved.epochs + extend_epochs,
+                extended=saved.extended + extend_epochs,
+            )
+            if not _is_child_process():
+                write_text_atomic(
+                    config_file,
+                    replace(resumed, minutes=saved.minutes, quiet=saved.quiet).to_yaml(),
+                )
+        return resumed
     if _is_child_process():
         return cfg
     if out.exists() and any(out.iterdir()):
@@ -112,11 +150,30 @@ def train(
     resume: bool = False,
     force: bool = False,
     callbacks: list[L.Callback] | None = None,
+    given: dict | None = None,
+    extend_epochs: int = 0,
 ) -> RunResult | None:
-    """Train cfg.model on cfg.data into the run folder cfg.out. None in DDP child processes."""
+    """Train cfg.model on cfg.data into the run folder cfg.out. None in DDP child processes.
+
+    On `resume`, `given` holds the options set for this call (checked against the run's
+    config.yaml) and `extend_epochs` adds epochs to the run's schedule."""
     if cfg.model not in list_models():  # before anything is written to the run folder
         raise FerlabError(f"unknown model '{cfg.model}'; choose one of {', '.join(list_models())}")
-    cfg = prepare_run_dir(cfg, resume, force)
+    if cfg.crop and cfg.crop < 48 and not create(cfg.model, **cfg.model_args).accepts_crops:
+        raise FerlabError(f"--crop: model '{cfg.model}' takes whole 48x48 faces only")
+    cfg = prepare_run_dir(cfg, resume, force, given, extend_epochs)
+    out = Path(cfg.out)
+    made_here = not resume and not any(out.iterdir())
+    try:
+        return _train(cfg, resume, callbacks)
+    except BaseException:
+        # A run that fails before its first epoch leaves nothing that would block a rerun.
+        if made_here and not _is_child_process() and not (out / "checkpoints").is_dir():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     out = Path(cfg.out)
     writer = not _is_child_process()
     preprocess = Preprocess(equalize_hist=cfg.equalize_hist)
@@ -127,8 +184,8 @@ def train(
     elif cfg.split_file:
         split = ValidationSplit.load(cfg.split_file)
     else:
-        split = carve_validation(faces, cfg.val_fraction, cfg.seed, fingerprint)
-    train_set, val_set = split.apply(faces)
+        split = carve_validation(faces, cfg.val_fraction, cfg.split_seed)
+    train_set, val_set = split.apply(faces)  # refuses data the split was not carved from
     precision = resolve_precision(cfg.precision, cfg.accelerator)
     if writer and not resume:
         split.save(split_path)
@@ -164,10 +221,12 @@ def train(
         dirpath=out / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False
     )
     budget = WallClockBudget(cfg.minutes) if cfg.minutes else None
+    ema = [EMAWeightAveraging(decay=cfg.ema_decay), RawValidation()] if cfg.ema_decay else []
     trainer = L.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         strategy="ddp" if cfg.devices > 1 else "auto",
+        use_distributed_sampler=False,  # EpochSampler shards itself (see its docstring)
         precision=precision,
         max_epochs=cfg.epochs,
         limit_train_batches=_train_batches(cfg, len(train_set)),
@@ -183,6 +242,8 @@ def train(
             checkpoint,
             latest,
             Throughput(),
+            *ema,
+            HistoryWriter(out),
             *([budget] if budget else []),
             *(callbacks or []),
         ],
@@ -190,14 +251,14 @@ def train(
         enable_progress_bar=not cfg.quiet,
         enable_model_summary=not cfg.quiet,
     )
-    sigterm_as_interrupt()
     start = time.time()
     try:
-        trainer.fit(
-            module,
-            datamodule=data,
-            ckpt_path=str(out / "checkpoints" / "last.ckpt") if resume else None,
-        )
+        with sigterm_as_interrupt():
+            trainer.fit(
+                module,
+                datamodule=data,
+                ckpt_path=str(out / "checkpoints" / "last.ckpt") if resume else None,
+            )
     except SystemExit:
         # Lightning shuts down gracefully on Ctrl-C/SIGTERM and then calls sys.exit(1);
         # the run still gets its curves and metrics, and last.ckpt stays resumable.
@@ -207,13 +268,21 @@ def train(
     if trainer.global_rank != 0:
         return None
     stopped_by = (
-        "interrupt" if trainer.interrupted else "budget" if budget and budget.hit else "epochs"
+        "budget" if budget and budget.hit else "interrupt" if trainer.interrupted else "epochs"
     )
     metrics = finish_run(out, faces, val_set, seconds, stopped_by)
     return RunResult(out, stopped_by, metrics)
 
 
-HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "train_img_s")
+HISTORY_KEYS = (
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_acc_raw",  # runs with an EMA: val_acc scores the average, this the raw weights
+    "epoch_seconds",
+    "train_img_s",
+)
 
 
 def _train_batches(cfg: TrainConfig, n: int) -> float | int:
