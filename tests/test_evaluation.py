@@ -84,6 +84,7 @@ def test_evaluate_json_schema_and_outputs(trained, tmp_path):
         "split",
         "n",
         "accuracy",
+        "majority_accuracy",
         "macro_f1",
         "labels",
         "per_class",
@@ -172,6 +173,25 @@ def test_compare_runs(trained, tmp_path):
     rows = [line for line in md.splitlines() if line.startswith("| run | cnn-baseline |")]
     assert len(rows) == 2 and "is best on validation" in md
     assert (tmp_path / "cmp" / "curves.png").is_file()
+    assert "Validation split (the same for every run): " in md
+
+
+def test_compare_and_evaluate_refuse_what_the_run_was_not_selected_on(trained, tmp_path):
+    from conftest import tiny_config, write_tree
+    from ferlab.training import train
+
+    run, data = trained
+    other = tmp_path / "other"
+    train(tiny_config(data, other, epochs=1, split_seed=5))  # another validation split
+    r = run_cli("compare", run, other, "--out", tmp_path / "cmp")
+    assert r.returncode == 2 and "different validation splits" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "cmp" / "compare.md").exists()
+    # "Its validation split" of other data is refused; other data with an explicit split is not.
+    elsewhere = write_tree(synthetic_faces(per_class=20, seed=9), tmp_path / "elsewhere")
+    r = run_cli("evaluate", run, "--data", elsewhere, "--split", "val")
+    assert r.returncode == 2 and "not among its Training faces" in r.stderr
+    r = run_cli("evaluate", run, "--data", elsewhere, "--split", "PublicTest")
+    assert r.returncode == 0, r.stderr
 
 
 def test_predict_proba_rows_sum_to_one(trained):
@@ -179,3 +199,23 @@ def test_predict_proba_rows_sum_to_one(trained):
     probs = predict_proba(model, synthetic_faces(per_class=2).images, batch_size=5)
     assert probs.shape == (28, 7)
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_tta_of_a_whole_face_model_includes_the_unaltered_face():
+    x = torch.rand(2, 1, 48, 48)
+    views = tta_views(x, "flip+crops")
+    assert len(views) == 10 and torch.equal(views[0], x) and torch.equal(views[5], x.flip(-1))
+    native = tta_views(x, "flip+crops", native=44)  # a crop model's plain view is its centre
+    assert len(native) == 10 and torch.equal(native[0], x[..., 2:46, 2:46])
+
+
+def test_evaluate_reports_the_majority_class_accuracy(trained):
+    from ferlab.evaluation import evaluate, select_split
+
+    loaded = load_model(trained[0])
+    faces = select_split(loaded, trained[1], "PublicTest")
+    report = evaluate(loaded, faces, split="PublicTest").report
+    expected = np.bincount(faces.labels).max() / len(faces)
+    assert report["majority_accuracy"] == pytest.approx(expected, abs=1e-4)
+    r = run_cli("evaluate", trained[0], "--data", trained[1], "--split", "PublicTest")
+    assert r.returncode == 0 and "majority class" in r.stdout

@@ -196,3 +196,51 @@ def test_ascent_starts_a_relu_that_is_off_everywhere():
     result = filter_images(model, "act", [0, 1], steps=60)
     assert (result.initial == 0).all()
     assert (result.final > 0.1).all(), result.final
+
+
+def test_masked_faces_keep_a_fixed_share_even_when_the_map_is_mostly_zero():
+    faces = np.full((2, 48, 48), 200, dtype=np.uint8)
+    maps = np.zeros((2, 48, 48))
+    maps[0, :4, :4] = 1.0  # 16 salient pixels, the rest zero
+    maps[1] = np.random.default_rng(0).random((48, 48))
+    kept = masked_faces(faces, maps, keep=0.25)
+    k = round(0.25 * 48 * 48)
+    assert ((kept > 0).reshape(2, -1).sum(1) == k).all()
+    assert (kept[0, :4, :4] == 200).all()  # the salient pixels are among them
+    top = maps[1].reshape(-1) >= np.sort(maps[1].reshape(-1))[-k]
+    assert ((kept[1].reshape(-1) > 0) == top).all()
+
+
+def test_filter_images_leave_the_models_gradients_as_they_were():
+    model = create("cnn-baseline", widths=[8, 8, 8, 8])
+    model.features.block1.conv1.weight.requires_grad_(False)
+    before = [p.requires_grad for p in model.parameters()]
+    filter_images(model, "features.block2.act2", [0, 1], steps=2)
+    assert [p.requires_grad for p in model.parameters()] == before
+
+
+def test_web_demo_overlays_fall_back_to_gradients_for_a_model_without_convs():
+    from ferlab.checkpoint import LoadedModel
+    from ferlab.data import EMOTIONS
+    from ferlab.photos.analyze import analyze_gray
+    from ferlab.photos.detect import create_detector
+    from ferlab.serve import saliency_overlays
+
+    model = create("dnn-seed", depth=2, width=16).eval()
+    loaded = LoadedModel(model, {"classes": list(EMOTIONS), "preprocess": {}}, None)
+    face = synthetic_faces(per_class=1).images[0]
+    result = analyze_gray(loaded, face, create_detector("whole"))
+    ((overlay, caption),) = saliency_overlays(loaded, result)
+    assert overlay.shape == (144, 144, 3) and caption.startswith("face 1: ")
+
+
+def test_importing_ferlab_plots_leaves_the_matplotlib_backend_alone():
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import ferlab.plots, ferlab.report.build; "
+        "print(matplotlib.get_backend())"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "svg", r.stderr

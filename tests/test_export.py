@@ -35,10 +35,11 @@ def test_weights_file_rebuilds_the_model_without_its_run(trained, tmp_path):
         predict_proba(original.model, faces), predict_proba(shipped.model, faces)
     )
     # The validation split travels with the weights, so `--split val` works without the run.
-    assert shipped.meta["validation_ids"] == ValidationSplit.load(run / "split.json").ids
+    saved = ValidationSplit.load(run / "split.json")
+    assert ValidationSplit(**shipped.meta["validation_split"]) == saved
     r = run_cli("evaluate", moved, "--data", data, "--split", "val", "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["n"] == len(shipped.meta["validation_ids"])
+    assert json.loads(r.stdout)["n"] == len(saved.hashes)
     # Never replaced silently.
     r = run_cli("export", run, "--weights", moved)
     assert r.returncode == 2 and "exists" in r.stderr

@@ -62,3 +62,37 @@ def test_conv_models_expose_conv_layers_by_name():
 def test_unknown_model_name_lists_the_choices():
     with pytest.raises(FerlabError, match="unknown model 'nope'.*cnn-baseline"):
         create("nope")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_names_its_cam_layer_as_a_feature_map(name):
+    from torch import nn
+
+    from ferlab.models import cam_layer, conv_layers
+
+    model = create(name)
+    layer = cam_layer(model)
+    if not conv_layers(model):
+        assert layer is None and not model.accepts_crops
+        return
+    seen = {}
+    handle = layer.register_forward_hook(lambda m, i, o: seen.setdefault("out", o))
+    with torch.no_grad():
+        model.eval()(torch.rand(2, 1, 48, 48))
+    handle.remove()
+    assert seen["out"].ndim == 4 and seen["out"].shape[-1] > 1  # a spatial map
+    # After its activation (or a whole residual block), never a bare conv inside a branch.
+    assert not isinstance(layer, nn.Conv2d | nn.BatchNorm2d)
+    assert (seen["out"] >= 0).float().mean() > 0.3
+
+
+def test_resnet_cam_layer_is_the_last_block_not_its_branch():
+    from ferlab.models import cam_layer
+
+    model = create("resnet-fer")
+    assert model.cam_layer == "stages.stage3.1" and cam_layer(model) is model.stages.stage3[1]
+
+
+def test_bad_model_arguments_are_one_clear_error():
+    with pytest.raises(FerlabError, match="model 'cnn-baseline'.*width"):
+        create("cnn-baseline", width=3)

@@ -3,26 +3,30 @@
 import io
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ferlab.io import write_bytes_atomic
 
-from ferlab.io import write_bytes_atomic  # noqa: E402
+# Figures are built with matplotlib's object API (no pyplot): nothing global is touched, so
+# importing ferlab leaves the user's matplotlib backend as it was.
+
+
+def _subplots(*grid, **kw):
+    fig = Figure(figsize=kw.pop("figsize"))
+    return fig, fig.subplots(*grid, **kw)
 
 
 def save(fig, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     write_bytes_atomic(Path(path), buf.getvalue())
     return Path(path)
 
 
 def plot_curves(histories: dict[str, dict[str, list]], path: Path, title: str = "") -> Path:
     """Accuracy and loss per epoch for one or more runs: {label: {epoch, train_acc, ...}}."""
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_acc, ax_loss) = _subplots(1, 2, figsize=(11, 4))
     for i, (label, h) in enumerate(histories.items()):
         color = f"C{i}"
         prefix = f"{label} " if len(histories) > 1 else ""
@@ -45,7 +49,7 @@ def plot_curves(histories: dict[str, dict[str, list]], path: Path, title: str = 
 
 def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str = "") -> Path:
     """Row-normalized confusion matrix with the rate printed in each cell."""
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = _subplots(figsize=(6.5, 5.5))
     im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
@@ -78,7 +82,7 @@ def plot_saliency_panels(
 ) -> Path:
     """One row per face: the face, its saliency (jet), the face with low-saliency pixels off."""
     n = len(faces)
-    fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.3 * n), squeeze=False)
+    fig, axes = _subplots(n, 3, figsize=(6.6, 2.3 * n), squeeze=False)
     for i in range(n):
         axes[i, 0].imshow(faces[i], cmap="gray", vmin=0, vmax=255)
         axes[i, 1].imshow(maps[i], cmap="jet")
@@ -92,7 +96,7 @@ def plot_saliency_panels(
 
 
 def plot_class_maps(maps: np.ndarray, labels: list[str], path: Path, title: str = "") -> Path:
-    fig, axes = plt.subplots(1, len(labels), figsize=(2 * len(labels), 2.4))
+    fig, axes = _subplots(1, len(labels), figsize=(2 * len(labels), 2.4))
     for ax, m, name in zip(axes, maps, labels, strict=True):
         ax.imshow(m, cmap="jet")
         ax.set_title(name, fontsize=9)
@@ -114,7 +118,7 @@ def grid_figure(
     n = len(tiles)
     rows = (n + per_row - 1) // per_row
     cols = min(per_row, n)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.05 * cols, 1.25 * rows + 0.4), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(1.05 * cols, 1.25 * rows + 0.4), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if k < n:

@@ -22,13 +22,12 @@ import torch
 
 from ferlab.checkpoint import LoadedModel, face_batch, load_model
 from ferlab.errors import FerlabError
-from ferlab.explain.saliency import normalize_maps, saliency_maps
+from ferlab.explain.saliency import default_method, normalize_maps, saliency_maps
 from ferlab.photos.analyze import PhotoResult, analyze_image, annotate, read_photo
 from ferlab.photos.detect import create_detector
 
 MAX_UPLOAD = "15mb"
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024
-SALIENCY = "gradcam"
 # One answer for every refused path, so a client learns nothing about the server's files.
 NOT_AN_UPLOAD = "**Cannot use this file.** Only photos uploaded to this page are read."
 # Uploads older than an hour are deleted every hour, and all of them when the server stops.
@@ -83,13 +82,14 @@ class Models:
 
 
 def saliency_overlays(loaded: LoadedModel, result: PhotoResult, size: int = 144) -> list:
-    """Per face: the 48x48 face the model saw with its Grad-CAM map for the predicted emotion
-    laid over it, as (RGB image, caption)."""
+    """Per face: the 48x48 face the model saw with its Grad-CAM map (input gradients for a
+    model without conv layers) for the predicted emotion laid over it, as (image, caption)."""
     if not result.faces:
         return []
     faces = np.stack([f.face for f in result.faces])
     target = torch.as_tensor([int(f.probs.argmax()) for f in result.faces])
-    maps = normalize_maps(saliency_maps(loaded.model, face_batch(faces), target, SALIENCY))
+    method = default_method(loaded.model)
+    maps = normalize_maps(saliency_maps(loaded.model, face_batch(faces), target, method))
     out = []
     for i, (f, m) in enumerate(zip(result.faces, maps, strict=True)):
         face = cv2.resize(f.face, (size, size), interpolation=cv2.INTER_CUBIC)

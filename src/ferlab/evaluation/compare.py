@@ -5,6 +5,7 @@ from pathlib import Path
 
 import yaml
 
+from ferlab.data.splits import common_split
 from ferlab.errors import FerlabError
 from ferlab.io import write_text_atomic
 from ferlab.plots import plot_curves
@@ -37,6 +38,15 @@ def run_row(run: Path) -> dict:
 
 def compare(runs: list[Path], out: Path) -> dict:
     rows = [run_row(Path(r)) for r in runs]
+    split = common_split(runs)  # refuses runs selected on different validation splits
+    if split is None:
+        split_text = "Validation split: not saved with these runs (ferlab <= 0.1 copies)."
+    else:
+        split_text = (
+            f"Validation split (the same for every run): {len(split.ids)} faces, "
+            f"{split.fraction:.0%} of Training, split seed {split.seed}"
+            + (", identical faces kept on one side." if split.hashes else ", ids only.")
+        )
     plot_curves(
         {r["run"]: r["history"] for r in rows}, out / "curves.png", title="training records"
     )
@@ -61,11 +71,13 @@ def compare(runs: list[Path], out: Path) -> dict:
             f"{gap * 100:.1f} points above {runner['run']} ({runner['model']})."
         )
     text = "\n".join(table) + "\n" + (f"\n{sentence}\n" if sentence else "")
+    text += f"\n{split_text}\n"
     write_text_atomic(out / "compare.md", text)
     summary = {
         "runs": [{k: v for k, v in r.items() if k != "history"} for r in rows],
         "best": best["run"],
         "sentence": sentence,
+        "validation_split": split_text,
     }
     write_text_atomic(out / "compare.json", json.dumps(summary, indent=1) + "\n")
     return summary | {"markdown": text}

@@ -11,18 +11,22 @@ CROP = 44  # crops of 44x44 at the centre and corners
 
 
 def tta_views(x: torch.Tensor, mode: str, native: int = 0) -> list[torch.Tensor]:
-    """(B, 1, 48, 48) -> list of views. mode: none | flip | flip+crops. Crops are resized back
-    to 48x48, except for a model trained on crops of side `native`, which gets its own size."""
+    """(B, 1, 48, 48) -> list of views. mode: none | flip | flip+crops. flip+crops: the plain
+    view and the four corner crops, resized back to 48x48 for a whole-face model; a model
+    trained on crops of side `native` gets the centre and corner crops at that size (its own
+    plain view is the centre crop)."""
     views = [x]
     if mode == "flip+crops":
         crop = native or CROP
         size, m = x.shape[-1], x.shape[-1] - crop
-        for top, left in ((m // 2, m // 2), (0, 0), (0, m), (m, 0), (m, m)):
+        corners = ((0, 0), (0, m), (m, 0), (m, m))
+        for top, left in ((m // 2, m // 2), *corners) if native else corners:
             view = x[..., top : top + crop, left : left + crop]
             if not native:
                 view = F.interpolate(view, size=(size, size), mode="bilinear", align_corners=False)
             views.append(view)
-        views = views[1:]  # the centre crop stands in for the plain view
+        if native:
+            views = views[1:]  # the centre crop is what the model sees of the plain view
     if mode in ("flip", "flip+crops"):
         views = views + [v.flip(-1) for v in views]
     return views

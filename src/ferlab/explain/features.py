@@ -95,6 +95,7 @@ def filter_images(
     images readable (Yosinski et al.). A filter of an activation layer that is off everywhere
     climbs on its input until it turns on; `initial` and `final` are the layer's output."""
     model.eval()
+    trainable = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
     g = torch.Generator().manual_seed(seed)
@@ -116,9 +117,9 @@ def filter_images(
                 if blur_every and step % blur_every == blur_every - 1:
                     x.copy_(_blur(x))
                 x.clamp_(0, 1)
-    finally:
-        for p in model.parameters():
-            p.requires_grad_(True)
+    finally:  # the caller's model comes back as it was given
+        for p, flag in zip(model.parameters(), trainable, strict=True):
+            p.requires_grad_(flag)
     with torch.no_grad():
         final = _objective(model, layer_name, x, idx).float().numpy()
     return FilterImages(x.detach()[:, 0].numpy(), list(filters), initial, final)

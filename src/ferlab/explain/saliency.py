@@ -12,16 +12,21 @@ from captum.attr import (
 from torch import nn
 
 from ferlab.errors import FerlabError
-from ferlab.models import conv_layers
+from ferlab.models import cam_layer
 
 METHODS = ("gradient", "smoothgrad", "integrated-gradients", "gradcam")
 
 
-def last_conv(model: nn.Module) -> nn.Module:
-    convs = conv_layers(model)
-    if not convs:
-        raise FerlabError("Grad-CAM needs a model with conv layers")
-    return list(convs.values())[-1]
+def _cam_layer(model: nn.Module) -> nn.Module:
+    layer = cam_layer(model)
+    if layer is None:
+        raise FerlabError("Grad-CAM needs a model with conv layers (it names none to explain)")
+    return layer
+
+
+def default_method(model: nn.Module) -> str:
+    """Grad-CAM for a model that names a CAM layer, input gradients for one without."""
+    return "gradcam" if cam_layer(model) is not None else "gradient"
 
 
 def saliency_maps(
@@ -34,8 +39,8 @@ def saliency_maps(
     """(B, 1, H, W) faces in [0, 1] and (B,) class ids -> (B, H, W) non-negative maps.
 
     gradient: |d score / d pixel| (Simonyan et al.); smoothgrad: its mean over noisy copies;
-    integrated-gradients: |IG| from a black face; gradcam: ReLU(Grad-CAM) of the last conv
-    layer (or `layer`), upsampled to the input size."""
+    integrated-gradients: |IG| from a black face; gradcam: ReLU(Grad-CAM) of the layer the
+    model names as its CAM layer (or `layer`), upsampled to the input size."""
     if method not in METHODS:
         raise FerlabError(f"unknown saliency method '{method}'; choose one of {', '.join(METHODS)}")
     model.eval()
@@ -53,7 +58,7 @@ def saliency_maps(
             .abs()
         )
     else:
-        cam = LayerGradCam(model, layer or last_conv(model)).attribute(
+        cam = LayerGradCam(model, layer or _cam_layer(model)).attribute(
             x, target=target, relu_attributions=True
         )
         maps = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), "bilinear")
@@ -86,7 +91,11 @@ def class_average_maps(
 
 
 def masked_faces(faces: np.ndarray, maps: np.ndarray, keep: float = 0.25) -> np.ndarray:
-    """Faces with all but the `keep` most salient fraction of pixels set to zero."""
+    """Faces with all but their `keep` most salient pixels (a fixed count, ties broken by
+    position, so a map that is mostly zero still keeps only that many) set to zero."""
     flat = maps.reshape(len(maps), -1)
-    cut = np.quantile(flat, 1 - keep, axis=1).reshape(-1, 1, 1)
-    return np.where(maps >= cut, faces, 0)
+    k = round(keep * flat.shape[1])
+    top = np.argsort(-flat, axis=1, kind="stable")[:, :k]
+    mask = np.zeros(flat.shape, dtype=bool)
+    np.put_along_axis(mask, top, True, axis=1)
+    return np.where(mask.reshape(maps.shape), faces, 0)

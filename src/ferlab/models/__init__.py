@@ -1,12 +1,13 @@
 """Model registry: `create(name)`, `list_models()`; every model shares the FERModel interface."""
 
 from ferlab.models import dnn, resnet, vgg  # noqa: F401  (each module registers its models)
-from ferlab.models.base import FERModel, conv_layers, explainable_layers
+from ferlab.models.base import FERModel, cam_layer, conv_layers, explainable_layers
 from ferlab.models.registry import create, describe, list_models, register
 from ferlab.models.summary import keras_param_counts, summary_rows
 
 __all__ = [
     "FERModel",
+    "cam_layer",
     "conv_layers",
     "create",
     "describe",

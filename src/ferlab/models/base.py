@@ -18,6 +18,11 @@ class FERModel(nn.Module):
     # A model trained on random crops (TrainConfig.crop) sees larger faces through their
     # centre crop: given whole 48x48 faces it scored 1.3 points lower on validation.
     input_crop: int = 0
+    # The input contract, read by training, evaluation and explanation instead of model names:
+    # whether the model can be trained on random crops smaller than 48x48, and the layer whose
+    # output Grad-CAM explains (the last feature map after its activation; None: no conv).
+    accepts_crops: bool = True
+    cam_layer: str | None = None
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         c = self.input_crop
@@ -50,3 +55,9 @@ def explainable_layers(model: nn.Module) -> dict[str, nn.Module]:
         if seen_conv and isinstance(m, nn.Conv2d | nn.LeakyReLU | nn.ReLU | nn.MaxPool2d):
             out[name] = m
     return out
+
+
+def cam_layer(model: nn.Module) -> nn.Module | None:
+    """The layer Grad-CAM explains, as the model names it (None for a model without one)."""
+    name = getattr(model, "cam_layer", None)
+    return dict(model.named_modules())[name] if name else None

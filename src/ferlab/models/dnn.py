@@ -11,6 +11,8 @@ from ferlab.models.registry import register
 class DNNSeed(FERModel):
     """2304 pixels -> depth x [Dense width, BatchNorm, LeakyReLU, Dropout] -> classes."""
 
+    accepts_crops = False  # its first layer takes exactly 48x48 pixels
+
     def __init__(
         self,
         num_classes: int = 7,

@@ -34,7 +34,10 @@ def create(name: str, num_classes: int = 7, **kwargs) -> nn.Module:
     """Build a registered model; its constructor arguments are kept on `model.model_args`."""
     if name not in _FACTORIES:
         raise FerlabError(f"unknown model '{name}'; choose one of {', '.join(list_models())}")
-    model = _FACTORIES[name](num_classes=num_classes, **kwargs)
+    try:
+        model = _FACTORIES[name](num_classes=num_classes, **kwargs)
+    except TypeError as e:  # an argument the model does not take
+        raise FerlabError(f"model '{name}': {e}") from None
     model.model_name = name
     model.model_args = {"num_classes": num_classes, **kwargs}
     return model

@@ -53,6 +53,8 @@ class ResNetFER(FERModel):
             stages.append((f"stage{i}", nn.Sequential(*blocks)))
             c_in = w
         self.stages = nn.Sequential(OrderedDict(stages))
+        # The last block's output (after the residual sum), never a conv inside its branch.
+        self.cam_layer = f"stages.stage{len(widths)}.{depths[-1] - 1}"
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(c_in, num_classes)
 

@@ -21,6 +21,7 @@ import numpy as np
 import ferlab
 from ferlab.checkpoint import load_model
 from ferlab.data import EMOTIONS, RAW, load
+from ferlab.data.splits import common_split
 from ferlab.errors import FerlabError
 from ferlab.io import write_text_atomic
 from ferlab.models import create, keras_param_counts, list_models, summary_rows
@@ -272,6 +273,7 @@ def _evaluate(runs: dict[str, Path], data: str, figures: Path, splits: list[str]
             entry[split] = {
                 "n": ev.report["n"],
                 "accuracy": ev.report["accuracy"],
+                "majority_accuracy": ev.report["majority_accuracy"],
                 "macro_f1": ev.report["macro_f1"],
             }
             if role == "cnn" and split == "val":
@@ -418,6 +420,10 @@ def build_report(cfg: ReportConfig, console=None) -> Path:
             model = cfg.cnn if role == "cnn" else cfg.dnn
             with progress.stage(stage, f"{model}, budget {minutes:.1f} min"):
                 _train(role, cfg, runs[role], minutes, n_train, split)
+    # Reused runs must have been selected on one split, carved from these very faces.
+    split = common_split([runs["cnn"], runs["dnn"]])
+    if split is not None:
+        split.check_data(faces.split("Training"))
     shutil.copyfile(runs["cnn"] / "split.json", out / "split.json")
 
     evaluation = _state(out, "evaluate")
