@@ -57,16 +57,23 @@ def load_model(ref: str | Path, device: str = "cpu", weights: str = "final") -> 
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # torch raises many types for a damaged or foreign file
-        raise FerlabError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise FerlabError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {first})"
+        ) from None
     meta = ckpt.get("ferlab") if isinstance(ckpt, dict) else None
     if not meta:
         raise FerlabError(f"{path}: not a ferlab checkpoint (no 'ferlab' metadata)")
-    model = create(meta["model"], **meta.get("model_args", {}))
-    if "input_crop" not in meta:  # runs from before input_crop was recorded in the metadata
-        config = ckpt.get("hyper_parameters", {}).get("config", {})
-        meta = meta | {"input_crop": int(config.get("crop") or 0)}
-    model.input_crop = meta["input_crop"]
-    state = ckpt["state_dict"]
+    try:
+        model = create(meta["model"], **meta.get("model_args", {}))
+        if "input_crop" not in meta:  # runs from before input_crop was recorded in the metadata
+            config = ckpt.get("hyper_parameters", {}).get("config", {})
+            meta = meta | {"input_crop": int(config.get("crop") or 0)}
+        model.input_crop = int(meta["input_crop"])
+        state = ckpt["state_dict"]
+        list(meta["classes"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise FerlabError(f"{path}: damaged ferlab metadata ({type(e).__name__}: {e})") from None
     if weights == "raw":
         state = ckpt.get("current_model_state", state)  # WeightAveraging's raw weights
     # Lightning prefixes the wrapped model's weights with "model."

@@ -1,8 +1,13 @@
 """The `ferlab` command: a thin shell over library functions; heavy imports happen per command."""
 
 import contextlib
+import csv
 import json
+import signal
 import sys
+import warnings
+import zipfile
+import zlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -215,7 +220,10 @@ def train_cmd(
         f" best val accuracy {val if val is not None else 'n/a'}"
     )
     if result.stopped_by in ("interrupt", "budget"):
-        out.print(f"resume with: ferlab train --data {data} --out {run} --resume")
+        if (run / "checkpoints" / "last.ckpt").is_file():
+            out.print(f"resume with: ferlab train --data {data} --out {run} --resume")
+        else:
+            out.print("no epoch was finished, so there is nothing to resume: start it again")
     if result.stopped_by == "interrupt":
         sys.exit(130)
 
@@ -531,12 +539,43 @@ def report_cmd(
         sys.exit(130)
 
 
+# What reading hostile input or writing to an unusable place raises, when no reader turned it
+# into a FerlabError with more context first: caught by kind, so cases nobody listed are
+# covered too.
+BOUNDARY_ERRORS = (
+    OSError,  # missing, unreadable or read-only paths, full disks, damaged files
+    zipfile.BadZipFile,
+    zlib.error,
+    csv.Error,
+    UnicodeError,
+    EOFError,
+)
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: temporary files and folders are removed
+
+
+def _fail(message: str) -> None:
+    message = " ".join(message.split("\n"))  # one line, whatever a library put in its message
+    err.print(f"ferlab: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _sigterm)
+    # A command's output is its results: the libraries' notices about their own future
+    # (deprecations inside torch, Lightning, gradio) are for their developers, not our users.
+    for category in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
     try:
         app()
     except FerlabError as e:
-        err.print(f"ferlab: error: {e}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(e))
+    except BOUNDARY_ERRORS as e:
+        where = getattr(e, "filename", None)
+        what = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        _fail(f"{where}: {what}" if where else f"{what} ({type(e).__name__})")
     except KeyboardInterrupt:
         err.print("ferlab: interrupted")
         sys.exit(130)

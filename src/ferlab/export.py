@@ -7,6 +7,7 @@ fingerprint, metrics), so an exported file alone says what it expects and how it
 import contextlib
 import io
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -43,8 +44,12 @@ def export_onnx(loaded: LoadedModel, out: Path) -> Path:
     model = loaded.model.eval().to(memory_format=torch.contiguous_format)
     example = torch.rand(2, 1, 48, 48)
     tmp = Path(out).with_name(Path(out).name + ".export")
+    # The exporter narrates every step on stdout and logs notices (e.g. about torchvision) as
+    # warnings; keep the CLI's output to its result.
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
-        # The exporter narrates every step on stdout; keep the CLI's output to its result.
         with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
             torch.onnx.export(
                 model,
@@ -57,6 +62,7 @@ def export_onnx(loaded: LoadedModel, out: Path) -> Path:
             )
         graph = onnx.load(str(tmp))
     finally:
+        quiet.setLevel(level)
         for leftover in (tmp, tmp.with_name(tmp.name + ".data")):
             leftover.unlink(missing_ok=True)
     meta = {k: v for k, v in loaded.meta.items() if k not in ("validation_ids", "validation_split")}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.data.faceset import FaceSet
-from ferlab.data.readers import read_source
+from ferlab.data.readers import image_files, read_source
 from ferlab.io import write_bytes_atomic
 
 READER_VERSION = 2  # bump when decoding or the cached fields change, so old caches are not reused
@@ -30,12 +30,14 @@ def cache_dir() -> Path:
 def source_key(path: Path) -> str:
     h = hashlib.sha256(f"ferlab-reader-{READER_VERSION}\n".encode())
     if path.is_dir():
-        for p in sorted(path.rglob("*")):
-            if p.is_file():
-                st = p.stat()
-                h.update(
-                    f"{p.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
-                )
+        # The reader's own walk: a folder it cannot enter fails here too, never a stale hit.
+        for rel, full in image_files(path):
+            st = full.stat()
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        for name in ("fer2013.csv", "train.csv", "test.csv"):  # the CSV forms of a folder
+            if (path / name).is_file():
+                st = (path / name).stat()
+                h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     else:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
@@ -64,7 +66,7 @@ def read_cached(path: str | Path, use_cache: bool = True) -> tuple[FaceSet, str]
     if not use_cache:
         faces = read_source(path)
         return faces, fingerprint(faces)
-    if not path.exists():
+    if not (path.is_dir() or path.is_file()):
         return read_source(path), ""  # read_source raises the clear error
     file = cache_dir() / f"{source_key(path)}.npz"
     if file.is_file():

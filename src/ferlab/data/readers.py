@@ -7,7 +7,9 @@ so a dataset never silently loses faces.
 import csv
 import io
 import os
+import stat
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from ferlab.errors import FerlabError
 
 PIXELS = FACE_SIZE * FACE_SIZE
 FER2013_COLUMNS = ("emotion", "pixels", "Usage")
+FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
 NTU_TRAIN_COLUMNS = ("label", "feature")
 NTU_TEST_COLUMNS = ("id", "feature")
 
@@ -43,6 +46,8 @@ def read_source(path: str | Path) -> FaceSet:
         if (path / "train.csv").is_file() or (path / "test.csv").is_file():
             return read_ntu_pair(path)
         return _read_image_tree(_folder_entries(path), str(path))
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise FerlabError(f"{path}: not a regular file")
     if path.suffix.lower() == ".zip":
         return _read_zip(path)
     if path.suffix.lower() == ".csv":
@@ -54,7 +59,7 @@ def read_source(path: str | Path) -> FaceSet:
                 *read_ntu_csv(path, labeled=header == NTU_TRAIN_COLUMNS), source=str(path)
             )
         raise FerlabError(
-            f"{path}: unexpected CSV columns {','.join(header)}; expected "
+            f"{path}: unexpected CSV columns {','.join(header)[:200]}; expected "
             f"{','.join(FER2013_COLUMNS)} (fer2013.csv), {','.join(NTU_TRAIN_COLUMNS)} (train.csv) "
             f"or {','.join(NTU_TEST_COLUMNS)} (test.csv)"
         )
@@ -68,34 +73,91 @@ def read_source(path: str | Path) -> FaceSet:
 Entry = tuple[str, Callable[[], bytes]]  # (relative path with '/', reader of the file's bytes)
 
 
-def _folder_entries(root: Path) -> list[Entry]:
-    entries = []
-    for dirpath, dirnames, filenames in os.walk(root):
+# What reading a zip member can raise for damaged, encrypted or unsupported members, or sizes
+# that lie; each becomes one line naming the member.
+ZIP_MEMBER_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+)
+
+
+def image_files(root: Path) -> list[tuple[str, Path]]:
+    """(path relative to root, full path) of every image file under root, sorted. A folder
+    that cannot be entered, a broken link or a file that is not a regular file (a FIFO would
+    block the read) stops the walk with one line: a dataset never silently loses faces."""
+
+    def cannot_enter(err: OSError):
+        raise FerlabError(f"{root}: cannot enter {err.filename} ({err.strerror})")
+
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=cannot_enter):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if is_image_name(name):
-                full = Path(dirpath) / name
-                entries.append((full.relative_to(root).as_posix(), full.read_bytes))
-    return entries
+            if not is_image_name(name):
+                continue
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            try:
+                mode = full.stat().st_mode  # follows links
+            except OSError as e:
+                what = "a broken link" if full.is_symlink() else e.strerror
+                raise FerlabError(f"{root}: {rel}: cannot read ({what})") from None
+            if not stat.S_ISREG(mode):
+                raise FerlabError(f"{root}: {rel}: not a regular file")
+            found.append((rel, full))
+    return found
+
+
+def _file_reader(root: Path, rel: str, full: Path) -> Callable[[], bytes]:
+    def read() -> bytes:
+        try:
+            return full.read_bytes()
+        except OSError as e:
+            raise FerlabError(f"{root}: {rel}: cannot read ({e.strerror})") from None
+
+    return read
+
+
+def _folder_entries(root: Path) -> list[Entry]:
+    return [(rel, _file_reader(root, rel, full)) for rel, full in image_files(root)]
 
 
 def _read_zip(path: Path) -> FaceSet:
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise FerlabError(f"{path}: not a readable zip ({e})") from None
     with zf:
         names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX/" not in n]
         csvs = [n for n in names if n.rsplit("/", 1)[-1] == "fer2013.csv"]
         if csvs:
-            with zf.open(csvs[0]) as f:
-                return read_fer2013_csv(io.TextIOWrapper(f, newline=""), name=f"{path}!{csvs[0]}")
+            try:
+                with zf.open(csvs[0]) as f:
+                    text = io.TextIOWrapper(f, newline="", encoding="utf-8-sig")
+                    return read_fer2013_csv(text, name=f"{path}!{csvs[0]}")
+            except ZIP_MEMBER_ERRORS as e:
+                raise FerlabError(
+                    f"{path}: member {csvs[0]}: cannot be read ({type(e).__name__}: {e})"
+                ) from None
         entries = [(n, _zip_reader(zf, n)) for n in sorted(names) if is_image_name(n)]
         return _read_image_tree(entries, str(path))
 
 
 def _zip_reader(zf: zipfile.ZipFile, name: str) -> Callable[[], bytes]:
-    return lambda: zf.read(name)
+    def read() -> bytes:
+        try:
+            return zf.read(name)
+        except ZIP_MEMBER_ERRORS as e:
+            raise FerlabError(
+                f"{zf.filename}: member {name}: cannot be read ({type(e).__name__}: {e})"
+            ) from None
+
+    return read
 
 
 def _label_and_split(relpath: str, source: str) -> tuple[int, str]:
@@ -141,12 +203,14 @@ def csv_header(path: Path) -> tuple[str, ...]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             row = next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise FerlabError(f"{path}: cannot read ({e})") from None
     return tuple(c.strip() for c in row)
 
 
 def _pixels(text: str, where: str) -> np.ndarray:
+    if not text.isascii():  # int() would read other scripts' digits as numbers
+        raise FerlabError(f"{where}: pixel values must be ASCII digits")
     tokens = text.split()
     if len(tokens) != PIXELS:
         raise FerlabError(f"{where}: {len(tokens)} pixel values, expected {PIXELS} (48x48)")
@@ -161,10 +225,10 @@ def _pixels(text: str, where: str) -> np.ndarray:
 
 
 def _label(text: str, where: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise FerlabError(f"{where}: label '{text}' is not an integer") from None
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        raise FerlabError(f"{where}: label '{text[:20]}' is not an integer")
+    value = int(digits)
     if not 0 <= value < NUM_CLASSES:
         raise FerlabError(f"{where}: label {value} out of range 0..{NUM_CLASSES - 1}")
     return value
@@ -173,12 +237,14 @@ def _label(text: str, where: str) -> int:
 def _rows(f: Iterable[str], name: str, columns: tuple[str, ...]) -> Iterator[tuple[int, list]]:
     """(line number, row) of a CSV whose header must be `columns`."""
     reader = csv.reader(f)
-    header = tuple(c.strip().lstrip("\ufeff") for c in next(reader, []))
+    rows = _guarded(reader, name)
+    header = tuple(c.strip().lstrip("\ufeff") for c in next(rows, []))
     if header != columns:
         raise FerlabError(
-            f"{name}: columns are {','.join(header) or '(none)'}, expected {','.join(columns)}"
+            f"{name}: columns are {','.join(header)[:200] or '(none)'}, expected "
+            f"{','.join(columns)}"
         )
-    for row in reader:
+    for row in rows:
         if not row:
             continue
         if len(row) != len(columns):
@@ -186,6 +252,19 @@ def _rows(f: Iterable[str], name: str, columns: tuple[str, ...]) -> Iterator[tup
                 f"{name}: row {reader.line_num}: {len(row)} fields, expected {len(columns)}"
             )
         yield reader.line_num, row
+
+
+def _guarded(reader, name: str) -> Iterator[list[str]]:
+    """The reader's rows; what the csv module, the decoder or the file raise becomes one line
+    naming the file and line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, UnicodeDecodeError, OSError, EOFError, zlib.error) as e:
+            raise FerlabError(f"{name}: line {reader.line_num + 1}: cannot read ({e})") from None
+        yield row
 
 
 def _open_csv(path: Path):
@@ -206,8 +285,11 @@ def read_fer2013_csv(src: Path | io.TextIOBase, name: str | None = None) -> Face
             where = f"{name}: row {line}"
             labels.append(_label(emotion, where))
             images.append(_pixels(pixels, where))
-            if not usage.strip():
-                raise FerlabError(f"{where}: empty Usage")
+            if usage.strip() not in FER2013_USAGES:
+                raise FerlabError(
+                    f"{where}: Usage '{usage.strip()[:40]}' is not one of "
+                    f"{', '.join(FER2013_USAGES)}"
+                )
             splits.append(usage.strip())
             ids.append(f"{base}:{k}")
     if not images:
@@ -225,7 +307,7 @@ def read_ntu_csv(path: Path, labeled: bool) -> tuple[np.ndarray, ...]:
     """One course CSV: (images, labels, splits, ids). label,feature rows are Training;
     id,feature rows are an unlabeled Test split with ids '<file>:<Kaggle id>'."""
     columns = NTU_TRAIN_COLUMNS if labeled else NTU_TEST_COLUMNS
-    images, labels, ids = [], [], []
+    images, labels, ids, seen = [], [], [], set()
     with _open_csv(path) as f:
         for k, (line, (first, feature)) in enumerate(_rows(f, str(path), columns)):
             where = f"{path}: row {line}"
@@ -234,10 +316,13 @@ def read_ntu_csv(path: Path, labeled: bool) -> tuple[np.ndarray, ...]:
                 labels.append(_label(first, where))
                 ids.append(f"{path.name}:{k}")
             else:
-                if not first.strip().isdigit():
+                if not (first.strip().isascii() and first.strip().isdigit()):
                     raise FerlabError(f"{where}: id '{first}' is not a non-negative integer")
                 labels.append(UNLABELED)
                 ids.append(f"{path.name}:{int(first)}")
+                if int(first) in seen:
+                    raise FerlabError(f"{where}: id {int(first)} appears twice")
+                seen.add(int(first))
     if not images:
         raise FerlabError(f"{path}: no rows")
     split = "Training" if labeled else "Test"

@@ -6,6 +6,7 @@ an interrupted convert leaves no half-written dataset; an existing OUT is never 
 
 import csv
 import io
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import numpy as np
 from ferlab.data.faceset import FaceSet
 from ferlab.data.labels import EMOTIONS, SPLIT_FILE_PREFIX, UNLABELED
 from ferlab.errors import FerlabError
+from ferlab.io import current_umask
 
 FORMATS = ("folders", "fer2013-csv", "ntu-csv")
 _SPLIT_FOLDER = {"Training": "train", "PublicTest": "test", "PrivateTest": "test", "Test": "test"}
@@ -39,6 +41,7 @@ def convert(faces: FaceSet, fmt: str, out: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's folder is owner-only
         writers[fmt](faces, tmp)
         tmp.rename(out)
     except BaseException:

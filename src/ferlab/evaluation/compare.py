@@ -16,12 +16,19 @@ def run_row(run: Path) -> dict:
     metrics_file = run / "metrics.json"
     if not metrics_file.is_file():
         raise FerlabError(f"{run}: not a finished ferlab run (no metrics.json)")
-    m = json.loads(metrics_file.read_text())
-    config = (
-        yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
-    )
-    env = json.loads((run / "env.json").read_text()) if (run / "env.json").is_file() else {}
+    try:
+        m = json.loads(metrics_file.read_text())
+        config_file, env_file = run / "config.yaml", run / "env.json"
+        config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+        env = json.loads(env_file.read_text()) if env_file.is_file() else {}
+        if not all(isinstance(d, dict) for d in (m, config or {}, env)):
+            raise ValueError("not a mapping")
+    except (ValueError, yaml.YAMLError) as e:
+        raise FerlabError(f"{run}: damaged run files ({type(e).__name__}: {e})") from None
+    config = config or {}
     history = read_history(run)
+    if not history["epoch"] or not m.get("epochs_completed"):
+        raise FerlabError(f"{run}: no finished epoch to compare")
     return {
         "run": run.name,
         "model": m.get("model", config.get("model")),
@@ -30,7 +37,7 @@ def run_row(run: Path) -> dict:
         "best_epoch": m.get("best_epoch"),
         "public_test_accuracy": m.get("PublicTest", {}).get("accuracy"),
         "epochs": m.get("epochs_completed"),
-        "train_minutes": round(m["train_seconds"] / 60, 1),
+        "train_minutes": round(m.get("train_seconds", 0) / 60, 1),
         "hardware": env.get("cuda") or f"CPU x{env.get('threads', '?')}",
         "history": history,
     }

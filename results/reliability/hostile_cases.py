@@ -1,0 +1,475 @@
+"""Hostile cases against the `ferlab` command, as a user or an attacker would try them.
+
+Each case prepares its input in a fresh temporary folder, runs one command and records the exit
+code and the first line of stderr. A case holds when the command answers with exit 0 and a valid
+result, or exit 2 and exactly one line, never a traceback, within its time limit, and left no
+temporary files behind.
+
+    .venv/bin/python results/reliability/hostile_cases.py > results/reliability.md
+"""
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from conftest import synthetic_faces, tiny_run, write_tree, zip_tree  # noqa: E402
+
+PX = " ".join(["7"] * 2304)
+CASES = []
+
+
+def case(kind: str, name: str, expect: str = "refused"):
+    def wrap(fn):
+        CASES.append((kind, name, expect, fn))
+        return fn
+
+    return wrap
+
+
+def cli(*args) -> list[str]:
+    return [sys.executable, "-m", "ferlab", *map(str, args)]
+
+
+def tree(d: Path) -> Path:
+    return write_tree(synthetic_faces(per_class=3), d / "tree")
+
+
+def csv_file(d: Path, text: str | bytes, name: str = "fer2013.csv") -> Path:
+    p = d / name
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return p
+
+
+# ---- data readers --------------------------------------------------------------------------
+@case("folder", "an emotion folder that cannot be entered (root without dac_override)")
+def _(d):
+    t = tree(d)
+    (t / "train" / "sad").chmod(0)
+    drop = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", *cli("data", "info", t)]
+
+
+@case("folder", "a broken symlink among the faces")
+def _(d):
+    t = tree(d)
+    (t / "train" / "happy" / "Training_x.png").symlink_to(d / "gone.png")
+    return cli("data", "info", t)
+
+
+@case("folder", "a FIFO named like a face")
+def _(d):
+    t = tree(d)
+    os.mkfifo(t / "train" / "happy" / "Training_x.png")
+    return cli("data", "info", t)
+
+
+@case("folder", "a FIFO named fer2013.csv")
+def _(d):
+    os.mkfifo(d / "fer2013.csv")
+    return cli("data", "info", d / "fer2013.csv")
+
+
+@case("folder", "an empty folder")
+def _(d):
+    (d / "empty").mkdir()
+    return cli("data", "info", d / "empty")
+
+
+@case("folder", "an unknown emotion folder")
+def _(d):
+    t = tree(d)
+    (t / "train" / "happy").rename(t / "train" / "joy")
+    return cli("data", "info", t)
+
+
+@case("folder", "a text file named .jpg")
+def _(d):
+    t = tree(d)
+    (t / "train" / "happy" / "Training_x.jpg").write_text("hello")
+    return cli("data", "info", t)
+
+
+@case("folder", "a truncated PNG")
+def _(d):
+    t = tree(d)
+    f = next((t / "train" / "happy").iterdir())
+    f.write_bytes(f.read_bytes()[:60])
+    return cli("data", "info", t)
+
+
+@case("zip", "a zip whose member bytes are damaged (CRC)")
+def _(d):
+    z = zip_tree(tree(d), d / "f.zip")
+    with zipfile.ZipFile(z) as zf:
+        info = zf.infolist()[2]
+    b = bytearray(z.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    b[start : start + 16] = b"\0" * 16
+    z.write_bytes(bytes(b))
+    return cli("data", "info", z)
+
+
+@case("zip", "a zip whose member names an unsupported compression method")
+def _(d):
+    z = zip_tree(tree(d), d / "f.zip")
+    b = bytearray(z.read_bytes())
+    with zipfile.ZipFile(z) as zf:
+        infos = zf.infolist()
+    for info in infos:  # method 99 in every local header and central directory record
+        b[info.header_offset + 8 : info.header_offset + 10] = (99).to_bytes(2, "little")
+    pos = 0
+    while (pos := b.find(b"PK\x01\x02", pos)) >= 0:
+        b[pos + 10 : pos + 12] = (99).to_bytes(2, "little")
+        pos += 4
+    z.write_bytes(bytes(b))
+    return cli("data", "info", z)
+
+
+@case("zip", "a zip whose member claims the encryption flag")
+def _(d):
+    z = zip_tree(tree(d), d / "f.zip")
+    b = bytearray(z.read_bytes())
+    with zipfile.ZipFile(z) as zf:
+        infos = zf.infolist()
+    for info in infos:
+        b[info.header_offset + 6] |= 1
+    pos = 0
+    while (pos := b.find(b"PK\x01\x02", pos)) >= 0:
+        b[pos + 8] |= 1
+        pos += 4
+    z.write_bytes(bytes(b))
+    return cli("data", "info", z)
+
+
+@case("zip", "a zip whose sizes lie (compressed sizes say 10x larger)", expect="either")
+def _(d):
+    z = zip_tree(tree(d), d / "f.zip")
+    b = bytearray(z.read_bytes())
+    pos = 0
+    while (pos := b.find(b"PK\x01\x02", pos)) >= 0:
+        size = int.from_bytes(b[pos + 20 : pos + 24], "little")
+        b[pos + 20 : pos + 24] = (size * 10).to_bytes(4, "little")
+        pos += 4
+    z.write_bytes(bytes(b))
+    return cli("data", "info", z)
+
+
+@case("zip", "a truncated zip")
+def _(d):
+    z = zip_tree(tree(d), d / "f.zip")
+    z.write_bytes(z.read_bytes()[: z.stat().st_size // 2])
+    return cli("data", "info", z)
+
+
+@case("zip", "random bytes named .zip")
+def _(d):
+    (d / "f.zip").write_bytes(os.urandom(5000))
+    return cli("data", "info", d / "f.zip")
+
+
+@case("csv", "wrong CSV columns")
+def _(d):
+    return cli("data", "info", csv_file(d, "a,b,c\n1,2,3\n"))
+
+
+@case("csv", "a row with 2303 pixels")
+def _(d):
+    return cli("data", "info", csv_file(d, f"emotion,pixels,Usage\n3,{PX[2:]},Training\n"))
+
+
+@case("csv", "Arabic-Indic digits among the pixels")
+def _(d):
+    return cli("data", "info", csv_file(d, f"emotion,pixels,Usage\n3,{PX[2:]} \u0663,Training\n"))
+
+
+@case("csv", "a label in Arabic-Indic digits")
+def _(d):
+    return cli("data", "info", csv_file(d, f"emotion,pixels,Usage\n\u0663,{PX},Training\n"))
+
+
+@case("csv", "an unknown Usage value")
+def _(d):
+    return cli("data", "info", csv_file(d, f"emotion,pixels,Usage\n3,{PX},Validation\n"))
+
+
+@case("csv", "Latin-1 bytes in a UTF-8 CSV")
+def _(d):
+    return cli("data", "info", csv_file(d, b"emotion,pixels,Usage\n3,\xe9\xff,Training\n"))
+
+
+@case("csv", "an unclosed quote")
+def _(d):
+    return cli("data", "info", csv_file(d, f'emotion,pixels,Usage\n3,"{PX},Training\n'))
+
+
+@case("csv", "a 400 kB field")
+def _(d):
+    return cli(
+        "data", "info", csv_file(d, 'label,feature\n3,"' + "7 " * 200_000 + '"\n', "train.csv")
+    )
+
+
+@case("csv", "a NUL byte in a row")
+def _(d):
+    return cli("data", "info", csv_file(d, f"emotion,pixels,Usage\n3,{PX}\0,Training\n"))
+
+
+@case("csv", "duplicate ids in test.csv")
+def _(d):
+    return cli("data", "info", csv_file(d, f"id,feature\n4,{PX}\n4,{PX}\n", "test.csv"))
+
+
+@case("csv", "a folder named fer2013.csv")
+def _(d):
+    (d / "fer2013.csv").mkdir()
+    return cli("data", "info", d / "fer2013.csv")
+
+
+@case("cache", "a truncated cache entry (rebuilt with a notice)", expect="works")
+def _(d):
+    t = tree(d)
+    before = set(Path(ENV["FERLAB_CACHE"]).glob("*.npz"))
+    subprocess.run(cli("data", "info", t), capture_output=True, env=ENV)
+    for entry in set(Path(ENV["FERLAB_CACHE"]).glob("*.npz")) - before:
+        entry.write_bytes(entry.read_bytes()[:100])
+    return cli("data", "info", t)
+
+
+# ---- outputs -------------------------------------------------------------------------------
+def _blocker(d: Path) -> Path:
+    (d / "a-file").write_text("x")
+    return d / "a-file"
+
+
+@case("output", "data split --out inside a file")
+def _(d):
+    return cli("data", "split", tree(d), "--out", _blocker(d) / "s.json")
+
+
+@case("output", "data convert into a read-only folder (root without dac_override)")
+def _(d):
+    t = tree(d)
+    (d / "ro").mkdir()
+    (d / "ro").chmod(0o555)
+    drop = "-dac_override,-dac_read_search"
+    return [
+        "setpriv",
+        f"--inh-caps={drop}",
+        f"--bounding-set={drop}",
+        *cli("data", "convert", t, d / "ro" / "out", "--format", "folders"),
+    ]
+
+
+@case("output", "train --out inside a file")
+def _(d):
+    return cli("train", "--data", tree(d), "--out", _blocker(d) / "run", "--epochs", "1")
+
+
+@case("output", "evaluate --out inside a file")
+def _(d):
+    run, data = RUN
+    return cli("evaluate", run, "--data", data, "--split", "PublicTest", "--out", _blocker(d) / "e")
+
+
+@case("output", "predict --out inside a file")
+def _(d):
+    run, data = RUN
+    return cli("predict", run, data / "test", "--out", _blocker(d) / "p.csv")
+
+
+@case("output", "export --weights inside a file")
+def _(d):
+    return cli("export", RUN[0], "--weights", _blocker(d) / "w.pt")
+
+
+@case("output", "export --onnx to /proc (unwritable)")
+def _(d):
+    return cli("export", RUN[0], "--onnx", "/proc/ferlab.onnx")
+
+
+# ---- models, runs, checkpoints ---------------------------------------------------------------
+@case("model", "an unknown model name")
+def _(d):
+    return cli("train", "--data", tree(d), "--out", d / "run", "--model", "resnet-9000")
+
+
+@case("model", "--crop with dnn-seed")
+def _(d):
+    return cli(
+        "train", "--data", tree(d), "--out", d / "run", "--model", "dnn-seed", "--crop", "44"
+    )
+
+
+@case("model", "a checkpoint whose metadata is broken")
+def _(d):
+    torch.save(
+        {"state_dict": {}, "ferlab": {"model": "cnn-baseline", "model_args": [1]}}, d / "bad.ckpt"
+    )
+    return cli("evaluate", d / "bad.ckpt", "--data", tree(d))
+
+
+@case("model", "a checkpoint that is not a checkpoint")
+def _(d):
+    (d / "x.ckpt").write_bytes(os.urandom(3000))
+    return cli("evaluate", d / "x.ckpt", "--data", tree(d))
+
+
+@case("run", "compare on a run without a finished epoch")
+def _(d):
+    run = d / "run"
+    shutil.copytree(RUN[0], run)
+    (run / "metrics.json").write_text('{"epochs_completed": 0}')
+    shutil.rmtree(run / "csv")
+    (run / "metrics.csv").unlink()
+    return cli("compare", run, "--out", d / "cmp")
+
+
+@case("run", "compare on a run whose metrics.json is not JSON")
+def _(d):
+    run = d / "run"
+    shutil.copytree(RUN[0], run)
+    (run / "metrics.json").write_text("{oops")
+    return cli("compare", run, "--out", d / "cmp")
+
+
+@case("run", "resume with a changed option (--epochs)")
+def _(d):
+    run = d / "run"
+    shutil.copytree(RUN[0], run)
+    return cli("train", "--data", RUN[1], "--out", run, "--resume", "--epochs", "60")
+
+
+@case("run", "a split file from other data")
+def _(d):
+    other = write_tree(synthetic_faces(per_class=3, seed=4), d / "other")
+    subprocess.run(cli("data", "split", other, "--out", d / "s.json"), capture_output=True, env=ENV)
+    return cli("train", "--data", tree(d), "--out", d / "run", "--split", d / "s.json")
+
+
+@case("run", "evaluate --split val on other data")
+def _(d):
+    other = write_tree(synthetic_faces(per_class=3, seed=4), d / "other")
+    return cli("evaluate", RUN[0], "--data", other, "--split", "val")
+
+
+@case("run", "a run folder that exists (never overwritten silently)")
+def _(d):
+    return cli("train", "--data", RUN[1], "--out", RUN[0], "--epochs", "1")
+
+
+# ---- photos --------------------------------------------------------------------------------
+@case("photo", "predict on a 144-Mpixel PNG bomb")
+def _(d):
+    Image.new("1", (12000, 12000)).save(d / "bomb.png")
+    return cli("predict", "default", d / "bomb.png", "--out", d / "p.csv")
+
+
+@case("photo", "predict on a folder with a truncated JPEG (listed, exit 2)", expect="listed")
+def _(d):
+    buf = io.BytesIO()
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(buf, "JPEG")
+    (d / "cut.jpg").write_bytes(buf.getvalue()[:300])
+    return cli("predict", "default", d, "--out", d / "p.csv")
+
+
+@case("photo", "predict on an empty folder")
+def _(d):
+    (d / "empty").mkdir()
+    return cli("predict", "default", d / "empty")
+
+
+# ---- signals ---------------------------------------------------------------------------------
+@case("signal", "SIGTERM during data convert: no temporary folder left", expect="interrupted")
+def _(d):
+    t = write_tree(synthetic_faces(per_class=300), d / "big")
+    subprocess.run(cli("data", "info", t), capture_output=True, env=ENV)
+    (d / "work").mkdir()
+    return (
+        "sigterm",
+        cli("data", "convert", t, d / "work" / "out", "--format", "folders"),
+        d / "work",
+    )
+
+
+def run_case(fn, d: Path) -> tuple[int, str, str]:
+    spec = fn(d)
+    if isinstance(spec, tuple):  # ("sigterm", command, folder that must end up empty)
+        _, cmd, folder = spec
+        proc = subprocess.Popen(
+            cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV
+        )
+        deadline = time.monotonic() + 120
+        while not any(folder.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        left = [p.name for p in folder.iterdir()]
+        return proc.returncode, err, f"left behind: {left}" if left else "nothing left behind"
+    try:
+        r = subprocess.run(spec, capture_output=True, text=True, timeout=120, env=ENV)
+    except subprocess.TimeoutExpired:
+        return -1, "timed out after 120 s", ""
+    return r.returncode, r.stderr, ""
+
+
+def holds(expect: str, code: int, err: str, extra: str) -> bool:
+    if "Traceback" in err or code < 0 or extra.startswith("left behind"):
+        return False
+    lines = [line for line in err.strip().splitlines() if line.startswith("ferlab:")]
+    if expect == "refused":
+        return code == 2 and len(err.strip().splitlines()) == 1 and bool(lines)
+    if expect == "interrupted":
+        return code == 130
+    if expect == "either":  # a valid result or one line
+        return code == 0 or (code == 2 and len(err.strip().splitlines()) == 1)
+    if expect == "listed":  # the files that could not be read, one line each, then exit 2
+        return code == 2 and all(line.startswith("ferlab:") for line in err.strip().splitlines())
+    return code == 0
+
+
+def main() -> None:
+    global ENV, RUN
+    base = Path(tempfile.mkdtemp(prefix="ferlab-hostile-"))
+    ENV = os.environ | {"FERLAB_CACHE": str(base / "cache")}
+    os.environ["FERLAB_CACHE"] = ENV["FERLAB_CACHE"]
+    RUN = tiny_run(base / "trained", per_class=6, seed=0, epochs=1)
+    rows, held = [], 0
+    for i, (kind, name, expect, fn) in enumerate(CASES):
+        d = base / f"case{i}"
+        d.mkdir()
+        code, err, extra = run_case(fn, d)
+        ok = holds(expect, code, err, extra)
+        held += ok
+        first = (err.strip().splitlines() or [""])[-1 if expect == "works" else 0]
+        first = first.replace(str(base), "TMP").replace("|", "\\|")[:150]
+        rows.append(
+            f"| {kind} | {name} | {code} | {'holds' if ok else '**fails**'} | "
+            f"{first}{' (' + extra + ')' if extra else ''} |"
+        )
+    shutil.rmtree(base, ignore_errors=True)
+    print("# Hostile input: what ferlab answers\n")
+    print(__doc__.split("\n\n")[1].replace("\n", " ") + "\n")
+    print(f"Command: `{__doc__.strip().splitlines()[-1].strip()}`\n")
+    print(f"**{held} of {len(CASES)} cases hold.**\n")
+    print("| class | case | exit | result | stderr (first line; last for cases that work) |")
+    print("| --- | --- | ---: | --- | --- |")
+    print("\n".join(rows))
+
+
+ENV: dict = {}
+RUN: tuple = ()
+
+if __name__ == "__main__":
+    main()
