@@ -354,3 +354,23 @@ def test_ddp_shards_differ_between_epochs_and_ranks():
     second = [list(s) for s in ranks]
     assert second[0] != first[0] and second[1] != first[1]
     assert not set(second[0]) & set(second[1])
+
+
+def test_a_run_moved_to_another_machine_resumes_from_its_committed_files(data, tmp_path):
+    """What a campaign commits (config, split, history, last.ckpt) is enough to continue it
+    elsewhere: the run lives where --out says, its history keeps the earlier epochs."""
+    import shutil
+
+    first = tmp_path / "first"
+    train(tiny_config(data, first, epochs=2, **LONG))
+    moved = tmp_path / "moved"
+    (moved / "checkpoints").mkdir(parents=True)
+    for name in ("config.yaml", "split.json", "metrics.csv", "checkpoints/last.ckpt"):
+        shutil.copyfile(first / name, moved / name)
+    before = sorted(p.name for p in first.rglob("*"))
+    r = run_cli("train", "--data", data, "--out", moved, "--resume", "--extend-epochs", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in first.rglob("*")) == before  # nothing written there
+    history = (moved / "metrics.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3"]
+    assert TrainConfig.from_yaml(moved / "config.yaml").out == str(moved)

@@ -1,7 +1,8 @@
 """Re-evaluate the shipped `default` (flagship@1) on the duplicate-free part of the validation
 split it was selected on: the faces of that split with no identical copy in its training part.
 
-    .venv/bin/python results/dedup/reevaluate_default.py ../shared/data/fer2013.zip > results/dedup/default.json
+    .venv/bin/python results/dedup/reevaluate_default.py ../shared/data/fer2013.zip \
+        > results/dedup/default.json
 """
 
 import json

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 DATA=${1:-${FERLAB_DATA:-../shared/data/fer2013.zip}}
 RUN=${RUN:-runs/flagship}
 R=results/flagship
-[[ -f $RUN/metrics.json ]] || ferlab train --data "$DATA" --recipe flagship --out "$RUN" --quiet
+[[ -f $RUN/metrics.json ]] || ferlab train --data "$DATA" --recipe flagship@1 --out "$RUN" --quiet
 
 for f in metrics.csv curves.png config.yaml env.json; do cp "$RUN/$f" "$R/"; done
 cp "$RUN/metrics.json" "$R/train_metrics.json"

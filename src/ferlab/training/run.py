@@ -75,7 +75,11 @@ def prepare_run_dir(
                 f"{out}: --resume continues the run as it was configured; changed options "
                 f"({what}) need a new run (--extend-epochs N trains longer)"
             )
-        resumed = replace(saved, minutes=cfg.minutes, quiet=cfg.quiet, data=cfg.data or saved.data)
+        # The run may have moved (a fresh machine continues a committed campaign): it lives
+        # where --out says now, and reads the data where --data says (checked by content).
+        resumed = replace(
+            saved, out=cfg.out, minutes=cfg.minutes, quiet=cfg.quiet, data=cfg.data or saved.data
+        )
         if extend_epochs:
             if extend_epochs < 0:
                 raise FerlabError(f"--extend-epochs must be positive, not {extend_epochs}")
@@ -313,17 +317,15 @@ def _history_from_rows(rows) -> dict[str, list]:
 
 
 def read_history(out: Path) -> dict[str, list]:
-    """Per-epoch metrics (epoch from 1) of a run folder; after a resume, later rows win."""
-    parts = sorted((out / "csv").glob("part-*/metrics.csv"), key=lambda p: int(p.parent.name[5:]))
-    if not parts and (out / "metrics.csv").is_file():
-        # A copied run (e.g. under results/) keeps only the merged file, epochs from 1.
-        with open(out / "metrics.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-        history = {"epoch": [int(r["epoch"]) for r in rows]}
-        for k in HISTORY_KEYS:
-            history[k] = [float(r[k]) if r.get(k) not in ("", None) else math.nan for r in rows]
-        return history
+    """Per-epoch metrics (epoch from 1) of a run folder: the merged metrics.csv (all a copied
+    or moved run keeps) overlaid with Lightning's logs of every invocation on this machine,
+    later rows winning (a resumed epoch replaces nothing: unfinished epochs log no row)."""
     rows = []
+    if (out / "metrics.csv").is_file():
+        with open(out / "metrics.csv", newline="") as f:
+            # metrics.csv counts epochs from 1; Lightning's logs from 0.
+            rows += [r | {"epoch": str(int(r["epoch"]) - 1)} for r in csv.DictReader(f)]
+    parts = sorted((out / "csv").glob("part-*/metrics.csv"), key=lambda p: int(p.parent.name[5:]))
     for path in parts:
         with open(path, newline="") as f:
             rows.extend(csv.DictReader(f))

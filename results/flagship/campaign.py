@@ -1,0 +1,78 @@
+"""The flagship@2 campaign so far: its validation curve against CPU-hours, and a checkpoint
+scored on validation and PublicTest (plain and TTA, raw and EMA weights) at this point.
+
+    .venv/bin/python results/flagship/campaign.py RUN ../shared/data/fer2013.zip
+
+RUN is the campaign's run folder (kept outside the work tree; its latest state is committed in
+results/flagship/campaign/). Appends the scored point to results/flagship/campaign.json and
+redraws results/flagship/campaign.png; PublicTest is reported, never used to choose.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ferlab.checkpoint import load_model
+from ferlab.data import RAW, ValidationSplit, load
+from ferlab.evaluation import evaluate
+from ferlab.evaluation.evaluate import _preprocessed
+from ferlab.training.run import read_history
+
+HERE = Path(__file__).resolve().parent
+
+
+def score(run: Path, data: str) -> dict:
+    raw, _ = load(data, RAW)
+    _, val = ValidationSplit.load(run / "split.json").apply(raw)
+    public = raw.split("PublicTest")
+    point = {}
+    for weights in ("final", "raw"):
+        loaded = load_model(run / "checkpoints" / "last.ckpt", weights=weights)
+        point["epoch"] = loaded.meta["epoch"] + 1
+        for name, faces in (("val", val), ("PublicTest", public)):
+            for tta in (False, True) if weights == "final" else (False,):
+                r = evaluate(loaded, _preprocessed(faces, loaded), tta=tta).report
+                key = f"{name}{'_tta' if tta else ''}_{'ema' if weights == 'final' else 'raw'}"
+                point[key] = round(r["accuracy"], 4)
+    return point
+
+
+def main(run: Path, data: str) -> None:
+    history = read_history(run)
+    hours = np.cumsum(np.nan_to_num(history["epoch_seconds"])) / 3600
+    record_file = HERE / "campaign.json"
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {"points": []}
+    point = score(run, data)
+    point["cpu_hours"] = round(float(hours[point["epoch"] - 1]), 2)
+    record["points"] = [p for p in record["points"] if p["epoch"] != point["epoch"]] + [point]
+    record["curve"] = {
+        "epoch": history["epoch"],
+        "cpu_hours": [round(float(h), 3) for h in hours],
+        "val_acc_ema": history["val_acc"],
+        "val_acc_raw": history["val_acc_raw"],
+        "epoch_seconds": history["epoch_seconds"],
+    }
+    record["command"] = "python results/flagship/campaign.py RUN ../shared/data/fer2013.zip"
+    record_file.write_text(json.dumps(record, indent=1) + "\n")
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    ax.plot(hours, history["val_acc"], "-o", ms=3, label="validation, EMA weights")
+    ax.plot(hours, history["val_acc_raw"], "--o", ms=3, label="validation, raw weights")
+    for p in record["points"]:
+        ax.plot(p["cpu_hours"], p["PublicTest_tta_ema"], "k*", ms=9)
+    ax.plot([], [], "k*", label="PublicTest, EMA + TTA (scored once per point)")
+    ax.axhline(0.658, color="gray", lw=0.8, ls=":", label="default (flagship@1) PublicTest")
+    ax.set_xlabel("CPU-hours of training (2-core AVX2, shared with other work)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0.1, 0.75)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(HERE / "campaign.png", dpi=110, bbox_inches="tight")
+    print(json.dumps(point, indent=1))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2])
