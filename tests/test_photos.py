@@ -250,3 +250,9 @@ def test_video_every_nth_frame(tmp_path, astronaut):
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
     r = run_cli("predict", "default", tmp_path / "junk.mp4")
     assert r.returncode == 2 and "not a readable video" in r.stderr
+    # A video cut in half says so (exit 2) instead of passing for a short one.
+    data = path.read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
+    r = run_cli("predict", "default", tmp_path / "cut.avi", "--out", tmp_path / "cut.json")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "frames (truncated or damaged)" in r.stderr and not (tmp_path / "cut.json").exists()

@@ -92,6 +92,7 @@ def iter_video(
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise FerlabError(f"{path}: not a readable video")
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)  # from the container's header
     try:
         index = 0
         while True:
@@ -108,6 +109,11 @@ def iter_video(
         cap.release()
     if index == 0:
         raise FerlabError(f"{path}: not a readable video (no frames)")
+    # The header's count is an estimate for some containers: allow it a few percent.
+    if declared and index < 0.95 * declared - 1:
+        raise FerlabError(
+            f"{path}: the video ends after {index} of its {declared} frames (truncated or damaged)"
+        )
 
 
 # ----------------------------------------------------------------------------- output
