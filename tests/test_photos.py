@@ -124,7 +124,7 @@ def test_no_face_is_a_result_not_an_error(model, tmp_path, astronaut):
     assert all(type(v) is int for v in summary.values())  # counts, not booleans
     assert "1 without a face" in r.stdout
     r = run_cli("predict", "default", tmp_path / "in" / "zz.png")
-    assert r.returncode == 0 and "1 images, 1 faces (happy 1); 0 without a face" in r.stdout
+    assert r.returncode == 0 and "1 image, 1 face (happy 1); 0 without a face" in r.stdout
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "P", "I;16", "CMYK", "L"])

@@ -374,3 +374,19 @@ def test_a_run_moved_to_another_machine_resumes_from_its_committed_files(data, t
     history = (moved / "metrics.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3"]
     assert TrainConfig.from_yaml(moved / "config.yaml").out == str(moved)
+
+
+def test_a_quiet_train_prints_its_epochs_and_nothing_else(data, tmp_path):
+    args = ["--data", data, "--out", tmp_path / "run", "--quiet"]
+    r = run_cli("train", *args, "--epochs", "2", "--schedule", "cosine")
+    assert r.returncode == 0, r.stderr[-2000:]
+    console = r.stdout + r.stderr
+    for noise in ("Tip", "litlogger", "GPU available", "TPU", "Warning", "deprecated", "Loading"):
+        assert noise not in console, noise
+    lines = console.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["epoch 1/2", "epoch 2/2"]
+    assert len(lines) == 3 and "stopped by epochs after 2 epochs" in lines[2]
+    r = run_cli("train", *args, "--resume", "--extend-epochs", "1")
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    assert lines[0].startswith("resuming at epoch 3 of 3: ") and "h to the end" in lines[0]
+    assert lines[1].startswith("epoch 3/3: ") and len(lines) == 3

@@ -27,7 +27,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Read, inspect and convert FER
 app.add_typer(data_app, name="data")
 explain_app = typer.Typer(no_args_is_help=True, help="Look inside a trained model.")
 app.add_typer(explain_app, name="explain")
-out = Console()
+out = Console(soft_wrap=True)  # a long line stays one line in logs and pipes
 err = Console(stderr=True)
 
 
@@ -326,16 +326,23 @@ def predict_cmd(
     for message in summary["unreadable"]:
         err.print(f"ferlab: skipped {message}", markup=False, highlight=False, soft_wrap=True)
     found = ", ".join(f"{k} {v}" for k, v in summary["emotions"].items()) or "none"
+    unit = "frame" if "every" in summary else "image"
     out.print(
-        f"{summary['images']} {'frames' if 'every' in summary else 'images'}, "
-        f"{summary['faces']} faces ({found}); {summary['images_without_faces']} without a face"
+        f"{counted(summary['images'], unit)}, {counted(summary['faces'], 'face')} ({found}); "
+        f"{summary['images_without_faces']} without a face"
         + (f"; rows in {out_file}" if out_file else "")
     )
     if summary["unreadable"]:
+        n = len(summary["unreadable"])
         raise FerlabError(
-            f"{len(summary['unreadable'])} input files could not be read (listed above); "
-            f"the {summary['images']} readable ones were written"
+            f"{counted(n, 'input file')} could not be read (listed above); the rows of "
+            f"{counted(summary['images'], 'readable ' + unit)} were written"
         )
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 face', '2 faces'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @app.command("compare")

@@ -43,6 +43,55 @@ class WallClockBudget(L.Callback):
             trainer.should_stop = True
 
 
+class EpochLines(L.Callback):
+    """One line per finished epoch (for logs and CI, where a progress bar is noise), and on
+    resume the hours trained so far and the time to the end of the schedule at this pace."""
+
+    def __init__(self, out: Path, total_epochs: int, write=print):
+        self.out, self.total, self.write = out, total_epochs, write
+        self.printed = 0  # epochs already reported (those before a resume count as such)
+
+    def on_train_start(self, trainer, pl_module):
+        from ferlab.training.run import read_history  # run imports this module
+
+        done = self.printed = trainer.current_epoch
+        if done and trainer.is_global_zero:
+            seconds = [s for s in read_history(self.out)["epoch_seconds"] if s == s]
+            per_epoch = sum(seconds[-5:]) / max(len(seconds[-5:]), 1)
+            self.write(
+                f"resuming at epoch {done + 1} of {self.total}: {sum(seconds) / 3600:.1f} h "
+                f"trained so far; about {(self.total - done) * per_epoch / 3600:.1f} h to the "
+                f"end at {per_epoch:.0f} s an epoch"
+            )
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            self._line(trainer.current_epoch)
+
+    def on_train_end(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            self._line(trainer.current_epoch)
+
+    def _line(self, epochs_done: int):
+        from ferlab.training.run import read_history
+
+        if epochs_done <= self.printed:
+            return
+        h = read_history(self.out)
+        if not h["epoch"] or h["epoch"][-1] != epochs_done:
+            return
+        self.printed = epochs_done
+        value = {k: v[-1] for k, v in h.items()}
+        raw = value["val_acc_raw"]
+        self.write(
+            f"epoch {epochs_done}/{self.total}: train loss {value['train_loss']:.3f} "
+            f"acc {value['train_acc']:.1%}, val loss {value['val_loss']:.3f} "
+            f"acc {value['val_acc']:.1%}"
+            + (f" (raw weights {raw:.1%})" if raw == raw else "")
+            + f", {value['epoch_seconds']:.0f} s"
+        )
+
+
 class HistoryWriter(L.Callback):
     """Keep RUN/metrics.csv current: rewritten from the logs once each epoch's metrics are
     logged (Lightning logs them after the epoch-end hooks, so at the next epoch's start), so a

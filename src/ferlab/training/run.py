@@ -2,12 +2,15 @@
 
 import csv
 import json
+import logging
 import math
 import os
 import platform
 import shutil
 import sys
 import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 import ferlab
 from ferlab.checkpoint import load_model, predict_proba
@@ -26,6 +30,7 @@ from ferlab.models import create, list_models
 from ferlab.plots import plot_curves
 from ferlab.training.callbacks import (
     AtomicCheckpointIO,
+    EpochLines,
     HistoryWriter,
     RawValidation,
     Throughput,
@@ -113,6 +118,25 @@ def prepare_run_dir(
     return cfg
 
 
+@contextmanager
+def quiet_lightning():
+    """Keep Lightning's notices (accelerators available, tips, 'loading the dataloader to
+    estimate...', 'restoring states...') and its advice for other setups off the console: a
+    run's output is its epochs. Errors and real warnings still show."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=PossibleUserWarning)
+            warnings.filterwarnings("ignore", message="Checkpoint directory .* not empty")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 def resolve_precision(precision: str, accelerator: str) -> str:
     if precision == "fp32":
         return "32-true"
@@ -169,7 +193,8 @@ def train(
     out = Path(cfg.out)
     made_here = not resume and not any(out.iterdir())
     try:
-        return _train(cfg, resume, callbacks)
+        with quiet_lightning():
+            return _train(cfg, resume, callbacks)
     except BaseException:
         # A run that fails before its first epoch leaves nothing that would block a rerun.
         if made_here and not _is_child_process() and not (out / "checkpoints").is_dir():
@@ -248,6 +273,11 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
             Throughput(),
             *ema,
             HistoryWriter(out),
+            *(
+                [EpochLines(out, cfg.epochs)]
+                if writer and (cfg.quiet or not sys.stdout.isatty())
+                else []
+            ),
             *([budget] if budget else []),
             *(callbacks or []),
         ],
