@@ -390,3 +390,20 @@ def test_a_quiet_train_prints_its_epochs_and_nothing_else(data, tmp_path):
     lines = (r.stdout + r.stderr).strip().splitlines()
     assert lines[0].startswith("resuming at epoch 3 of 3: ") and "h to the end" in lines[0]
     assert lines[1].startswith("epoch 3/3: ") and len(lines) == 3
+
+
+def test_resume_checks_the_data_by_content(data, tmp_path):
+    from ferlab.data import RAW, convert, load
+
+    run = tmp_path / "run"
+    train(tiny_config(data, run, epochs=1, schedule="cosine"))
+    other = write_tree(synthetic_faces(per_class=30, seed=8), tmp_path / "other")
+    r = run_cli("train", "--data", other, "--out", run, "--resume", "--extend-epochs", "1")
+    assert r.returncode == 2 and "not among its Training faces" in r.stderr
+    assert "Traceback" not in r.stderr and TrainConfig.from_yaml(run / "config.yaml").epochs == 1
+    # The same faces as fer2013.csv: another container, the same run.
+    convert(load(data, RAW)[0], "fer2013-csv", tmp_path / "csv")
+    r = run_cli(
+        "train", "--data", tmp_path / "csv", "--out", run, "--resume", "--extend-epochs", "1"
+    )
+    assert r.returncode == 0, r.stderr[-2000:]

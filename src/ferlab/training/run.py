@@ -93,16 +93,12 @@ def prepare_run_dir(
                     f"{out}: a OneCycle schedule ends at its last epoch and cannot be extended "
                     "(runs with --schedule cosine or none can)"
                 )
+            # config.yaml records it once the data is checked (_train).
             resumed = replace(
                 resumed,
                 epochs=saved.epochs + extend_epochs,
                 extended=saved.extended + extend_epochs,
             )
-            if not _is_child_process():
-                write_text_atomic(
-                    config_file,
-                    replace(resumed, minutes=saved.minutes, quiet=saved.quiet).to_yaml(),
-                )
         return resumed
     if _is_child_process():
         return cfg
@@ -215,6 +211,11 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     else:
         split = carve_validation(faces, cfg.val_fraction, cfg.split_seed)
     train_set, val_set = split.apply(faces)  # refuses data the split was not carved from
+    if resume and writer:
+        saved = TrainConfig.from_yaml(out / "config.yaml")
+        if cfg.extended != saved.extended:  # --extend-epochs, now that the data is the run's
+            record = replace(cfg, minutes=saved.minutes, quiet=saved.quiet, data=saved.data)
+            write_text_atomic(out / "config.yaml", record.to_yaml())
     precision = resolve_precision(cfg.precision, cfg.accelerator)
     if writer and not resume:
         split.save(split_path)
