@@ -218,7 +218,7 @@ def _pixels(text: str, where: str) -> np.ndarray:
         values = np.array(tokens, dtype=np.int64)
     except ValueError:
         bad = next(t for t in tokens if not t.lstrip("-").isdigit())
-        raise FerlabError(f"{where}: non-numeric pixel value '{bad}'") from None
+        raise FerlabError(f"{where}: non-numeric pixel value {bad[:20]!r}") from None
     if values.min() < 0 or values.max() > 255:
         raise FerlabError(f"{where}: pixel values must lie in 0..255")
     return values.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE)

@@ -305,7 +305,7 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     stopped_by = (
         "budget" if budget and budget.hit else "interrupt" if trainer.interrupted else "epochs"
     )
-    metrics = finish_run(out, faces, val_set, seconds, stopped_by)
+    metrics = finish_run(out, faces, val_set, seconds, stopped_by, trainer.world_size)
     return RunResult(out, stopped_by, metrics)
 
 
@@ -373,7 +373,9 @@ def write_history(history: dict[str, list], path: Path) -> None:
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
-def finish_run(out: Path, faces, val_set, seconds: float, stopped_by: str) -> dict:
+def finish_run(
+    out: Path, faces, val_set, seconds: float, stopped_by: str, processes: int = 1
+) -> dict:
     history = read_history(out)
     write_history(history, out / "metrics.csv")
     if history["epoch"]:
@@ -383,6 +385,7 @@ def finish_run(out: Path, faces, val_set, seconds: float, stopped_by: str) -> di
     )
     metrics = {
         "stopped_by": stopped_by,
+        "processes": processes,  # DDP world size of the last invocation
         "epochs_completed": len(history["epoch"]),
         "train_seconds": round(previous.get("train_seconds", 0) + seconds, 1),
         "mean_train_img_s": round(float(np.nanmean(history["train_img_s"])), 1)
