@@ -53,6 +53,15 @@ def csv_file(d: Path, text: str | bytes, name: str = "fer2013.csv") -> Path:
     return p
 
 
+def central_records(b: bytearray) -> list[int]:
+    """Offsets of a zip's central directory records (their signature is PK\\x01\\x02)."""
+    found, pos = [], 0
+    while (pos := b.find(b"PK\x01\x02", pos)) >= 0:
+        found.append(pos)
+        pos += 4
+    return found
+
+
 # ---- data readers --------------------------------------------------------------------------
 @case("folder", "an emotion folder that cannot be entered (root without dac_override)")
 def _(d):
@@ -130,10 +139,8 @@ def _(d):
         infos = zf.infolist()
     for info in infos:  # method 99 in every local header and central directory record
         b[info.header_offset + 8 : info.header_offset + 10] = (99).to_bytes(2, "little")
-    pos = 0
-    while (pos := b.find(b"PK\x01\x02", pos)) >= 0:
+    for pos in central_records(b):
         b[pos + 10 : pos + 12] = (99).to_bytes(2, "little")
-        pos += 4
     z.write_bytes(bytes(b))
     return cli("data", "info", z)
 
@@ -146,10 +153,8 @@ def _(d):
         infos = zf.infolist()
     for info in infos:
         b[info.header_offset + 6] |= 1
-    pos = 0
-    while (pos := b.find(b"PK\x01\x02", pos)) >= 0:
+    for pos in central_records(b):
         b[pos + 8] |= 1
-        pos += 4
     z.write_bytes(bytes(b))
     return cli("data", "info", z)
 
@@ -158,11 +163,9 @@ def _(d):
 def _(d):
     z = zip_tree(tree(d), d / "f.zip")
     b = bytearray(z.read_bytes())
-    pos = 0
-    while (pos := b.find(b"PK\x01\x02", pos)) >= 0:
+    for pos in central_records(b):
         size = int.from_bytes(b[pos + 20 : pos + 24], "little")
         b[pos + 20 : pos + 24] = (size * 10).to_bytes(4, "little")
-        pos += 4
     z.write_bytes(bytes(b))
     return cli("data", "info", z)
 
@@ -180,56 +183,31 @@ def _(d):
     return cli("data", "info", d / "f.zip")
 
 
-@case("csv", "wrong CSV columns")
-def _(d):
-    return cli("data", "info", csv_file(d, "a,b,c\n1,2,3\n"))
-
-
-@case("csv", "a row with 2303 pixels")
-def _(d):
-    return cli("data", "info", csv_file(d, f"emotion,pixels,Usage\n3,{PX[2:]},Training\n"))
-
-
-@case("csv", "Arabic-Indic digits among the pixels")
-def _(d):
-    return cli("data", "info", csv_file(d, f"emotion,pixels,Usage\n3,{PX[2:]} \u0663,Training\n"))
-
-
-@case("csv", "a label in Arabic-Indic digits")
-def _(d):
-    return cli("data", "info", csv_file(d, f"emotion,pixels,Usage\n\u0663,{PX},Training\n"))
-
-
-@case("csv", "an unknown Usage value")
-def _(d):
-    return cli("data", "info", csv_file(d, f"emotion,pixels,Usage\n3,{PX},Validation\n"))
-
-
-@case("csv", "Latin-1 bytes in a UTF-8 CSV")
-def _(d):
-    return cli("data", "info", csv_file(d, b"emotion,pixels,Usage\n3,\xe9\xff,Training\n"))
-
-
-@case("csv", "an unclosed quote")
-def _(d):
-    return cli("data", "info", csv_file(d, f'emotion,pixels,Usage\n3,"{PX},Training\n'))
-
-
-@case("csv", "a 400 kB field")
-def _(d):
-    return cli(
-        "data", "info", csv_file(d, 'label,feature\n3,"' + "7 " * 200_000 + '"\n', "train.csv")
+# One file each: (case, file name, contents).
+CSV_CASES = [
+    ("wrong CSV columns", "fer2013.csv", "a,b,c\n1,2,3\n"),
+    ("a row with 2303 pixels", "fer2013.csv", f"emotion,pixels,Usage\n3,{PX[2:]},Training\n"),
+    (
+        "Arabic-Indic digits among the pixels",
+        "fer2013.csv",
+        f"emotion,pixels,Usage\n3,{PX[2:]} \u0663,Training\n",
+    ),
+    (
+        "a label in Arabic-Indic digits",
+        "fer2013.csv",
+        f"emotion,pixels,Usage\n\u0663,{PX},Training\n",
+    ),
+    ("an unknown Usage value", "fer2013.csv", f"emotion,pixels,Usage\n3,{PX},Validation\n"),
+    ("Latin-1 bytes in a UTF-8 CSV", "fer2013.csv", b"emotion,pixels,Usage\n3,\xe9\xff,Training\n"),
+    ("an unclosed quote", "fer2013.csv", f'emotion,pixels,Usage\n3,"{PX},Training\n'),
+    ("a 400 kB field", "train.csv", 'label,feature\n3,"' + "7 " * 200_000 + '"\n'),
+    ("a NUL byte in a row", "fer2013.csv", f"emotion,pixels,Usage\n3,{PX}\0,Training\n"),
+    ("duplicate ids in test.csv", "test.csv", f"id,feature\n4,{PX}\n4,{PX}\n"),
+]
+for _name, _file, _text in CSV_CASES:
+    case("csv", _name)(
+        lambda d, file=_file, text=_text: cli("data", "info", csv_file(d, text, file))
     )
-
-
-@case("csv", "a NUL byte in a row")
-def _(d):
-    return cli("data", "info", csv_file(d, f"emotion,pixels,Usage\n3,{PX}\0,Training\n"))
-
-
-@case("csv", "duplicate ids in test.csv")
-def _(d):
-    return cli("data", "info", csv_file(d, f"id,feature\n4,{PX}\n4,{PX}\n", "test.csv"))
 
 
 @case("csv", "a folder named fer2013.csv")

@@ -8,7 +8,7 @@ from ferlab.data.faceset import FaceSet, content_hashes, duplicate_summary
 from ferlab.data.labels import EMOTIONS, NUM_CLASSES, SPLITS, UNLABELED
 from ferlab.data.preprocess import DEFAULT_PREPROCESS, RAW, Preprocess, equalize_hist
 from ferlab.data.readers import read_source
-from ferlab.data.splits import ValidationSplit, carve_validation, training_fingerprint
+from ferlab.data.splits import ValidationSplit, carve_validation
 from ferlab.data.writers import FORMATS, convert
 
 
@@ -41,5 +41,4 @@ __all__ = [
     "fingerprint",
     "load",
     "read_source",
-    "training_fingerprint",
 ]

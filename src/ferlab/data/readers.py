@@ -141,9 +141,7 @@ def _read_zip(path: Path) -> FaceSet:
                     text = io.TextIOWrapper(f, newline="", encoding="utf-8-sig")
                     return read_fer2013_csv(text, name=f"{path}!{csvs[0]}")
             except ZIP_MEMBER_ERRORS as e:
-                raise FerlabError(
-                    f"{path}: member {csvs[0]}: cannot be read ({type(e).__name__}: {e})"
-                ) from None
+                raise _member_error(path, csvs[0], e) from None
         entries = [(n, _zip_reader(zf, n)) for n in sorted(names) if is_image_name(n)]
         return _read_image_tree(entries, str(path))
 
@@ -153,11 +151,13 @@ def _zip_reader(zf: zipfile.ZipFile, name: str) -> Callable[[], bytes]:
         try:
             return zf.read(name)
         except ZIP_MEMBER_ERRORS as e:
-            raise FerlabError(
-                f"{zf.filename}: member {name}: cannot be read ({type(e).__name__}: {e})"
-            ) from None
+            raise _member_error(zf.filename, name, e) from None
 
     return read
+
+
+def _member_error(archive, member: str, e: Exception) -> FerlabError:
+    return FerlabError(f"{archive}: member {member}: cannot be read ({type(e).__name__}: {e})")
 
 
 def _label_and_split(relpath: str, source: str) -> tuple[int, str]:
@@ -224,11 +224,16 @@ def _pixels(text: str, where: str) -> np.ndarray:
     return values.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE)
 
 
-def _label(text: str, where: str) -> int:
+def _is_ascii_number(text: str) -> bool:
+    """Digits 0-9 only: int() would also read other scripts' digits."""
     digits = text.strip()
-    if not (digits.isascii() and digits.isdigit()):
+    return digits.isascii() and digits.isdigit()
+
+
+def _label(text: str, where: str) -> int:
+    if not _is_ascii_number(text):
         raise FerlabError(f"{where}: label '{text[:20]}' is not an integer")
-    value = int(digits)
+    value = int(text)
     if not 0 <= value < NUM_CLASSES:
         raise FerlabError(f"{where}: label {value} out of range 0..{NUM_CLASSES - 1}")
     return value
@@ -316,7 +321,7 @@ def read_ntu_csv(path: Path, labeled: bool) -> tuple[np.ndarray, ...]:
                 labels.append(_label(first, where))
                 ids.append(f"{path.name}:{k}")
             else:
-                if not (first.strip().isascii() and first.strip().isdigit()):
+                if not _is_ascii_number(first):
                     raise FerlabError(f"{where}: id '{first}' is not a non-negative integer")
                 labels.append(UNLABELED)
                 ids.append(f"{path.name}:{int(first)}")

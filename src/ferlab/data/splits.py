@@ -20,12 +20,6 @@ from ferlab.io import write_text_atomic
 SPLIT_VERSION = 2
 
 
-def training_fingerprint(faces: FaceSet) -> str:
-    """Fingerprint of the Training faces alone: what a validation split is carved from (the
-    same for the zip, which lacks PrivateTest, and for fer2013.csv, which has it)."""
-    return fingerprint(faces.split("Training"))
-
-
 @dataclass(frozen=True)
 class ValidationSplit:
     ids: list[str]  # source ids of the validation faces (for people; matching uses hashes)

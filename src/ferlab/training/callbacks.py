@@ -43,19 +43,22 @@ class WallClockBudget(L.Callback):
             trainer.should_stop = True
 
 
-class EpochLines(L.Callback):
-    """One line per finished epoch (for logs and CI, where a progress bar is noise), and on
-    resume the hours trained so far and the time to the end of the schedule at this pace."""
+class HistoryWriter(L.Callback):
+    """Keep RUN/metrics.csv current: rewritten from the logs once each epoch's metrics are
+    logged (Lightning logs them after the epoch-end hooks, so at the next epoch's start), so a
+    killed run's history holds every finished epoch. With `write` (for logs and CI, where a
+    progress bar is noise) it also reports each finished epoch in one line, and on resume the
+    hours trained so far and the time to the end of the schedule at this pace."""
 
-    def __init__(self, out: Path, total_epochs: int, write=print):
+    def __init__(self, out: Path, total_epochs: int = 0, write=None):
         self.out, self.total, self.write = out, total_epochs, write
-        self.printed = 0  # epochs already reported (those before a resume count as such)
+        self.recorded = 0  # epochs already in metrics.csv (those before a resume included)
 
     def on_train_start(self, trainer, pl_module):
         from ferlab.training.run import read_history  # run imports this module
 
-        done = self.printed = trainer.current_epoch
-        if done and trainer.is_global_zero:
+        done = self.recorded = trainer.current_epoch
+        if done and self.write and trainer.is_global_zero:
             seconds = [s for s in read_history(self.out)["epoch_seconds"] if s == s]
             per_epoch = sum(seconds[-5:]) / max(len(seconds[-5:]), 1)
             self.write(
@@ -65,55 +68,38 @@ class EpochLines(L.Callback):
             )
 
     def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.is_global_zero:
-            self._line(trainer.current_epoch)
+        self._record(trainer)
 
     def on_train_end(self, trainer, pl_module):
-        if trainer.is_global_zero:
-            self._line(trainer.current_epoch)
+        self._record(trainer)
 
-    def _line(self, epochs_done: int):
-        from ferlab.training.run import read_history
+    def _record(self, trainer):
+        from ferlab.training.run import read_history, write_history
 
-        if epochs_done <= self.printed:
+        if not trainer.is_global_zero or trainer.current_epoch <= self.recorded:
             return
-        h = read_history(self.out)
-        if not h["epoch"] or h["epoch"][-1] != epochs_done:
-            return
-        self.printed = epochs_done
-        value = {k: v[-1] for k, v in h.items()}
-        raw = value["val_acc_raw"]
-        self.write(
-            f"epoch {epochs_done}/{self.total}: train loss {value['train_loss']:.3f} "
-            f"acc {value['train_acc']:.1%}, val loss {value['val_loss']:.3f} "
-            f"acc {value['val_acc']:.1%}"
-            + (f" (raw weights {raw:.1%})" if raw == raw else "")
-            + f", {value['epoch_seconds']:.0f} s"
-        )
-
-
-class HistoryWriter(L.Callback):
-    """Keep RUN/metrics.csv current: rewritten from the logs once each epoch's metrics are
-    logged (Lightning logs them after the epoch-end hooks, so at the next epoch's start), so a
-    killed run's history holds every finished epoch."""
-
-    def __init__(self, out: Path):
-        self.out = out
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.current_epoch > 0 and trainer.is_global_zero:
-            self._write(trainer)
-
-    def on_train_end(self, trainer, pl_module):
-        if trainer.is_global_zero:
-            self._write(trainer)
-
-    def _write(self, trainer):
-        from ferlab.training.run import read_history, write_history  # run imports this module
-
         for logger in trainer.loggers:
             logger.save()
-        write_history(read_history(self.out), self.out / "metrics.csv")
+        h = read_history(self.out)
+        write_history(h, self.out / "metrics.csv")
+        if not h["epoch"] or h["epoch"][-1] != trainer.current_epoch:
+            return
+        self.recorded = trainer.current_epoch
+        if self.write:
+            self.write(epoch_line(h, self.total))
+
+
+def epoch_line(history: dict[str, list], total: int) -> str:
+    """'epoch 3/100: train loss ... acc ..., val loss ... acc ... (raw weights ...), 230 s'."""
+    value = {k: v[-1] for k, v in history.items()}
+    raw = value["val_acc_raw"]
+    return (
+        f"epoch {value['epoch']}/{total}: train loss {value['train_loss']:.3f} "
+        f"acc {value['train_acc']:.1%}, val loss {value['val_loss']:.3f} "
+        f"acc {value['val_acc']:.1%}"
+        + (f" (raw weights {raw:.1%})" if raw == raw else "")
+        + f", {value['epoch_seconds']:.0f} s"
+    )
 
 
 class Throughput(L.Callback):

@@ -30,7 +30,6 @@ from ferlab.models import create, list_models
 from ferlab.plots import plot_curves
 from ferlab.training.callbacks import (
     AtomicCheckpointIO,
-    EpochLines,
     HistoryWriter,
     RawValidation,
     Throughput,
@@ -273,12 +272,8 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
             latest,
             Throughput(),
             *ema,
-            HistoryWriter(out),
-            *(
-                [EpochLines(out, cfg.epochs)]
-                if writer and (cfg.quiet or not sys.stdout.isatty())
-                else []
-            ),
+            # One line per epoch where a progress bar is off or would be noise (logs, CI).
+            HistoryWriter(out, cfg.epochs, print if cfg.quiet or not sys.stdout.isatty() else None),
             *([budget] if budget else []),
             *(callbacks or []),
         ],
