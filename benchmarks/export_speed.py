@@ -17,8 +17,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from ferlab.checkpoint import load_model
 from ferlab.export import ONNX_INPUT, export_onnx
+from ferlab.inference import load_model
 
 
 def rate(fn, batch: int, seconds: float = 8.0) -> float:
@@ -62,7 +62,7 @@ def main() -> None:
         "command": f"python benchmarks/export_speed.py {ref}",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"onnxruntime {ort.__version__}",
-        "model": loaded.meta["model"],
+        "model": loaded.card.model,
         "onnx_mb": round(size_mb, 2),
         "images_per_s": results,
     }

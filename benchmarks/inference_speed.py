@@ -12,10 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from ferlab.checkpoint import load_model, predict_proba
 from ferlab.data import load
-from ferlab.evaluation import predict_proba_tta
 from ferlab.explain import filter_images
+from ferlab.inference import load_model, probabilities, probabilities_tta
 
 
 def timed(fn):
@@ -34,15 +33,15 @@ def main() -> None:
     loaded = load_model(run)
     faces, _ = load(data, preprocess=loaded.preprocess)
     test = faces.split("PublicTest").images
-    predict_proba(loaded.model, test[:512])  # warm-up
-    plain = min(timed(lambda: predict_proba(loaded.model, test)) for _ in range(2))
-    tta = timed(lambda: predict_proba_tta(loaded.model, test))
+    probabilities(loaded.model, test[:512])  # warm-up
+    plain = min(timed(lambda: probabilities(loaded.model, test)) for _ in range(2))
+    tta = timed(lambda: probabilities_tta(loaded.model, test))
     layer = "features.block2.act2"
     ascent = timed(lambda: filter_images(loaded.model, layer, list(range(64)), steps=200))
     result = {
         "command": f"python benchmarks/inference_speed.py {run} {data}",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "model": loaded.meta["model"],
+        "model": loaded.card.model,
         "predict_faces_per_s": round(len(test) / plain),
         "predict_tta_faces_per_s": round(len(test) / tta),
         "faces": len(test),

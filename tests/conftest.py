@@ -77,15 +77,42 @@ def write_fer2013_csv(faces: FaceSet, path: Path) -> Path:
     return path
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ferlab", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env=os.environ.copy(),
-    )
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: int | None = None, isolated: bool = False
+) -> subprocess.CompletedProcess:
+    """`ferlab ARGS` as a user runs it: exit status, stdout and stderr. In this process (no
+    interpreter start-up per call) unless `isolated` or given a `timeout`: a command that may
+    hang, or a test of what third-party code prints at import, gets a process of its own."""
+    args = [str(a) for a in args]
+    if isolated or timeout is not None:
+        return subprocess.run(
+            [sys.executable, "-m", "ferlab", *args],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=timeout or 300,
+            env=os.environ.copy(),
+        )
+    import contextlib
+    import signal
+
+    from ferlab.commands.cli import main
+
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    here, handler, argv = os.getcwd(), signal.getsignal(signal.SIGTERM), sys.argv
+    try:
+        if cwd:
+            os.chdir(cwd)
+        sys.argv = ["ferlab", *args]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main(args)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        os.chdir(here)
+        signal.signal(signal.SIGTERM, handler)
+        sys.argv = argv
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def fer_data() -> Path | None:

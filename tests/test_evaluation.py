@@ -7,16 +7,14 @@ import torch
 from PIL import Image
 
 from conftest import run_cli, synthetic_faces, tiny_run
-from ferlab.checkpoint import load_model, predict_proba
 from ferlab.data import EMOTIONS, convert
 from ferlab.evaluation import (
     classification_report,
     confusion_counts,
     most_confused,
     normalize_rows,
-    predict_proba_tta,
-    tta_views,
 )
+from ferlab.inference import load_model, probabilities, probabilities_tta, tta_views
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +66,8 @@ def test_tta_averages_flipped_and_cropped_views(trained):
     assert all(v.shape == x.shape for v in tta_views(x, "flip+crops"))
     with torch.no_grad():
         manual = (torch.softmax(model(x), 1) + torch.softmax(model(x.flip(-1)), 1)) / 2
-    np.testing.assert_allclose(predict_proba_tta(model, faces, "flip"), manual.numpy(), atol=1e-5)
-    np.testing.assert_allclose(predict_proba_tta(model, faces, "flip+crops").sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(probabilities_tta(model, faces, "flip"), manual.numpy(), atol=1e-5)
+    np.testing.assert_allclose(probabilities_tta(model, faces, "flip+crops").sum(1), 1, atol=1e-5)
 
 
 def test_evaluate_json_schema_and_outputs(trained, tmp_path):
@@ -194,9 +192,9 @@ def test_compare_and_evaluate_refuse_what_the_run_was_not_selected_on(trained, t
     assert r.returncode == 0, r.stderr
 
 
-def test_predict_proba_rows_sum_to_one(trained):
+def test_probabilities_rows_sum_to_one(trained):
     model = load_model(trained[0]).model
-    probs = predict_proba(model, synthetic_faces(per_class=2).images, batch_size=5)
+    probs = probabilities(model, synthetic_faces(per_class=2).images, batch_size=5)
     assert probs.shape == (28, 7)
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
 

@@ -30,7 +30,7 @@ def test_every_model_runs_forward_and_backward(name):
 
 
 def test_dnn_seed_matches_the_study_exactly():
-    counts = keras_param_counts(create("dnn-seed"))
+    counts = keras_param_counts(create("dnn-study"))
     assert (counts.total, counts.trainable, counts.non_trainable) == (
         42_809_407,
         42_717_607,
@@ -39,12 +39,12 @@ def test_dnn_seed_matches_the_study_exactly():
 
 
 def test_vgg_seed_within_one_percent_of_the_study():
-    counts = keras_param_counts(create("vgg-seed"))
+    counts = keras_param_counts(create("vgg-study"))
     assert abs(counts.total - 44_305_991) / 44_305_991 < 0.01
-    assert create("vgg-seed")(torch.rand(2, 1, 48, 48)).shape == (2, 7)
+    assert create("vgg-study")(torch.rand(2, 1, 48, 48)).shape == (2, 7)
 
 
-@pytest.mark.parametrize("name", ["dnn-seed", "cnn-baseline"])
+@pytest.mark.parametrize("name", ["dnn-study", "cnn-baseline"])
 def test_summary_rows_add_up_to_the_totals(name):
     model = create(name)
     rows = summary_rows(model)
@@ -53,10 +53,10 @@ def test_summary_rows_add_up_to_the_totals(name):
 
 
 def test_conv_models_expose_conv_layers_by_name():
-    convs = conv_layers(create("vgg-seed"))
+    convs = conv_layers(create("vgg-study"))
     assert len(convs) == 13 and next(iter(convs)) == "features.block1.conv1"
-    assert "features.block1.conv2" in explainable_layers(create("vgg-seed"))
-    assert conv_layers(create("dnn-seed")) == {}
+    assert "features.block1.conv2" in explainable_layers(create("vgg-study"))
+    assert conv_layers(create("dnn-study")) == {}
 
 
 def test_unknown_model_name_lists_the_choices():
@@ -96,3 +96,35 @@ def test_resnet_cam_layer_is_the_last_block_not_its_branch():
 def test_bad_model_arguments_are_one_clear_error():
     with pytest.raises(FerlabError, match="model 'cnn-baseline'.*width"):
         create("cnn-baseline", width=3)
+
+
+def test_old_model_names_still_build_and_old_cards_still_load(tmp_path):
+    from ferlab.data import EMOTIONS
+    from ferlab.inference import load_model
+
+    assert create("dnn-seed", depth=2, width=8).model_name == "dnn-study"
+    model = create("cnn-baseline", widths=[8, 8, 8, 8], input_crop=44).eval()
+    legacy = {  # what ferlab 0.1 wrote: the crop beside the arguments, a 0-based epoch
+        "model": "cnn-baseline",
+        "model_args": {"num_classes": 7, "widths": [8, 8, 8, 8]},
+        "classes": list(EMOTIONS),
+        "preprocess": {"equalize_hist": True, "size": 48},
+        "input_crop": 44,
+        "epoch": 4,
+        "validation_ids": ["Training:1", "Training:2"],
+    }
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "ferlab": legacy}, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    assert loaded.model.input_crop == 44 and loaded.card.epochs == 5
+    assert loaded.card.split["ids"] == ["Training:1", "Training:2"]
+    x = torch.rand(2, 1, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), model(x))
+
+
+def test_the_cli_names_the_new_model_name(tmp_path):
+    from conftest import run_cli
+
+    r = run_cli("summary", "dnn-seed")
+    assert r.returncode == 0 and "now called 'dnn-study'" in r.stderr and "dnn-study" in r.stdout

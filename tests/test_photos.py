@@ -10,9 +10,9 @@ from PIL import Image
 from skimage import data as skdata
 
 from conftest import fer_data, run_cli
-from ferlab.checkpoint import load_model, predict_proba
 from ferlab.data import RAW, load
 from ferlab.errors import FerlabError
+from ferlab.inference import load_model
 from ferlab.photos.analyze import analyze_image, read_photo
 from ferlab.photos.detect import Box, create_detector
 
@@ -89,7 +89,7 @@ def test_fer_faces_pasted_on_a_canvas(model, haar):
         matched[best] = int(f.probs.argmax())
     assert len(matched) == len(result.faces) >= 5
     # Classified from the detected crop as from the original 48x48 face, mostly.
-    direct = predict_proba(model.model, model.preprocess.apply(test.images[picks])).argmax(1)
+    direct = model.probabilities(test.images[picks]).argmax(1)
     agree = np.mean([direct[i] == k for i, k in matched.items()])
     assert agree >= 0.6
 
@@ -99,7 +99,7 @@ def test_a_48x48_face_is_classified_without_detection(model, haar):
     result = analyze_image(model, Image.fromarray(face), haar)
     assert result.direct and len(result.faces) == 1
     assert result.faces[0].box == Box(0, 0, 48, 48)
-    expected = predict_proba(model.model, model.preprocess.apply(face[None]))[0]
+    expected = model.probabilities(face[None])[0]
     np.testing.assert_allclose(result.faces[0].probs, expected, atol=1e-6)
 
 

@@ -17,11 +17,13 @@ import yaml
 from PIL import Image
 
 from conftest import TINY, run_cli, synthetic_faces, write_tree
+from ferlab.commands.report import ReportConfig, build_report
 from ferlab.errors import FerlabError
-from ferlab.report import ReportConfig, build_report
 
 SECTIONS = ["cnn", "dnn", "confusion", "saliency", "filters", "reproducibility"]
 TINY_DNN = {"depth": 3, "width": 64}
+TINY_CONTROL = {"depth": 1, "width": 96}
+FIGURES = 10  # curves x 4, gradients, confusion, saliency, class average, activations, filters
 
 
 class Page(HTMLParser):
@@ -54,9 +56,9 @@ def config(data: Path, out: Path, **kw) -> ReportConfig:
         data=str(data),
         out=str(out),
         quick=True,
-        minutes=0.15,
         cnn_args=TINY,
         dnn_args=TINY_DNN,
+        control_args=TINY_CONTROL,
         quiet=True,
     )
     return ReportConfig(**(base | kw))
@@ -84,38 +86,55 @@ def test_report_has_every_section_figure_and_number(built):
     page = parse((out / "report.html").read_text())
     assert page.sections == SECTIONS
     # Every figure is embedded (the file opens offline) and decodes as a real picture.
-    assert len(page.images) == 8
+    assert len(page.images) == FIGURES
     for img in page.images:
         head, _, payload = img["src"].partition(",")
         assert head == "data:image/png;base64"
         picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(payload))))
         assert picture.shape[0] > 100 and picture.std() > 0, img["alt"]
-    evaluation = json.loads((out / "state" / "evaluate.json").read_text())
-    for role in ("cnn", "dnn"):
-        for split in ("val", "PublicTest"):
-            assert f"{evaluation[role][split]['accuracy']:.1%}" in page.body
-    assert evaluation["comparison"] in page.body
-    assert ("CNN is better" in evaluation["comparison"]) == (
-        evaluation["cnn"]["val"]["accuracy"] >= evaluation["dnn"]["val"]["accuracy"]
-    )
+    summary = json.loads((out / "summary.json").read_text())
+    for role in ("cnn", "dnn", "control"):
+        for split in ("val", "public"):
+            assert f"{summary['quick'][role][split]:.1%}" in page.body
+    assert f"{summary['majority']['val']:.1%}" in page.body
+    assert "51-layer DNN" in page.body and "dense control" in page.body
+    assert "times the gradient of the last one" in page.body  # the gradient-norm finding
     from ferlab.models import create, keras_param_counts
 
-    for model, args in (("cnn-baseline", TINY), ("dnn-seed", TINY_DNN)):
+    for model, args in (("cnn-baseline", TINY), ("dnn-study", TINY_DNN)):
         counts = keras_param_counts(create(model, **args))
         for n in (counts.total, counts.trainable, counts.non_trainable):
             assert f"{n:,}" in page.body
-    for row in evaluation["most_confused"]:
-        assert row["true"] in page.body
+    # The study's own parameter counts beside ours.
+    for n in (44_305_991, 42_809_407, 91_800):
+        assert f"{n:,}" in page.body
     # Reproducibility: the split file travels inside the page, byte for byte.
     split_link = next(a for a in page.links if a.get("download") == "split.json")
     split_bytes = base64.b64decode(split_link["href"].partition(",")[2])
     assert split_bytes == (out / "split.json").read_bytes()
     assert hashlib.sha256(split_bytes).hexdigest() in page.body
     assert (out / "runs" / "cnn" / "split.json").read_bytes() == split_bytes
-    dnn_config = yaml.safe_load((out / "runs" / "dnn" / "config.yaml").read_text())
-    assert dnn_config["split_file"] == str(out / "runs" / "cnn" / "split.json")
-    assert "ferlab report --data" in page.body and "ferlab train --data" in page.body
+    for role in ("dnn", "control"):
+        config = yaml.safe_load((out / "runs" / role / "config.yaml").read_text())
+        assert config["split_file"] == str(out / "runs" / "cnn" / "split.json")
+    assert "ferlab report --data" in page.body and "ferlab train --config" in page.body
     assert torch.__version__ in page.body
+
+
+def test_report_sets_the_studys_confused_table_beside_the_measured_one(built):
+    from ferlab.report.study import STUDY_CONFUSED
+
+    _, out = built
+    md = (out / "report.md").read_text()
+    table = md.split("### Most confused emotions, beside the study's")[1].split("</section>")[0]
+    rows = [r for r in table.splitlines() if r.startswith("| ") and "---" not in r][1:]
+    assert [r.split(" | ")[0].strip("| ") for r in rows] == list(STUDY_CONFUSED)
+    for row, study in zip(rows, STUDY_CONFUSED.values(), strict=True):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[3] == (", ".join(study) or "none")
+        assert cells[4] in ("agree", "partly", "differs")
+        measured = {c.split(" (")[0] for c in cells[2].split(", ")} - {"none notable"}
+        assert (cells[4] == "agree") == (measured == set(study))
 
 
 def test_markdown_twin_links_figures_that_exist(built):
@@ -131,25 +150,46 @@ def test_markdown_twin_links_figures_that_exist(built):
     ):
         assert heading in md
     links = [part.split(")")[0] for part in md.split("](")[1:]]
-    assert len([x for x in links if x.startswith("figures/")]) == 8
+    assert len([x for x in links if x.startswith("figures/")]) == FIGURES
     for link in links:
         assert (out / link).is_file(), link
 
 
-def test_rerun_resumes_finished_parts(built, tmp_path):
+def test_the_report_reads_no_intermediate_file_back(built, tmp_path, monkeypatch):
+    """Rerun on a finished folder: training is not redone, and nothing but the runs, the
+    report's options and the data is read (no stage results from disk)."""
     cfg, out = built
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    cfg = config(cfg.data, copy)
-    # The runs refer to their own folder; a copy must still be recognized as finished.
+    for leftover in ("figures", "report.html", "report.md", "summary.json", "split.json"):
+        target = copy / leftover
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
     best = copy / "runs" / "cnn" / "checkpoints" / "best.ckpt"
     stamp = best.stat().st_mtime_ns
-    (copy / "state" / "explain.json").unlink()  # as if interrupted during the explain stage
-    (copy / "figures" / "filters.png").unlink()
-    build_report(cfg)
+    build_report(config(cfg.data, copy))
     assert best.stat().st_mtime_ns == stamp  # training was not redone
     assert (copy / "figures" / "filters.png").is_file()
-    assert json.loads((copy / "state" / "timing.json").read_text())["sessions"] == 2
+    assert not (copy / "state").exists()
+    first, again = (json.loads((d / "summary.json").read_text()) for d in (out, copy))
+    assert first == again
+
+
+def test_quick_work_is_the_same_on_a_fast_and_a_slow_machine(tmp_path):
+    from ferlab.commands.report import training_plan
+
+    cfg = ReportConfig(data="fer2013.zip", out=str(tmp_path / "r"), quick=True)
+    fast = training_plan(cfg, 25_000, speed=lambda *a, **k: 5_000.0)
+    slow = training_plan(cfg, 25_000, speed=lambda *a, **k: 20.0)
+    assert fast == slow
+    assert fast["cnn"].recipe == "study-cnn@1" and fast["dnn"].recipe == "study-dnn@1"
+    # A time budget is what depends on the machine, by design.
+    budget = ReportConfig(data="fer2013.zip", out=str(tmp_path / "r"), minutes=10)
+    fast = training_plan(budget, 25_000, speed=lambda *a, **k: 5_000.0)
+    slow = training_plan(budget, 25_000, speed=lambda *a, **k: 20.0)
+    assert (
+        fast["cnn"].epochs * fast["cnn"].train_fraction
+        > slow["cnn"].epochs * slow["cnn"].train_fraction
+    )
 
 
 def test_other_options_refuse_to_mix_into_a_report(built):

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import run_cli, synthetic_faces, tiny_config, write_tree
-from ferlab.checkpoint import load_model
 from ferlab.errors import FerlabError
+from ferlab.inference import load_model
 from ferlab.training import TrainConfig, recipe_settings, train
 from ferlab.training.augment import build_augment
 from ferlab.training.speed import plan_epochs
@@ -39,9 +39,9 @@ def test_fast_model_learns_well_above_chance(data, tmp_path):
     ):
         assert (run / name).is_file(), name
     assert any((run / "tensorboard").iterdir())
-    meta = load_model(run).meta
-    assert meta["model"] == "cnn-baseline" and meta["preprocess"]["equalize_hist"] is True
-    assert meta["classes"][0] == "angry" and meta["data_fingerprint"].startswith("v2:")
+    card = load_model(run).card
+    assert card.model == "cnn-baseline" and card.preprocess.equalize_hist is True
+    assert card.classes[0] == "angry" and card.data_fingerprint.startswith("v2:")
 
 
 class InterruptAt(L.Callback):
@@ -62,7 +62,7 @@ def test_resume_continues_exactly(data, tmp_path):
     train(cfg)
     stopped = train(replace(cfg, out=str(tmp_path / "split")), callbacks=[InterruptAt(2)])
     assert stopped.stopped_by == "interrupt"
-    assert load_model(tmp_path / "split" / "checkpoints" / "last.ckpt").meta["epoch"] == 1
+    assert load_model(tmp_path / "split" / "checkpoints" / "last.ckpt").card.epochs == 2
     resumed = train(replace(cfg, out=str(tmp_path / "split")), resume=True)
     assert resumed.stopped_by == "epochs" and resumed.metrics["epochs_completed"] == 4
     whole, split = _weights(tmp_path / "whole"), _weights(tmp_path / "split")
@@ -258,7 +258,7 @@ def test_a_budget_stop_mid_epoch_is_trained_again_whole_on_resume(data, tmp_path
     stopped = train(cut)
     assert stopped.stopped_by == "budget"
     assert stopped.metrics["epochs_completed"] == 1  # the unfinished second epoch is not kept
-    assert load_model(tmp_path / "cut" / "checkpoints" / "last.ckpt").meta["epoch"] == 0
+    assert load_model(tmp_path / "cut" / "checkpoints" / "last.ckpt").card.epochs == 1
     monkeypatch.setattr(callbacks, "_now", __import__("time").monotonic)
     resumed = train(replace(cut, minutes=None), resume=True)
     assert resumed.metrics["epochs_completed"] == 4
@@ -323,7 +323,7 @@ def test_metrics_csv_is_current_while_training(data, tmp_path):
 
 def test_crop_is_refused_for_a_model_that_takes_whole_faces(data, tmp_path):
     r = run_cli(
-        "train", "--data", data, "--out", tmp_path / "run", "--model", "dnn-seed", "--crop", "44"
+        "train", "--data", data, "--out", tmp_path / "run", "--model", "dnn-study", "--crop", "44"
     )
     assert r.returncode == 2 and "takes whole 48x48 faces only" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "run").exists()
@@ -378,7 +378,8 @@ def test_a_run_moved_to_another_machine_resumes_from_its_committed_files(data, t
 
 def test_a_quiet_train_prints_its_epochs_and_nothing_else(data, tmp_path):
     args = ["--data", data, "--out", tmp_path / "run", "--quiet"]
-    r = run_cli("train", *args, "--epochs", "2", "--schedule", "cosine")
+    # A process of its own: what Lightning and torch print at import time counts too.
+    r = run_cli("train", *args, "--epochs", "2", "--schedule", "cosine", isolated=True)
     assert r.returncode == 0, r.stderr[-2000:]
     console = r.stdout + r.stderr
     for noise in ("Tip", "litlogger", "GPU available", "TPU", "Warning", "deprecated", "Loading"):
@@ -390,6 +391,17 @@ def test_a_quiet_train_prints_its_epochs_and_nothing_else(data, tmp_path):
     lines = (r.stdout + r.stderr).strip().splitlines()
     assert lines[0].startswith("resuming at epoch 3 of 3: ") and "h to the end" in lines[0]
     assert lines[1].startswith("epoch 3/3: ") and len(lines) == 3
+    # Without --quiet, output that is not a terminal (a log file, CI) gets the same lines: no
+    # progress bar redrawn into the file, no layer table.
+    r = run_cli(
+        "train", "--data", data, "--out", tmp_path / "logged", "--epochs", "2", isolated=True
+    )
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "epoch 1/2",
+        "epoch 2/2",
+        str(tmp_path / "logged"),
+    ]
 
 
 def test_resume_checks_the_data_by_content(data, tmp_path):
@@ -407,3 +419,40 @@ def test_resume_checks_the_data_by_content(data, tmp_path):
         "train", "--data", tmp_path / "csv", "--out", run, "--resume", "--extend-epochs", "1"
     )
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_train_config_of_a_finished_run_reproduces_it(data, tmp_path):
+    from typer.testing import CliRunner
+
+    from ferlab.commands.cli import app
+    from ferlab.runs import RunFolder
+
+    first = RunFolder(tmp_path / "first")
+    train(tiny_config(data, first.path, epochs=2, augment="standard", crop=44, seed=5))
+    r = CliRunner().invoke(
+        app, ["train", "--config", str(first.config), "--out", str(tmp_path / "again"), "--quiet"]
+    )
+    assert r.exit_code == 0, r.output
+    again = RunFolder(tmp_path / "again")
+    assert TrainConfig.from_yaml(again.config) == replace(
+        TrainConfig.from_yaml(first.config), out=str(again.path)
+    )
+    a, b = first.read_history(), again.read_history()
+    assert a["train_loss"][0] == b["train_loss"][0] and a["val_loss"] == b["val_loss"]
+    # Options given beside --config override it.
+    r = CliRunner().invoke(
+        app,
+        ["train", "--config", str(first.config), "--out", str(tmp_path / "longer"), "--epochs", "3"]
+        + ["--quiet"],
+    )
+    assert (
+        r.exit_code == 0 and TrainConfig.from_yaml(tmp_path / "longer" / "config.yaml").epochs == 3
+    )
+
+
+def test_a_config_with_an_unknown_setting_is_refused(data, tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text(tiny_config(data, tmp_path / "x").to_yaml() + "colour: blue\n")
+    r = run_cli("train", "--config", bad, "--out", tmp_path / "run")
+    assert r.returncode == 2 and "unknown settings colour" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

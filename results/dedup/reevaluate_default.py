@@ -10,15 +10,15 @@ import sys
 
 import numpy as np
 
-from ferlab.checkpoint import load_model
 from ferlab.data import RAW, load
 from ferlab.evaluation import evaluate
-from ferlab.evaluation.evaluate import _preprocessed, validation_split
+from ferlab.evaluation.evaluate import prepared_faces
+from ferlab.inference import load_model, validation_split_of
 
 data = sys.argv[1]
 loaded = load_model("default")
 raw, _ = load(data, RAW)
-split = validation_split(loaded)  # the shipped ids (a version-1 split: ids only)
+split = validation_split_of(loaded)  # the shipped ids (a version-1 split: ids only)
 train, val = split.apply(raw)
 leaked = np.isin(val.hashes, train.hashes)
 same_label = np.array(
@@ -35,13 +35,13 @@ out = {
 }
 for name, faces in (("old_split", val), ("duplicate_free", val.select(~leaked))):
     for tta in (False, True):
-        r = evaluate(loaded, _preprocessed(faces, loaded), tta=tta, name="default").report
+        r = evaluate(loaded, prepared_faces(loaded, faces), tta=tta, name="default").report
         out[f"{name}{'_tta' if tta else ''}"] = {
             "n": r["n"],
             "accuracy": r["accuracy"],
             "majority_accuracy": r["majority_accuracy"],
         }
 # The leaked faces alone: how much easier a face is when its copy was trained on.
-r = evaluate(loaded, _preprocessed(val.select(leaked), loaded), name="default").report
+r = evaluate(loaded, prepared_faces(loaded, val.select(leaked)), name="default").report
 out["leaked_only"] = {"n": r["n"], "accuracy": r["accuracy"]}
 print(json.dumps(out, indent=1))

@@ -15,33 +15,33 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ferlab.checkpoint import load_model
-from ferlab.data import RAW, ValidationSplit, load
+from ferlab.data import RAW, load
 from ferlab.evaluation import evaluate
-from ferlab.evaluation.evaluate import _preprocessed
-from ferlab.training.run import read_history
+from ferlab.evaluation.evaluate import prepared_faces
+from ferlab.inference import load_model
+from ferlab.runs import RunFolder
 
 HERE = Path(__file__).resolve().parent
 
 
 def score(run: Path, data: str) -> dict:
     raw, _ = load(data, RAW)
-    _, val = ValidationSplit.load(run / "split.json").apply(raw)
+    _, val = RunFolder(run).read_split().apply(raw)
     public = raw.split("PublicTest")
     point = {}
     for weights in ("final", "raw"):
-        loaded = load_model(run / "checkpoints" / "last.ckpt", weights=weights)
-        point["epoch"] = loaded.meta["epoch"] + 1
+        loaded = load_model(RunFolder(run).last, weights=weights)
+        point["epoch"] = loaded.card.epochs
         for name, faces in (("val", val), ("PublicTest", public)):
             for tta in (False, True) if weights == "final" else (False,):
-                r = evaluate(loaded, _preprocessed(faces, loaded), tta=tta).report
+                r = evaluate(loaded, prepared_faces(loaded, faces), tta=tta).report
                 key = f"{name}{'_tta' if tta else ''}_{'ema' if weights == 'final' else 'raw'}"
                 point[key] = round(r["accuracy"], 4)
     return point
 
 
 def main(run: Path, data: str) -> None:
-    history = read_history(run)
+    history = RunFolder(run).read_history()
     hours = np.cumsum(np.nan_to_num(history["epoch_seconds"])) / 3600
     record_file = HERE / "campaign.json"
     record = json.loads(record_file.read_text()) if record_file.is_file() else {"points": []}

@@ -284,10 +284,10 @@ def _(d):
     return cli("train", "--data", tree(d), "--out", d / "run", "--model", "resnet-9000")
 
 
-@case("model", "--crop with dnn-seed")
+@case("model", "--crop with dnn-study")
 def _(d):
     return cli(
-        "train", "--data", tree(d), "--out", d / "run", "--model", "dnn-seed", "--crop", "44"
+        "train", "--data", tree(d), "--out", d / "run", "--model", "dnn-study", "--crop", "44"
     )
 
 

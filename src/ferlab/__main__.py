@@ -1,3 +1,3 @@
-from ferlab.cli import main
+from ferlab.commands.cli import main
 
 main()

@@ -1,47 +1,57 @@
 """Exports of a trained model: the package's `default` weights file and ONNX.
 
-Both carry the checkpoint's metadata (architecture, classes, preprocessing, recipe, data
-fingerprint, metrics), so an exported file alone says what it expects and how it was made.
+Both carry the model card (architecture with its input crop, classes, preprocessing, recipe,
+data fingerprint, metrics), so an exported file alone says what it expects and how it was made.
 """
 
 import contextlib
 import io
 import json
 import logging
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from ferlab.checkpoint import LoadedModel
+from ferlab.atomic import write_bytes_atomic
 from ferlab.errors import FerlabError
-from ferlab.io import write_bytes_atomic
+from ferlab.inference import Predictor, validation_split_of
+from ferlab.models.card import ModelCard, checkpoint_bytes
+from ferlab.runs import RunFolder
 
-ONNX_INPUT = "faces"  # (batch, 1, 48, 48) float32 in [0, 1], preprocessed as meta says
+ONNX_INPUT = "faces"  # (batch, 1, 48, 48) float32 in [0, 1], preprocessed as the card says
 ONNX_OUTPUT = "logits"
 
 
-def weights_bytes(loaded: LoadedModel, extra_meta: dict) -> bytes:
-    """A minimal ferlab checkpoint: fp32 weights and metadata, no optimizer state."""
-    state = {f"model.{k}": v.detach().cpu().clone() for k, v in loaded.model.state_dict().items()}
-    buf = io.BytesIO()
-    torch.save({"state_dict": state, "ferlab": loaded.meta | extra_meta}, buf)
-    return buf.getvalue()
-
-
-def export_weights(loaded: LoadedModel, out: Path, extra_meta: dict | None = None) -> Path:
-    write_bytes_atomic(Path(out), weights_bytes(loaded, extra_meta or {}))
+def export_weights(model: torch.nn.Module, card: ModelCard, out: Path) -> Path:
+    """What `default` ships: fp32 weights and the card (give it the split and the metrics)."""
+    write_bytes_atomic(Path(out), checkpoint_bytes(model, card))
     return Path(out)
 
 
-def export_onnx(loaded: LoadedModel, out: Path) -> Path:
-    """ONNX graph with a dynamic batch axis; the ferlab metadata goes in metadata_props."""
+def shipping_card(predictor: Predictor, metrics: dict | None = None) -> ModelCard:
+    """The card a weights file ships with: the run's validation split (so `evaluate --split
+    val` works on the file alone), its training hours, and the measured metrics given."""
+    card = predictor.card
+    with contextlib.suppress(FerlabError):  # a bare checkpoint ships without its split
+        card = replace(card, split=asdict(validation_split_of(predictor)))
+    run = RunFolder.of_checkpoint(predictor.path) if predictor.path else None
+    if run is not None and run.summary.is_file():
+        seconds = run.read_summary().get("train_seconds")
+        card = replace(card, train_hours=round(seconds / 3600, 2) if seconds else None)
+    return replace(card, metrics=metrics) if metrics is not None else card
+
+
+def export_onnx(predictor: Predictor, out: Path) -> Path:
+    """ONNX graph with a dynamic batch axis (the model's centre crop inside it); the model card
+    goes in metadata_props, without the validation split's ids."""
     try:
         import onnx
     except ImportError:
         raise FerlabError(
             "ONNX export needs the export extra: pip install 'ferlab[export]'"
         ) from None
-    model = loaded.model.eval().to(memory_format=torch.contiguous_format)
+    model = predictor.model.eval().to(memory_format=torch.contiguous_format)
     example = torch.rand(2, 1, 48, 48)
     tmp = Path(out).with_name(Path(out).name + ".export")
     # The exporter narrates every step on stdout and logs notices (e.g. about torchvision) as
@@ -65,15 +75,15 @@ def export_onnx(loaded: LoadedModel, out: Path) -> Path:
         quiet.setLevel(level)
         for leftover in (tmp, tmp.with_name(tmp.name + ".data")):
             leftover.unlink(missing_ok=True)
-    meta = {k: v for k, v in loaded.meta.items() if k not in ("validation_ids", "validation_split")}
+    card = replace(predictor.card, split=None)
     entry = graph.metadata_props.add()
-    entry.key, entry.value = "ferlab", json.dumps(meta)
+    entry.key, entry.value = "ferlab", json.dumps(card.to_dict())
     write_bytes_atomic(Path(out), graph.SerializeToString())
     return Path(out)
 
 
-def onnx_meta(path: Path) -> dict:
+def onnx_card(path: Path) -> ModelCard:
     import onnx
 
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    return json.loads(props.get("ferlab", "{}"))
+    return ModelCard.from_dict(json.loads(props.get("ferlab", "null")), str(path))

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ferlab.io import write_bytes_atomic
+from ferlab.atomic import write_bytes_atomic
 
 # Figures are built with matplotlib's object API (no pyplot): nothing global is touched, so
 # importing ferlab leaves the user's matplotlib backend as it was.
@@ -139,3 +139,66 @@ def plot_grid(
     cmap: str = "gray",
 ) -> Path:
     return save(grid_figure(tiles, captions, per_row, title, cmap), path)
+
+
+def plot_gradient_norms(series: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
+    """Per-layer gradient norms (log scale) against depth, one line per network and moment:
+    {label: (layers,) norms}, layer 1 nearest the input."""
+    fig, ax = _subplots(1, 1, figsize=(8, 4))
+    for i, (label, norms) in enumerate(series.items()):
+        ax.semilogy(
+            np.arange(1, len(norms) + 1),
+            norms,
+            marker="o",
+            markersize=3,
+            color=f"C{i}",
+            label=label,
+        )
+    ax.set_xlabel("weight layer (1 = next to the input)")
+    ax.set_ylabel("|d loss / d weight|")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "gradient norm per layer")
+    return save(fig, path)
+
+
+def plot_activations(face: np.ndarray, maps: np.ndarray, layer: str, name: str, path: Path):
+    """A prepared (48, 48) uint8 face, then the output of every filter of `layer` for it."""
+    return plot_grid(
+        [face / 255.0, *maps],  # the input keeps its size; deep maps are smaller
+        path,
+        ["input"] + [f"#{i} {m.mean():.2f}" for i, m in enumerate(maps)],
+        per_row=16,
+        title=f"{layer}: {len(maps)} filters for {name} (caption: filter, mean)",
+        cmap="viridis",
+    )
+
+
+def plot_filter_images(
+    images: np.ndarray,
+    filters: list[int],
+    final: np.ndarray,
+    layer: str,
+    steps: int,
+    path: Path,
+    names: list[str] | None = None,
+) -> Path:
+    """Gradient-ascent inputs, one per filter (or class, with `names`), captioned with the
+    mean activation each reached."""
+    captions = [
+        f"{names[f] if names else f'#{f}'} {a:.2f}" for f, a in zip(filters, final, strict=True)
+    ]
+    return plot_grid(
+        images,
+        path,
+        captions,
+        per_row=16,
+        title=f"{layer}: inputs maximizing each {'class' if names else 'filter'} "
+        f"({steps} steps; caption: final mean activation)",
+    )
+
+
+def plot_class_saliency(maps: np.ndarray, labels: list[str], method: str, n: int, path: Path):
+    return plot_class_maps(
+        maps, labels, path, f"mean {method} saliency for the true class ({n} faces)"
+    )

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ferlab.atomic import write_bytes_atomic
 from ferlab.data.faceset import FaceSet
 from ferlab.data.readers import image_files, read_source
-from ferlab.io import write_bytes_atomic
 
 READER_VERSION = 2  # bump when decoding or the cached fields change, so old caches are not reused
 

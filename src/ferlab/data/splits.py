@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ferlab.atomic import write_text_atomic
 from ferlab.data.cache import FINGERPRINT_PREFIX, fingerprint
 from ferlab.data.faceset import FaceSet
 from ferlab.errors import FerlabError
-from ferlab.io import write_text_atomic
 
 SPLIT_VERSION = 2
 
@@ -132,21 +132,3 @@ def carve_validation(faces: FaceSet, fraction: float = 0.1, seed: int = 0) -> Va
         hashes=train.hashes[in_val].tolist(),
         version=SPLIT_VERSION,
     )
-
-
-def common_split(runs: list[Path]) -> ValidationSplit | None:
-    """The validation split that all these run folders were selected on (None when none of
-    them saved one); FerlabError naming two runs whose splits differ."""
-    found = [
-        (run, ValidationSplit.load(run / "split.json"))
-        for run in map(Path, runs)
-        if (run / "split.json").is_file()
-    ]
-    for run, split in found[1:]:
-        if not split.same_faces(found[0][1]):
-            raise FerlabError(
-                f"{found[0][0]} and {run} were selected on different validation splits "
-                f"({len(found[0][1].ids)} and {len(split.ids)} faces); their validation "
-                "figures cannot be compared"
-            )
-    return found[0][1] if found else None

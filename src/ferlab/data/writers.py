@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ferlab.atomic import current_umask
 from ferlab.data.faceset import FaceSet
 from ferlab.data.labels import EMOTIONS, SPLIT_FILE_PREFIX, UNLABELED
 from ferlab.errors import FerlabError
-from ferlab.io import current_umask
 
 FORMATS = ("folders", "fer2013-csv", "ntu-csv")
 _SPLIT_FOLDER = {"Training": "train", "PublicTest": "test", "PrivateTest": "test", "Test": "test"}

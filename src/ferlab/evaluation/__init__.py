@@ -7,7 +7,6 @@ from ferlab.evaluation.metrics import (
     normalize_rows,
 )
 from ferlab.evaluation.predict import Predictions, predict, write_predictions
-from ferlab.evaluation.tta import predict_proba_tta, tta_views
 
 __all__ = [
     "Evaluation",
@@ -19,9 +18,7 @@ __all__ = [
     "most_confused",
     "normalize_rows",
     "predict",
-    "predict_proba_tta",
     "select_split",
-    "tta_views",
     "write_evaluation",
     "write_predictions",
 ]

@@ -3,32 +3,19 @@
 import json
 from pathlib import Path
 
-import yaml
-
-from ferlab.data.splits import common_split
+from ferlab.atomic import write_text_atomic
 from ferlab.errors import FerlabError
-from ferlab.io import write_text_atomic
 from ferlab.plots import plot_curves
-from ferlab.training.run import read_history
+from ferlab.runs import RunFolder, common_split
 
 
-def run_row(run: Path) -> dict:
-    metrics_file = run / "metrics.json"
-    if not metrics_file.is_file():
-        raise FerlabError(f"{run}: not a finished ferlab run (no metrics.json)")
-    try:
-        m = json.loads(metrics_file.read_text())
-        config_file, env_file = run / "config.yaml", run / "env.json"
-        config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
-        env = json.loads(env_file.read_text()) if env_file.is_file() else {}
-        if not all(isinstance(d, dict) for d in (m, config or {}, env)):
-            raise ValueError("not a mapping")
-    except (ValueError, yaml.YAMLError) as e:
-        raise FerlabError(f"{run}: damaged run files ({type(e).__name__}: {e})") from None
-    config = config or {}
-    history = read_history(run)
+def run_row(run: RunFolder) -> dict:
+    m = run.read_summary()
+    config = run.read_config() if run.config.is_file() else {}
+    env = run.read_env()
+    history = run.read_history()
     if not history["epoch"] or not m.get("epochs_completed"):
-        raise FerlabError(f"{run}: no finished epoch to compare")
+        raise FerlabError(f"{run.path}: no finished epoch to compare")
     return {
         "run": run.name,
         "model": m.get("model", config.get("model")),
@@ -44,8 +31,9 @@ def run_row(run: Path) -> dict:
 
 
 def compare(runs: list[Path], out: Path) -> dict:
-    rows = [run_row(Path(r)) for r in runs]
-    split = common_split(runs)  # refuses runs selected on different validation splits
+    folders = [RunFolder(Path(r)) for r in runs]
+    rows = [run_row(r) for r in folders]
+    split = common_split(folders)  # refuses runs selected on different validation splits
     if split is None:
         split_text = "Validation split: not saved with these runs (ferlab <= 0.1 copies)."
     else:

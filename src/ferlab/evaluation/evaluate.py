@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ferlab.checkpoint import LoadedModel, predict_proba
-from ferlab.data import RAW, FaceSet, ValidationSplit, load
+from ferlab.atomic import write_text_atomic
+from ferlab.data import RAW, FaceSet, load
 from ferlab.errors import FerlabError
 from ferlab.evaluation.metrics import (
     classification_report,
@@ -18,11 +18,9 @@ from ferlab.evaluation.metrics import (
     most_confused_markdown,
     normalize_rows,
 )
-from ferlab.evaluation.tta import predict_proba_tta
-from ferlab.io import write_text_atomic
+from ferlab.inference import TTA_MODE, Predictor, validation_split_of
 from ferlab.plots import plot_confusion
 
-TTA_MODE = "flip+crops"
 CONFUSED_THRESHOLD = 0.1
 
 
@@ -37,33 +35,12 @@ class Evaluation:
         return normalize_rows(np.array(self.report["confusion"]))
 
 
-def run_split_file(loaded: LoadedModel) -> Path:
-    """The split.json saved with the run a checkpoint belongs to."""
-    run = loaded.path.parent.parent  # RUN/checkpoints/best.ckpt
-    path = run / loaded.meta.get("split_file", "split.json")
-    if not path.is_file():
-        raise FerlabError(
-            f"{loaded.path}: no saved validation split beside this checkpoint (looked for {path})"
-        )
-    return path
-
-
-def validation_split(loaded: LoadedModel) -> ValidationSplit:
-    """The split the model was selected on: exported weights carry it, a run's checkpoint finds
-    it in the run's split.json."""
-    if "validation_split" in loaded.meta:
-        return ValidationSplit(**loaded.meta["validation_split"])
-    if "validation_ids" in loaded.meta:  # weights exported by ferlab 0.1
-        return ValidationSplit(list(loaded.meta["validation_ids"]), 0.0, 0)
-    return ValidationSplit.load(run_split_file(loaded))
-
-
-def select_split(loaded: LoadedModel, data: str | Path, split: str | None) -> FaceSet:
+def select_split(predictor: Predictor, data: str | Path, split: str | None) -> FaceSet:
     """Faces of `split` ('val' = the run's saved split, matched by content and refused for
     other data), preprocessed as the model was trained."""
     raw, _ = load(data, preprocess=RAW)
     if split == "val":
-        faces = validation_split(loaded).apply(raw)[1]
+        faces = validation_split_of(predictor).apply(raw)[1]
     elif split is None:
         if len(raw.split_names) != 1:
             raise FerlabError(
@@ -77,30 +54,26 @@ def select_split(loaded: LoadedModel, data: str | Path, split: str | None) -> Fa
             f"{data}: split {split or faces.split_names[0]} has no labels to "
             "evaluate against; use `ferlab predict` for unlabeled faces"
         )
-    return _preprocessed(faces, loaded)
+    return prepared_faces(predictor, faces)
 
 
-def _preprocessed(faces: FaceSet, loaded: LoadedModel) -> FaceSet:
-    pre = loaded.preprocess
-    return replace(faces, images=pre.apply(faces.images), preprocess=pre.to_dict())
-
-
-def model_probs(loaded: LoadedModel, faces: np.ndarray, tta: bool) -> np.ndarray:
-    if tta:
-        return predict_proba_tta(loaded.model, faces, TTA_MODE)
-    return predict_proba(loaded.model, faces)
+def prepared_faces(predictor: Predictor, faces: FaceSet) -> FaceSet:
+    """Faces as read -> as the model was trained on them (what `evaluate` takes)."""
+    pre = predictor.preprocess
+    return replace(faces, images=predictor.prepared(faces.images), preprocess=pre.to_dict())
 
 
 def evaluate(
-    loaded: LoadedModel, faces: FaceSet, tta: bool = False, name: str = "", split: str = ""
+    predictor: Predictor, faces: FaceSet, tta: bool = False, name: str = "", split: str = ""
 ) -> Evaluation:
-    labels = loaded.classes
+    """`faces` as select_split gives them: preprocessed for this model."""
+    labels = predictor.classes
     if faces.labels.max() >= len(labels):
         raise FerlabError(
             f"model {name} knows {len(labels)} classes; the data has label "
             f"{int(faces.labels.max())}"
         )
-    probs = model_probs(loaded, faces.images, tta)
+    probs = predictor.probabilities(faces.images, tta, prepared=True)
     pred = probs.argmax(1)
     metrics = classification_report(faces.labels, pred, labels)
     report = {

@@ -5,12 +5,12 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferlab.checkpoint import LoadedModel
+from ferlab.atomic import write_text_atomic
 from ferlab.data import RAW, load
 from ferlab.data.readers import NTU_TEST_COLUMNS, csv_header
 from ferlab.errors import FerlabError
-from ferlab.evaluation.evaluate import model_probs, prediction_rows
-from ferlab.io import write_text_atomic
+from ferlab.evaluation.evaluate import prediction_rows
+from ferlab.inference import Predictor
 
 
 @dataclass
@@ -19,14 +19,13 @@ class Predictions:
     n: int
 
 
-def predict(loaded: LoadedModel, target: Path, tta: bool = False) -> Predictions:
+def predict(predictor: Predictor, target: Path, tta: bool = False) -> Predictions:
     if not target.exists():
         raise FerlabError(f"{target}: no such file or folder")
-    labels = loaded.classes
-    pre = loaded.preprocess
+    labels = predictor.classes
     if target.suffix.lower() == ".csv" and csv_header(target) == NTU_TEST_COLUMNS:
         faces, _ = load(target, preprocess=RAW)  # the course test.csv -> Kaggle submission
-        probs = model_probs(loaded, pre.apply(faces.images), tta)
+        probs = predictor.probabilities(faces.images, tta)
         ids = [i.split(":", 1)[1] for i in faces.ids]
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -35,7 +34,7 @@ def predict(loaded: LoadedModel, target: Path, tta: bool = False) -> Predictions
         return Predictions(buf.getvalue(), len(ids))
     if target.suffix.lower() in (".zip", ".csv"):
         faces, _ = load(target, preprocess=RAW)
-        probs = model_probs(loaded, pre.apply(faces.images), tta)
+        probs = predictor.probabilities(faces.images, tta)
         return Predictions(prediction_rows(faces.ids, probs, labels), len(faces))
     raise FerlabError(f"{target}: not a dataset (.zip or .csv); photos go to ferlab.photos")
 

@@ -4,12 +4,28 @@ A model maps (B, 1, 48, 48) float faces in [0, 1] to (B, classes) logits, in two
 `forward_features` (everything up to the classifier) and `forward_head`.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 # Equalized faces are spread over 0..1 with mean ~0.5 and std ~0.29; centring in the model
 # keeps callers (saliency, prediction) working on plain [0, 1] pixels.
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.29
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """What a model takes and where to look inside it (as timm's model configs say it):
+    callers read this instead of model names."""
+
+    size: int  # side of the square grayscale faces it takes
+    crop: int  # the centre crop of them it sees (0: the whole face)
+    accepts_crops: bool  # whether it can be trained on random crops smaller than `size`
+    cam_layer: str | None  # the feature map Grad-CAM explains (None: no conv)
+    filter_layer: str | None  # the layer whose filters a report shows by default
+    mean: float = PIXEL_MEAN
+    std: float = PIXEL_STD
 
 
 class FERModel(nn.Module):
@@ -19,10 +35,18 @@ class FERModel(nn.Module):
     # centre crop: given whole 48x48 faces it scored 1.3 points lower on validation.
     input_crop: int = 0
     # The input contract, read by training, evaluation and explanation instead of model names:
-    # whether the model can be trained on random crops smaller than 48x48, and the layer whose
-    # output Grad-CAM explains (the last feature map after its activation; None: no conv).
+    # whether the model can be trained on random crops smaller than 48x48, the layer whose
+    # output Grad-CAM explains (the last feature map after its activation; None: no conv), and
+    # the layer whose filters a report shows. `contract` gathers them.
     accepts_crops: bool = True
     cam_layer: str | None = None
+    filter_layer: str | None = None
+
+    @property
+    def contract(self) -> InputContract:
+        return InputContract(
+            48, self.input_crop, self.accepts_crops, self.cam_layer, self.filter_layer
+        )
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         c = self.input_crop

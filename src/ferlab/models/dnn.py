@@ -8,7 +8,7 @@ from ferlab.models.base import FERModel
 from ferlab.models.registry import register
 
 
-class DNNSeed(FERModel):
+class DNNStudy(FERModel):
     """2304 pixels -> depth x [Dense width, BatchNorm, LeakyReLU, Dropout] -> classes."""
 
     accepts_crops = False  # its first layer takes exactly 48x48 pixels
@@ -42,6 +42,16 @@ class DNNSeed(FERModel):
         return self.classifier(features)
 
 
-@register("dnn-seed", "the study's DNN: 51 x Dense 900 + BN + LeakyReLU + Dropout (42.8M)")
-def dnn_seed(num_classes: int = 7, **kw) -> DNNSeed:
-    return DNNSeed(num_classes, **kw)
+@register("dnn-study", "the study's DNN: 51 x Dense 900 + BN + LeakyReLU + Dropout (42.8M)")
+def dnn_study(num_classes: int = 7, **kw) -> DNNStudy:
+    return DNNStudy(num_classes, **kw)
+
+
+@register(
+    "dense-control",
+    "control for the study's DNN: 3 x Dense 4096 + BN + LeakyReLU + Dropout, same size (43.0M)",
+)
+def dense_control(num_classes: int = 7, depth: int = 3, width: int = 4096, **kw) -> DNNStudy:
+    """About dnn-study's parameter count in 3 wide layers instead of 51 narrow ones: what a
+    dense network of that size learns when depth is not in its way."""
+    return DNNStudy(num_classes, depth=depth, width=width, **kw)

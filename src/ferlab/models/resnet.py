@@ -55,6 +55,7 @@ class ResNetFER(FERModel):
         self.stages = nn.Sequential(OrderedDict(stages))
         # The last block's output (after the residual sum), never a conv inside its branch.
         self.cam_layer = f"stages.stage{len(widths)}.{depths[-1] - 1}"
+        self.filter_layer = f"stages.stage{(len(widths) + 1) // 2}.0.act2"
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(c_in, num_classes)
 

@@ -34,7 +34,7 @@ def conv_stack(config, act: type[nn.Module], slope: float | None = None) -> nn.S
     return nn.Sequential(OrderedDict(blocks))
 
 
-class VGGSeed(FERModel):
+class VGGStudy(FERModel):
     """Conv blocks (BN + LeakyReLU + max-pool), then Dense 4096-4096-2048-1024 with BN,
     LeakyReLU and Dropout, then the classes."""
 
@@ -44,6 +44,7 @@ class VGGSeed(FERModel):
         super().__init__()
         self.features = conv_stack(VGG16, nn.LeakyReLU, slope)
         self.cam_layer = "features.block5.act3"  # 3x3 maps before the last pool
+        self.filter_layer = "features.block1.conv2"  # the study's: its second conv, 64 filters
         if conv_bias:  # Keras convs carry a bias even before BatchNorm; the study counts them
             for m in self.features.modules():
                 if isinstance(m, nn.Conv2d):
@@ -83,6 +84,8 @@ class PlainCNN(FERModel):
             config += [w, w, "M"]
         self.features = conv_stack(config[:-1], nn.ReLU)  # no pool after the last stage
         self.cam_layer = f"features.block{len(widths)}.act2"
+        # Mid-depth: parts of faces (eyes, mouth corners) at 24x24, not edges nor whole faces.
+        self.filter_layer = f"features.block{max(1, len(widths) // 2)}.act2"
         if stage_dropout:  # after each pooled stage: regularizes a long schedule
             for block in list(self.features)[:-1]:
                 block.add_module("drop", nn.Dropout(stage_dropout))
@@ -96,9 +99,9 @@ class PlainCNN(FERModel):
         return self.classifier(self.dropout(features))
 
 
-@register("vgg-seed", "the study's CNN: VGG16-BN-style conv stack, FC 4096-4096-2048-1024 (44.2M)")
-def vgg_seed(num_classes: int = 7, **kw) -> VGGSeed:
-    return VGGSeed(num_classes, **kw)
+@register("vgg-study", "the study's CNN: VGG16-BN-style conv stack, FC 4096-4096-2048-1024 (44.2M)")
+def vgg_study(num_classes: int = 7, **kw) -> VGGStudy:
+    return VGGStudy(num_classes, **kw)
 
 
 @register("cnn-baseline", "plain CNN, 4 stages of 2 conv, widths 32-64-128-256, GAP (1.2M)")

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ferlab.checkpoint import LoadedModel, predict_proba
+from ferlab.atomic import atomic_writer, write_bytes_atomic
 from ferlab.data.images import gray_array, is_image_name, open_image
 from ferlab.errors import FerlabError
-from ferlab.io import atomic_writer, write_bytes_atomic
+from ferlab.inference import Predictor
 from ferlab.photos.detect import Box, Detector, crop_face
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -53,7 +53,7 @@ def read_photo(data: bytes, name: str) -> Image.Image:
 
 
 def analyze_gray(
-    loaded: LoadedModel, gray: np.ndarray, detector: Detector, name: str = ""
+    predictor: Predictor, gray: np.ndarray, detector: Detector, name: str = ""
 ) -> PhotoResult:
     h, w = gray.shape
     direct = gray.shape == (48, 48)
@@ -62,14 +62,14 @@ def analyze_gray(
     if not boxes:
         return result
     crops = np.stack([gray if direct else crop_face(gray, b) for b in boxes])
-    faces = loaded.preprocess.apply(crops)
-    probs = predict_proba(loaded.model, faces)
+    faces = predictor.prepared(crops)
+    probs = predictor.probabilities(faces, prepared=True)
     result.faces = [Face(b, p, f) for b, p, f in zip(boxes, probs, faces, strict=True)]
     return result
 
 
-def analyze_image(loaded: LoadedModel, img: Image.Image, detector: Detector, name: str = ""):
-    return analyze_gray(loaded, gray_array(img), detector, name)
+def analyze_image(predictor: Predictor, img: Image.Image, detector: Detector, name: str = ""):
+    return analyze_gray(predictor, gray_array(img), detector, name)
 
 
 def image_inputs(target: Path) -> list[Path]:
@@ -84,7 +84,7 @@ def image_inputs(target: Path) -> list[Path]:
 
 
 def iter_video(
-    loaded: LoadedModel, path: Path, detector: Detector, every: int = 10
+    predictor: Predictor, path: Path, detector: Detector, every: int = 10
 ) -> Iterator[tuple[int, np.ndarray, PhotoResult]]:
     """(frame index, BGR frame, result) for every `every`-th frame; one frame in memory."""
     if every < 1:
@@ -101,7 +101,7 @@ def iter_video(
                 if not ok:
                     break
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-                yield index, frame, analyze_gray(loaded, gray, detector, f"{path}#{index}")
+                yield index, frame, analyze_gray(predictor, gray, detector, f"{path}#{index}")
             elif not cap.grab():  # skipped frames are not decoded into images
                 break
             index += 1

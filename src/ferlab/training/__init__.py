@@ -1,4 +1,4 @@
 from ferlab.training.config import TrainConfig, list_recipes, recipe_settings
-from ferlab.training.run import RunResult, read_history, train
+from ferlab.training.run import RunResult, train
 
-__all__ = ["RunResult", "TrainConfig", "list_recipes", "read_history", "recipe_settings", "train"]
+__all__ = ["RunResult", "TrainConfig", "list_recipes", "recipe_settings", "train"]

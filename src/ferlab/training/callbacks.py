@@ -7,7 +7,8 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from ferlab.io import atomic_writer
+from ferlab.atomic import atomic_writer
+from ferlab.runs import RunFolder
 
 _now = time.monotonic  # the budget's clock (tests replace it)
 
@@ -55,11 +56,9 @@ class HistoryWriter(L.Callback):
         self.recorded = 0  # epochs already in metrics.csv (those before a resume included)
 
     def on_train_start(self, trainer, pl_module):
-        from ferlab.training.run import read_history  # run imports this module
-
         done = self.recorded = trainer.current_epoch
         if done and self.write and trainer.is_global_zero:
-            seconds = [s for s in read_history(self.out)["epoch_seconds"] if s == s]
+            seconds = [s for s in RunFolder(self.out).read_history()["epoch_seconds"] if s == s]
             per_epoch = sum(seconds[-5:]) / max(len(seconds[-5:]), 1)
             self.write(
                 f"resuming at epoch {done + 1} of {self.total}: {sum(seconds) / 3600:.1f} h "
@@ -74,14 +73,13 @@ class HistoryWriter(L.Callback):
         self._record(trainer)
 
     def _record(self, trainer):
-        from ferlab.training.run import read_history, write_history
-
         if not trainer.is_global_zero or trainer.current_epoch <= self.recorded:
             return
         for logger in trainer.loggers:
             logger.save()
-        h = read_history(self.out)
-        write_history(h, self.out / "metrics.csv")
+        run = RunFolder(self.out)
+        h = run.read_history()
+        run.write_history(h)
         if not h["epoch"] or h["epoch"][-1] != trainer.current_epoch:
             return
         self.recorded = trainer.current_epoch
@@ -123,7 +121,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Write to a temporary file and rename, so a crash never leaves a truncated checkpoint."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
-        # Streamed to disk (a vgg-seed checkpoint with optimizer state is ~530 MB).
+        # Streamed to disk (a vgg-study checkpoint with optimizer state is ~530 MB).
         with atomic_writer(Path(path)) as f:
             torch.save(checkpoint, f)
 

@@ -6,49 +6,69 @@ import yaml
 from ferlab.errors import FerlabError
 
 
+def setting(default, help: str, flag: str | None = None, choices: tuple = (), cli: bool = True):
+    """A TrainConfig field and how `ferlab train` offers it: the options are made from these
+    fields, so a setting is declared once (flag: its option name when not --field-name)."""
+    meta = {"help": help, "flag": flag, "choices": choices, "cli": cli}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class TrainConfig:
-    data: str
-    out: str
-    model: str = "cnn-baseline"
-    model_args: dict = field(default_factory=dict)
-    epochs: int = 30
-    extended: int = 0  # epochs added to the first plan by --resume --extend-epochs
-    train_fraction: float = 1.0  # of each epoch's batches; lets a time budget end on a schedule
-    minutes: float | None = None  # wall-clock budget of this invocation
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
-    optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum 0.9)
-    schedule: str = "onecycle"  # onecycle | cosine | none
-    warmup_epochs: float | None = None  # cosine: linear warmup (None: 5% of the steps)
-    ema_decay: float = 0.0  # > 0: validate and checkpoint an EMA of the weights (raw kept too)
-    val_fraction: float = 0.1
-    split_file: str | None = None  # reuse a saved split instead of carving one
-    split_seed: int = 0  # draws the validation split; independent of `seed`
-    seed: int = 0
-    precision: str = "auto"  # auto | fp32 | bf16
-    channels_last: bool = True
-    augment: str = "standard"  # none | light | standard | strong
-    crop: int = 0  # train on random crops of this side (0: whole faces); evaluation sees 48x48
-    label_smoothing: float = 0.0
-    class_weights: bool = False
-    balanced_sampling: bool = False
-    equalize_hist: bool = True
-    devices: int = 1
-    accelerator: str = "auto"
-    quiet: bool = False
-    recipe: str | None = None  # "name@version" of the packaged recipe this run started from
+    data: str = setting("", "FER2013 source with a Training split.", cli=False)
+    out: str = setting("", "Run folder to create.", cli=False)
+    model: str = setting("cnn-baseline", "Registered model name (see `ferlab models`).")
+    model_args: dict = setting({}, "Arguments of the model's constructor.", cli=False)
+    epochs: int = setting(30, "Epochs in the schedule.")
+    extended: int = setting(0, "Epochs added to the first plan by --extend-epochs.", cli=False)
+    train_fraction: float = setting(1.0, "Share of each epoch's batches trained (0-1].")
+    minutes: float | None = setting(None, "Wall-clock budget of this invocation; stops cleanly.")
+    batch_size: int = setting(128, "Faces per training step.")
+    lr: float = setting(3e-3, "Peak learning rate.")
+    weight_decay: float = setting(5e-4, "Decoupled weight decay (not on norms and biases).")
+    optimizer: str = setting("adamw", "sgd: Nesterov momentum 0.9.", choices=("adamw", "sgd"))
+    schedule: str = setting(
+        "onecycle", "Learning-rate schedule.", choices=("onecycle", "cosine", "none")
+    )
+    warmup_epochs: float | None = setting(
+        None, "Cosine schedule: linear warmup in epochs (default: 5% of the steps)."
+    )
+    ema_decay: float = setting(
+        0.0, "Validate and checkpoint an EMA of the weights, e.g. 0.999 (raw ones kept too)."
+    )
+    val_fraction: float = setting(0.1, "Share of Training carved out for validation.")
+    split_file: str | None = setting(
+        None, "Reuse a saved validation split instead of carving one.", flag="--split"
+    )
+    split_seed: int = setting(0, "Seed of the validation draw, apart from --seed.")
+    seed: int = setting(0, "Training seed: initialization, order, augmentation, dropout.")
+    precision: str = setting("auto", "auto: bf16 where native.", choices=("auto", "fp32", "bf16"))
+    channels_last: bool = setting(True, "Channels-last memory format (faster convs on CPU).")
+    augment: str = setting(
+        "standard", "Augmentation strength.", choices=("none", "light", "standard", "strong")
+    )
+    crop: int = setting(0, "Train on random crops of this side; evaluation uses the centre.")
+    label_smoothing: float = setting(0.0, "Label smoothing of the loss.")
+    class_weights: bool = setting(False, "Weight the loss by inverse class frequency.")
+    balanced_sampling: bool = setting(False, "Class-balanced sampling.", flag="--balanced")
+    equalize_hist: bool = setting(True, "Histogram-equalize every face.", flag="--equalize")
+    devices: int = setting(1, "Processes/GPUs; more than 1 runs DDP.")
+    accelerator: str = setting("auto", "auto | cpu | gpu.")
+    quiet: bool = setting(False, "No progress bar; one line per epoch.", cli=False)
+    recipe: str | None = setting(
+        None, "name@version of the packaged recipe the run started from.", cli=False
+    )
 
     def __post_init__(self):
-        choices = {
-            "optimizer": ("adamw", "sgd"),
-            "schedule": ("onecycle", "cosine", "none"),
-            "precision": ("auto", "fp32", "bf16"),
-            "augment": ("none", "light", "standard", "strong"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
+        from ferlab.models.registry import canonical  # configs saved under the old names
+
+        self.model = canonical(self.model)
+        for f in fields(self):
+            allowed = f.metadata["choices"]
+            name = f.name
+            if allowed and getattr(self, name) not in allowed:
                 raise FerlabError(
                     f"--{name.replace('_', '-')} must be one of {', '.join(allowed)},"
                     f" not '{getattr(self, name)}'"
@@ -63,6 +83,12 @@ class TrainConfig:
             raise FerlabError(f"--ema-decay must be in [0, 1), not {self.ema_decay}")
         if self.warmup_epochs is not None and self.warmup_epochs < 0:
             raise FerlabError(f"--warmup-epochs must be at least 0, not {self.warmup_epochs}")
+
+    def model_kwargs(self, num_classes: int = 7) -> dict:
+        """The arguments of `create(self.model, ...)` for the network this config trains: a run
+        on random crops gives its model the centre crop of that size."""
+        crop = {"input_crop": self.crop} if 0 < self.crop < 48 else {}
+        return {"num_classes": num_classes, **self.model_args, **crop}
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(asdict(self), sort_keys=False)
@@ -82,6 +108,43 @@ class TrainConfig:
             return cls(**d)
         except TypeError as e:
             raise FerlabError(f"{path}: not a run config ({e})") from None
+
+
+def config_settings(path: Path) -> dict:
+    """The settings of a saved config.yaml that `ferlab train --config` starts from: what is
+    trained and on which data, not where it goes. A run lengthened by --extend-epochs starts on
+    its first plan; `reproduction` gives the command that extends it the same way."""
+    cfg = TrainConfig.from_yaml(Path(path))
+    d = asdict(cfg)
+    for name in ("out", "quiet", "extended"):
+        d.pop(name)
+    d["epochs"] = cfg.epochs - cfg.extended
+    return d
+
+
+def reproduction(config_path: Path | str, out: str, data: str | None = None) -> list[str]:
+    """The commands that train again the run whose config.yaml is at `config_path`."""
+    import shlex
+
+    cfg = TrainConfig.from_yaml(Path(config_path))
+    first = ["ferlab", "train", "--config", str(config_path), "--out", out]
+    if data:
+        first += ["--data", data]
+    commands = [shlex.join(first)]
+    if cfg.extended:
+        extend = ["ferlab", "train", "--out", out, "--resume"]
+        extend += ["--extend-epochs", str(cfg.extended)]
+        commands.append(shlex.join(extend))
+    return commands
+
+
+def cli_settings() -> list:
+    """The TrainConfig fields `ferlab train` offers as options."""
+    return [f for f in fields(TrainConfig) if f.metadata.get("cli", True)]
+
+
+def flag_of(f) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
 # Options that may differ when a run is resumed: they do not change what is trained.

@@ -1,6 +1,7 @@
 """Training logic (LightningModule) and data (LightningDataModule), kept apart from the models."""
 
 import math
+from dataclasses import replace
 
 import lightning as L
 import numpy as np
@@ -10,7 +11,7 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
 from ferlab.data import EMOTIONS, FaceSet
-from ferlab.models import create
+from ferlab.models.card import ModelCard
 from ferlab.training.augment import build_augment
 from ferlab.training.config import TrainConfig
 
@@ -83,17 +84,17 @@ class FERDataModule(L.LightningDataModule):
 
 
 class FERModule(L.LightningModule):
-    def __init__(self, config: dict, meta: dict, class_weights: list[float] | None = None):
+    def __init__(self, config: dict, card: dict, class_weights: list[float] | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.cfg = TrainConfig(**config)
-        self.meta = meta  # written into every checkpoint: the file alone rebuilds the model
-        self.model = create(self.cfg.model, num_classes=len(EMOTIONS), **self.cfg.model_args)
+        # Written into every checkpoint: the file alone rebuilds the model. The model sees a
+        # 48x48 face through the centre crop of the size trained on, in validation as later.
+        self.card = ModelCard.from_dict(card)
+        self.model = self.card.build()
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.augment = build_augment(self.cfg.augment, self.cfg.crop)
-        # Validation sees what evaluation will: the centre crop of the size trained on.
-        self.model.input_crop = self.meta.get("input_crop", 0)
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         self.train_acc = MulticlassAccuracy(len(EMOTIONS), average="micro")
@@ -171,4 +172,5 @@ class FERModule(L.LightningModule):
             torch.manual_seed(epoch_seed(self.cfg.seed, self.current_epoch, self.global_rank))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["ferlab"] = {**self.meta, "epoch": self.current_epoch}
+        # Saved at the end of an epoch, before Lightning counts it: current_epoch is its index.
+        checkpoint["ferlab"] = replace(self.card, epochs=self.current_epoch + 1).to_dict()

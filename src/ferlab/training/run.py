@@ -1,11 +1,8 @@
 """`train()`: one run folder holding everything a run produces, resumable, never overwritten."""
 
-import csv
 import json
 import logging
-import math
 import os
-import platform
 import shutil
 import sys
 import time
@@ -22,12 +19,14 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 import ferlab
-from ferlab.checkpoint import load_model, predict_proba
+from ferlab.atomic import write_text_atomic
 from ferlab.data import EMOTIONS, Preprocess, ValidationSplit, carve_validation, load
 from ferlab.errors import FerlabError
-from ferlab.io import write_text_atomic
+from ferlab.inference import Predictor, load_model
 from ferlab.models import create, list_models
+from ferlab.models.card import ModelCard
 from ferlab.plots import plot_curves
+from ferlab.runs import RunFolder, environment
 from ferlab.training.callbacks import (
     AtomicCheckpointIO,
     HistoryWriter,
@@ -63,11 +62,12 @@ def prepare_run_dir(
     data path of this call; any other option in `given` (those set on the command line) must
     equal the saved one. `extend_epochs` continues the schedule over that many more epochs."""
     out = Path(cfg.out)
-    config_file = out / "config.yaml"
+    run = RunFolder(out)
+    config_file = run.config
     if extend_epochs and not resume:
         raise FerlabError("--extend-epochs continues a run: use it with --resume")
     if resume:
-        if not (out / "checkpoints" / "last.ckpt").is_file() or not config_file.is_file():
+        if not run.resumable():
             raise FerlabError(
                 f"{out}: nothing to resume (no config.yaml and checkpoints/last.ckpt)"
             )
@@ -143,26 +143,6 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     return "bf16-mixed" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32-true"
 
 
-def environment(precision: str) -> dict:
-    import kornia
-    import lightning
-
-    return {
-        "ferlab": ferlab.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "kornia": kornia.__version__,
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "cpu_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-        "precision": precision,
-        "argv": sys.argv,
-    }
-
-
 def class_weights(labels: np.ndarray) -> list[float]:
     counts = np.bincount(labels, minlength=len(EMOTIONS)).clip(min=1)
     return (len(labels) / (len(EMOTIONS) * counts)).tolist()
@@ -182,8 +162,10 @@ def train(
     config.yaml) and `extend_epochs` adds epochs to the run's schedule."""
     if cfg.model not in list_models():  # before anything is written to the run folder
         raise FerlabError(f"unknown model '{cfg.model}'; choose one of {', '.join(list_models())}")
-    if cfg.crop and cfg.crop < 48 and not create(cfg.model, **cfg.model_args).accepts_crops:
-        raise FerlabError(f"--crop: model '{cfg.model}' takes whole 48x48 faces only")
+    try:  # refuses arguments the model does not take, and crops for whole-face models
+        create(cfg.model, **cfg.model_kwargs())
+    except FerlabError as e:
+        raise FerlabError(f"--crop/--model: {e}" if cfg.crop else str(e)) from None
     cfg = prepare_run_dir(cfg, resume, force, given, extend_epochs)
     out = Path(cfg.out)
     made_here = not resume and not any(out.iterdir())
@@ -192,17 +174,18 @@ def train(
             return _train(cfg, resume, callbacks)
     except BaseException:
         # A run that fails before its first epoch leaves nothing that would block a rerun.
-        if made_here and not _is_child_process() and not (out / "checkpoints").is_dir():
+        if made_here and not _is_child_process() and not RunFolder(out).checkpoints.is_dir():
             shutil.rmtree(out, ignore_errors=True)
         raise
 
 
 def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     out = Path(cfg.out)
+    run = RunFolder(out)
     writer = not _is_child_process()
     preprocess = Preprocess(equalize_hist=cfg.equalize_hist)
     faces, fingerprint = load(cfg.data, preprocess)
-    split_path = out / "split.json"
+    split_path = run.split
     if split_path.is_file() and (resume or not writer):
         split = ValidationSplit.load(split_path)
     elif cfg.split_file:
@@ -211,34 +194,33 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
         split = carve_validation(faces, cfg.val_fraction, cfg.split_seed)
     train_set, val_set = split.apply(faces)  # refuses data the split was not carved from
     if resume and writer:
-        saved = TrainConfig.from_yaml(out / "config.yaml")
+        saved = TrainConfig.from_yaml(run.config)
         if cfg.extended != saved.extended:  # --extend-epochs, now that the data is the run's
             record = replace(cfg, minutes=saved.minutes, quiet=saved.quiet, data=saved.data)
-            write_text_atomic(out / "config.yaml", record.to_yaml())
+            write_text_atomic(run.config, record.to_yaml())
     precision = resolve_precision(cfg.precision, cfg.accelerator)
     if writer and not resume:
         split.save(split_path)
-        write_text_atomic(out / "config.yaml", cfg.to_yaml())
-        write_text_atomic(out / "env.json", json.dumps(environment(precision), indent=1) + "\n")
+        write_text_atomic(run.config, cfg.to_yaml())
+        write_text_atomic(run.env, json.dumps(environment(precision), indent=1) + "\n")
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    meta = {
-        "model": cfg.model,
-        "model_args": {"num_classes": len(EMOTIONS), **cfg.model_args},
-        "classes": list(EMOTIONS),
-        "preprocess": preprocess.to_dict(),
-        "data_fingerprint": fingerprint,
-        "data": str(cfg.data),
-        "split_file": "split.json",
-        "ferlab_version": ferlab.__version__,
-        "recipe": cfg.recipe,
-        "input_crop": cfg.crop if cfg.crop < 48 else 0,
-    }
+    card = ModelCard(
+        model=cfg.model,
+        model_args=cfg.model_kwargs(len(EMOTIONS)),
+        classes=tuple(EMOTIONS),
+        preprocess=preprocess,
+        data_fingerprint=fingerprint,
+        data=str(cfg.data),
+        split_file=run.split.name,
+        recipe=cfg.recipe,
+        ferlab_version=ferlab.__version__,
+    )
     weights = class_weights(train_set.labels) if cfg.class_weights else None
-    module = FERModule(asdict(cfg), meta, weights)
+    module = FERModule(asdict(cfg), card.to_dict(), weights)
     data = FERDataModule(train_set, val_set, cfg.batch_size, cfg.balanced_sampling, cfg.seed)
     checkpoint = ModelCheckpoint(
-        dirpath=out / "checkpoints",
+        dirpath=run.checkpoints,
         filename="best",
         monitor="val_acc",
         mode="max",
@@ -247,9 +229,10 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     # Lightning's save_last refreshes last.ckpt only when the best improves; resuming needs the
     # latest epoch, so an unmonitored callback rewrites last.ckpt every epoch.
     latest = ModelCheckpoint(
-        dirpath=out / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False
+        dirpath=run.checkpoints, filename="last", save_top_k=1, enable_version_counter=False
     )
     budget = WallClockBudget(cfg.minutes) if cfg.minutes else None
+    interactive = not cfg.quiet and sys.stdout.isatty() and sys.stderr.isatty()
     ema = [EMAWeightAveraging(decay=cfg.ema_decay), RawValidation()] if cfg.ema_decay else []
     trainer = L.Trainer(
         accelerator=cfg.accelerator,
@@ -264,7 +247,7 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
         # Each invocation logs to its own part (Lightning's CSV writer deletes an existing
         # metrics.csv); finish_run merges the parts into the run's metrics.csv.
         logger=[
-            CSVLogger(out, name="csv", version=f"part-{_next_part(out)}"),
+            CSVLogger(out, name="csv", version=RunFolder(out).next_log_part()),
             TensorBoardLogger(out, name="tensorboard", version=""),
         ],
         callbacks=[
@@ -273,13 +256,14 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
             Throughput(),
             *ema,
             # One line per epoch where a progress bar is off or would be noise (logs, CI).
-            HistoryWriter(out, cfg.epochs, print if cfg.quiet or not sys.stdout.isatty() else None),
+            HistoryWriter(out, cfg.epochs, None if interactive else print),
             *([budget] if budget else []),
             *(callbacks or []),
         ],
         plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=not cfg.quiet,
-        enable_model_summary=not cfg.quiet,
+        # A bar redrawn into a log file is noise: one line per epoch there (HistoryWriter).
+        enable_progress_bar=interactive,
+        enable_model_summary=interactive,
     )
     start = time.time()
     try:
@@ -287,7 +271,7 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
             trainer.fit(
                 module,
                 datamodule=data,
-                ckpt_path=str(out / "checkpoints" / "last.ckpt") if resume else None,
+                ckpt_path=str(run.last) if resume else None,
             )
     except SystemExit:
         # Lightning shuts down gracefully on Ctrl-C/SIGTERM and then calls sys.exit(1);
@@ -304,17 +288,6 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     return RunResult(out, stopped_by, metrics)
 
 
-HISTORY_KEYS = (
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "val_acc_raw",  # runs with an EMA: val_acc scores the average, this the raw weights
-    "epoch_seconds",
-    "train_img_s",
-)
-
-
 def _train_batches(cfg: TrainConfig, n: int) -> float | int:
     """Lightning's limit_train_batches: a whole epoch, or at least one batch of a fraction."""
     if cfg.train_fraction >= 1:
@@ -323,61 +296,15 @@ def _train_batches(cfg: TrainConfig, n: int) -> float | int:
     return max(1, round(cfg.train_fraction * per_epoch))
 
 
-def _next_part(out: Path) -> int:
-    parts = [int(p.name.split("-")[1]) for p in (out / "csv").glob("part-*")]
-    return max(parts, default=-1) + 1
-
-
-def _history_from_rows(rows) -> dict[str, list]:
-    by_epoch: dict[int, dict] = {}
-    for row in rows:
-        if not row.get("epoch"):
-            continue
-        entry = by_epoch.setdefault(int(float(row["epoch"])), {})
-        entry.update({k: float(v) for k, v in row.items() if v not in ("", None)})
-    epochs = sorted(by_epoch)
-    history = {"epoch": [e + 1 for e in epochs]}
-    for k in HISTORY_KEYS:
-        history[k] = [by_epoch[e].get(k, math.nan) for e in epochs]
-    return history
-
-
-def read_history(out: Path) -> dict[str, list]:
-    """Per-epoch metrics (epoch from 1) of a run folder: the merged metrics.csv (all a copied
-    or moved run keeps) overlaid with Lightning's logs of every invocation on this machine,
-    later rows winning (a resumed epoch replaces nothing: unfinished epochs log no row)."""
-    rows = []
-    if (out / "metrics.csv").is_file():
-        with open(out / "metrics.csv", newline="") as f:
-            # metrics.csv counts epochs from 1; Lightning's logs from 0.
-            rows += [r | {"epoch": str(int(r["epoch"]) - 1)} for r in csv.DictReader(f)]
-    parts = sorted((out / "csv").glob("part-*/metrics.csv"), key=lambda p: int(p.parent.name[5:]))
-    for path in parts:
-        with open(path, newline="") as f:
-            rows.extend(csv.DictReader(f))
-    return _history_from_rows(rows)
-
-
-def write_history(history: dict[str, list], path: Path) -> None:
-    keys = ("epoch", *HISTORY_KEYS)
-    lines = [",".join(keys)]
-    for i in range(len(history["epoch"])):
-        lines.append(
-            ",".join(f"{history[k][i]:.6g}" if k != "epoch" else str(history[k][i]) for k in keys)
-        )
-    write_text_atomic(path, "\n".join(lines) + "\n")
-
-
 def finish_run(
     out: Path, faces, val_set, seconds: float, stopped_by: str, processes: int = 1
 ) -> dict:
-    history = read_history(out)
-    write_history(history, out / "metrics.csv")
+    run = RunFolder(out)
+    history = run.read_history()
+    run.write_history(history)
     if history["epoch"]:
-        plot_curves({out.name: history}, out / "curves.png", title=f"{out.name}: training record")
-    previous = (
-        json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}
-    )
+        plot_curves({run.name: history}, run.curves, title=f"{run.name}: training record")
+    previous = run.read_summary() if run.summary.is_file() else {}
     metrics = {
         "stopped_by": stopped_by,
         "processes": processes,  # DDP world size of the last invocation
@@ -387,21 +314,21 @@ def finish_run(
         if history["epoch"]
         else None,
     }
-    best = out / "checkpoints" / "best.ckpt"
+    best = run.best
     if best.is_file():
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        loaded = load_model(best, device)
-        metrics["best_epoch"] = loaded.meta["epoch"] + 1
-        metrics["model"] = loaded.meta["model"]
-        metrics["params"] = sum(p.numel() for p in loaded.model.parameters())
-        metrics["val"] = _accuracy(loaded.model, val_set, device)
+        predictor = load_model(best, device)
+        metrics["best_epoch"] = predictor.card.epochs
+        metrics["model"] = predictor.card.model
+        metrics["params"] = sum(p.numel() for p in predictor.model.parameters())
+        metrics["val"] = _accuracy(predictor, val_set)
         # Reported, never used for selection: the best checkpoint is chosen on validation.
         if "PublicTest" in faces.split_names:
-            metrics["PublicTest"] = _accuracy(loaded.model, faces.split("PublicTest"), device)
-    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+            metrics["PublicTest"] = _accuracy(predictor, faces.split("PublicTest"))
+    run.write_summary(metrics)
     return metrics
 
 
-def _accuracy(model, faces, device: str = "cpu") -> dict:
-    probs = predict_proba(model, faces.images, device=device)
+def _accuracy(predictor: Predictor, faces) -> dict:
+    probs = predictor.probabilities(faces.images, prepared=True)  # loaded as the run trains
     return {"n": len(faces), "accuracy": round(float((probs.argmax(1) == faces.labels).mean()), 4)}

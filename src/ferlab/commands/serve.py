@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import torch
 
-from ferlab.checkpoint import LoadedModel, face_batch, load_model
 from ferlab.errors import FerlabError
 from ferlab.explain.saliency import default_method, normalize_maps, saliency_maps
+from ferlab.inference import Predictor, load_model
 from ferlab.photos.analyze import PhotoResult, analyze_image, annotate, read_photo
 from ferlab.photos.detect import create_detector
 
@@ -70,26 +70,26 @@ class Models:
 
     def __init__(self, refs: list[str]):
         self.refs = refs
-        self._loaded: dict[str, LoadedModel] = {}
+        self._predictors: dict[str, Predictor] = {}
         self.lock = threading.Lock()
 
-    def get(self, ref: str) -> LoadedModel:
+    def get(self, ref: str) -> Predictor:
         if ref not in self.refs:
             raise FerlabError(f"unknown model '{ref}'")
-        if ref not in self._loaded:
-            self._loaded[ref] = load_model(ref)
-        return self._loaded[ref]
+        if ref not in self._predictors:
+            self._predictors[ref] = load_model(ref)
+        return self._predictors[ref]
 
 
-def saliency_overlays(loaded: LoadedModel, result: PhotoResult, size: int = 144) -> list:
+def saliency_overlays(predictor: Predictor, result: PhotoResult, size: int = 144) -> list:
     """Per face: the 48x48 face the model saw with its Grad-CAM map (input gradients for a
     model without conv layers) for the predicted emotion laid over it, as (image, caption)."""
     if not result.faces:
         return []
     faces = np.stack([f.face for f in result.faces])
     target = torch.as_tensor([int(f.probs.argmax()) for f in result.faces])
-    method = default_method(loaded.model)
-    maps = normalize_maps(saliency_maps(loaded.model, face_batch(faces), target, method))
+    method = default_method(predictor.model)
+    maps = normalize_maps(saliency_maps(predictor.model, predictor.tensor(faces), target, method))
     out = []
     for i, (f, m) in enumerate(zip(result.faces, maps, strict=True)):
         face = cv2.resize(f.face, (size, size), interpolation=cv2.INTER_CUBIC)
@@ -98,11 +98,11 @@ def saliency_overlays(loaded: LoadedModel, result: PhotoResult, size: int = 144)
         )[..., ::-1]
         blend = (0.55 * np.repeat(face[..., None], 3, 2) + 0.45 * heat).astype(np.uint8)
         k = int(f.probs.argmax())
-        out.append((blend, f"face {i + 1}: {loaded.classes[k]} ({f.probs[k]:.0%})"))
+        out.append((blend, f"face {i + 1}: {predictor.classes[k]} ({f.probs[k]:.0%})"))
     return out
 
 
-def bars_html(loaded: LoadedModel, result: PhotoResult) -> str:
+def bars_html(predictor: Predictor, result: PhotoResult) -> str:
     rows = []
     for i, f in enumerate(result.faces):
         k = int(f.probs.argmax())
@@ -112,11 +112,11 @@ def bars_html(loaded: LoadedModel, result: PhotoResult) -> str:
             f'<span style="display:inline-block;height:.8em;width:{p * 12:.2f}em;'
             f'background:{"#e6a800" if j == k else "#8aa"}"></span>'
             f"<span>{p:.0%}</span></div>"
-            for j, (name, p) in enumerate(zip(loaded.classes, f.probs, strict=True))
+            for j, (name, p) in enumerate(zip(predictor.classes, f.probs, strict=True))
         )
         rows.append(
-            f'<div class="ferlab-face" data-emotion="{html.escape(loaded.classes[k])}">'
-            f"<b>face {i + 1}</b> {f.box.as_list()}: {html.escape(loaded.classes[k])} "
+            f'<div class="ferlab-face" data-emotion="{html.escape(predictor.classes[k])}">'
+            f"<b>face {i + 1}</b> {f.box.as_list()}: {html.escape(predictor.classes[k])} "
             f"({f.probs[k]:.0%}){bars}</div>"
         )
     return "".join(rows)
@@ -140,9 +140,9 @@ def analyze_upload(
         name = Path(path).name
         img = read_photo(data, name)
         with models.lock:
-            loaded = models.get(model_ref)
-            result = analyze_image(loaded, img, detector, name)
-            overlays = saliency_overlays(loaded, result)
+            predictor = models.get(model_ref)
+            result = analyze_image(predictor, img, detector, name)
+            overlays = saliency_overlays(predictor, result)
     except FerlabError as e:
         return None, f"**Cannot use this file.** {e}", "", []
     except (OSError, MemoryError, ValueError) as e:
@@ -150,7 +150,7 @@ def analyze_upload(
     seconds = time.perf_counter() - started
     if result.faces:
         found = "; ".join(
-            f"face {i + 1}: **{loaded.classes[int(f.probs.argmax())]}** ({f.probs.max():.0%})"
+            f"face {i + 1}: **{predictor.classes[int(f.probs.argmax())]}** ({f.probs.max():.0%})"
             for i, f in enumerate(result.faces)
         )
         how = "classified as one 48x48 face" if result.direct else "detected"
@@ -158,7 +158,7 @@ def analyze_upload(
     else:
         summary = "No face found in this photo."
     summary += f"  \n<small>{img.width}x{img.height}, {seconds * 1000:.0f} ms, {model_ref}</small>"
-    return annotate(img, result, loaded.classes), summary, bars_html(loaded, result), overlays
+    return annotate(img, result, predictor.classes), summary, bars_html(predictor, result), overlays
 
 
 def build_app(model_refs: list[str], detector: str = "haar"):

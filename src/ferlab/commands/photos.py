@@ -5,8 +5,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from ferlab.checkpoint import LoadedModel
 from ferlab.errors import FerlabError
+from ferlab.inference import Predictor
 from ferlab.photos.analyze import (
     RowWriter,
     analyze_image,
@@ -28,7 +28,7 @@ def _annotated_name(path: Path, root: Path) -> str:
 
 
 def predict_media(
-    loaded: LoadedModel,
+    predictor: Predictor,
     target: Path,
     out: Path | None = None,
     annotate_dir: Path | None = None,
@@ -41,7 +41,7 @@ def predict_media(
     if not target.exists():
         raise FerlabError(f"{target}: no such file or folder")
     detect = create_detector(detector)
-    labels = loaded.classes
+    labels = predictor.classes
     video = is_video(target)
     inputs = None if video else image_inputs(target)  # fails early on an empty folder
     writer = RowWriter(out, labels, video)
@@ -59,7 +59,7 @@ def predict_media(
 
     try:
         if video:
-            for index, frame, result in iter_video(loaded, target, detect, every):
+            for index, frame, result in iter_video(predictor, target, detect, every):
                 img = Image.fromarray(frame[..., ::-1]) if annotate_dir is not None else None
                 record(result, img, f"{target.stem}_frame{index:07d}.jpg", index)
         else:
@@ -72,7 +72,7 @@ def predict_media(
                         raise FerlabError(message) from None
                     bad.append(message)
                     continue
-                result = analyze_image(loaded, img, detect, str(path))
+                result = analyze_image(predictor, img, detect, str(path))
                 record(result, img, _annotated_name(path, target))
         summary = summarize(emotions, counts["images"], counts["no_face"], bad)
         if video:

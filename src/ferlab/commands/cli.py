@@ -1,6 +1,5 @@
 """The `ferlab` command: a thin shell over library functions; heavy imports happen per command."""
 
-import contextlib
 import csv
 import json
 import signal
@@ -8,7 +7,6 @@ import sys
 import warnings
 import zipfile
 import zlib
-from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -115,8 +113,9 @@ def summary(model: str = typer.Argument(..., help="Registered model name.")) -> 
     """Keras-style layer table with total, trainable and non-trainable parameters."""
     from ferlab.models import create, keras_param_counts, summary_rows
 
+    _note_renamed(model)
     net = create(model)
-    table = Table(title=model)
+    table = Table(title=net.model_name)
     for col, justify in (
         ("layer", "left"),
         ("type", "left"),
@@ -133,81 +132,46 @@ def summary(model: str = typer.Argument(..., help="Registered model name.")) -> 
     out.print(f"Non-trainable params: {counts.non_trainable:,}")
 
 
-@app.command("train")
 def train_cmd(
-    data: Path = typer.Option(..., "--data", help="FER2013 source with a Training split."),
+    data: Path = typer.Option(
+        None, "--data", help="FER2013 source with a Training split \\[default: the config's]."
+    ),
     run: Path = typer.Option(..., "--out", help="Run folder to create."),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        help="Start from a saved config.yaml (e.g. RUN/config.yaml); options override it.",
+    ),
     recipe: str = typer.Option(
         None, "--recipe", help="Start from a packaged recipe (e.g. flagship); options override it."
     ),
-    model: str = typer.Option(None, "--model", help="[default: cnn-baseline]"),
-    epochs: int = typer.Option(None, "--epochs", help="[default: 30]"),
-    minutes: float = typer.Option(None, "--minutes", help="Wall-clock budget; stops cleanly."),
-    batch_size: int = typer.Option(None, "--batch-size", help="[default: 128]"),
-    lr: float = typer.Option(None, "--lr", help="Peak learning rate for OneCycle [default: 3e-3]."),
-    weight_decay: float = typer.Option(None, "--weight-decay", help="[default: 5e-4]"),
-    optimizer: str = typer.Option(None, "--optimizer", help="adamw | sgd [default: adamw]"),
-    schedule: str = typer.Option(None, "--schedule", help="onecycle | cosine | none"),
-    val_fraction: float = typer.Option(None, "--val-fraction", help="[default: 0.1]"),
-    split_file: Path = typer.Option(None, "--split", help="Reuse a saved validation split."),
-    split_seed: int = typer.Option(
-        None, "--split-seed", help="Seed of the validation draw, apart from --seed [default: 0]."
-    ),
-    seed: int = typer.Option(None, "--seed", help="Training seed [default: 0]."),
-    warmup_epochs: float = typer.Option(
-        None, "--warmup-epochs", help="Cosine schedule: warmup length [default: 5% of steps]."
-    ),
-    ema_decay: float = typer.Option(
-        None, "--ema-decay", help="Validate and checkpoint an EMA of the weights (e.g. 0.999)."
-    ),
-    precision: str = typer.Option(None, "--precision", help="auto | fp32 | bf16"),
-    augment: str = typer.Option(None, "--augment", help="none|light|standard|strong"),
-    crop: int = typer.Option(None, "--crop", help="Train on random crops of this side."),
-    label_smoothing: float = typer.Option(None, "--label-smoothing", help="[default: 0]"),
-    class_weights: bool = typer.Option(None, "--class-weights", help="Weight loss by class."),
-    balanced: bool = typer.Option(None, "--balanced", help="Class-balanced sampling."),
-    no_equalize: bool = typer.Option(False, "--no-equalize", help="Skip histogram equalization."),
-    devices: int = typer.Option(None, "--devices", help="Processes/GPUs; >1 runs DDP."),
-    accelerator: str = typer.Option(None, "--accelerator", help="auto | cpu | gpu"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     extend_epochs: int = typer.Option(
         0, "--extend-epochs", help="With --resume: continue the schedule over N more epochs."
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar; one line per epoch."),
+    **given,
 ) -> None:
     """Train a model; the run folder keeps config, split, metrics, curves and checkpoints."""
-    from ferlab.training import TrainConfig, recipe_settings, train
+    from ferlab.runs import RunFolder
+    from ferlab.training import TrainConfig, train
+    from ferlab.training.config import config_settings, recipe_settings
 
-    given = {
-        "model": model,
-        "epochs": epochs,
-        "minutes": minutes,
-        "batch_size": batch_size,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "optimizer": optimizer,
-        "schedule": schedule,
-        "val_fraction": val_fraction,
-        "split_file": str(split_file) if split_file else None,
-        "split_seed": split_seed,
-        "seed": seed,
-        "warmup_epochs": warmup_epochs,
-        "ema_decay": ema_decay,
-        "precision": precision,
-        "augment": augment,
-        "crop": crop,
-        "label_smoothing": label_smoothing,
-        "class_weights": class_weights,
-        "balanced_sampling": balanced,
-        "equalize_hist": False if no_equalize else None,
-        "devices": devices,
-        "accelerator": accelerator,
-    }
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None}
+    _note_renamed(given.get("model"))
     settings = recipe_settings(recipe) if recipe else {}
-    settings |= {k: v for k, v in given.items() if v is not None}
+    if config:
+        settings |= config_settings(config)
+    settings |= given
+    data = data or settings.pop("data", None)
+    settings.pop("data", None)
+    if not data and not resume:
+        raise FerlabError("--data is required (or --config with a run's config.yaml)")
     if resume:  # the run's config.yaml rules; what was given must agree with it
-        cfg = TrainConfig(data=str(data), out=str(run), quiet=quiet, minutes=minutes)
+        cfg = TrainConfig(
+            data=str(data or ""), out=str(run), quiet=quiet, minutes=given.get("minutes")
+        )
     else:
         cfg = TrainConfig(data=str(data), out=str(run), quiet=quiet, **settings)
     result = train(cfg, resume=resume, force=force, given=settings, extend_epochs=extend_epochs)
@@ -220,12 +184,57 @@ def train_cmd(
         f" best val accuracy {val if val is not None else 'n/a'}"
     )
     if result.stopped_by in ("interrupt", "budget"):
-        if (run / "checkpoints" / "last.ckpt").is_file():
-            out.print(f"resume with: ferlab train --data {data} --out {run} --resume")
+        if RunFolder(run).last.is_file():
+            out.print(f"resume with: ferlab train --out {run} --resume")
         else:
             out.print("no epoch was finished, so there is nothing to resume: start it again")
     if result.stopped_by == "interrupt":
         sys.exit(130)
+
+
+def _with_config_options(command):
+    """Give `command` one option per TrainConfig setting (ferlab.training.config.setting), so
+    the settings are declared once; each defaults to None, meaning "not given"."""
+    import inspect
+    import typing
+
+    from ferlab.training.config import cli_settings, flag_of
+
+    params = [p for p in inspect.signature(command).parameters.values() if p.kind != p.VAR_KEYWORD]
+    for f in cli_settings():
+        kind = f.type if isinstance(f.type, type) else typing.get_args(f.type)[0]  # X | None
+        flag = flag_of(f)
+        decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
+        choices = f.metadata["choices"]
+        default = f.default if f.default is not None else "none"
+        help_text = f.metadata["help"] + (f" \\[{' | '.join(choices)}]" if choices else "")
+        help_text += f" \\[default: {default}]"  # escaped: rich reads [..] as markup
+        params.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer.Option(None, *decls, help=help_text, show_default=False),
+                annotation=kind | None,
+            )
+        )
+    command.__signature__ = inspect.Signature(params)
+    return app.command("train")(command)
+
+
+train_cmd = _with_config_options(train_cmd)
+
+
+def _note_renamed(*names: str | None) -> None:
+    """Old model names still work; say the new one so that scripts can move on."""
+    from ferlab.models.registry import RENAMED
+
+    for name in names:
+        if name in RENAMED:
+            err.print(
+                f"ferlab: note: model '{name}' is now called '{RENAMED[name]}'",
+                markup=False,
+                highlight=False,
+            )
 
 
 def _new_output_dir(path: Path, force: bool) -> None:
@@ -248,14 +257,16 @@ def evaluate_cmd(
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --out."),
 ) -> None:
     """Accuracy, macro F1, per-class metrics and the confusion matrix of a trained model."""
-    from ferlab.checkpoint import load_model
     from ferlab.evaluation import evaluate, select_split, write_evaluation
+    from ferlab.inference import load_model
 
     if out_dir:
         _new_output_dir(out_dir, force)
-    loaded = load_model(model_ref)
-    faces = select_split(loaded, data, split)
-    ev = evaluate(loaded, faces, tta=tta, name=str(model_ref), split=split or faces.split_names[0])
+    predictor = load_model(model_ref)
+    faces = select_split(predictor, data, split)
+    ev = evaluate(
+        predictor, faces, tta=tta, name=str(model_ref), split=split or faces.split_names[0]
+    )
     if out_dir:
         write_evaluation(ev, out_dir)
     if as_json:
@@ -291,7 +302,7 @@ def predict_cmd(
     force: bool = typer.Option(False, "--force", help="Replace an existing --out / --annotate."),
 ) -> None:
     """Emotions of the faces in photos or videos (detected), or of a dataset's faces."""
-    from ferlab.checkpoint import load_model
+    from ferlab.inference import load_model
 
     if out_file is not None and out_file.exists() and not force:
         raise FerlabError(f"{out_file}: exists; choose a new file or use --force")
@@ -306,9 +317,9 @@ def predict_cmd(
         write_predictions(result, out_file)
         out.print(f"wrote {result.n} predictions to {out_file}")
         return
-    from ferlab.photos.run import predict_media
+    from ferlab.commands.photos import predict_media
 
-    loaded = load_model(model_ref)
+    predictor = load_model(model_ref)
 
     def show(rows):
         if out_file is None:
@@ -322,7 +333,7 @@ def predict_cmd(
                         f"({r['confidence']:.0%})"
                     )
 
-    summary = predict_media(loaded, target, out_file, annotate, detector, every, on_rows=show)
+    summary = predict_media(predictor, target, out_file, annotate, detector, every, on_rows=show)
     for message in summary["unreadable"]:
         err.print(f"ferlab: skipped {message}", markup=False, highlight=False, soft_wrap=True)
     found = ", ".join(f"{k} {v}" for k, v in summary["emotions"].items()) or "none"
@@ -362,8 +373,8 @@ def compare_cmd(
 @app.command("layers")
 def layers_cmd(model_ref: str = typer.Argument(..., metavar="MODEL_REF")) -> None:
     """Layer names usable by `ferlab explain activations|filters`, with output shapes."""
-    from ferlab.checkpoint import load_model
     from ferlab.explain import layer_names
+    from ferlab.inference import load_model
 
     table = Table()
     table.add_column("layer")
@@ -389,7 +400,7 @@ def explain_saliency(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Saliency maps for chosen faces, and a class-average map per emotion."""
-    from ferlab.explain.run import saliency_report
+    from ferlab.commands.explain import saliency_report
 
     _new_output_dir(out_dir, force)
     files = saliency_report(model_ref, data, split, per_class, ids, method, target, sample, out_dir)
@@ -406,7 +417,7 @@ def explain_activations(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """The output of every filter of one layer for one face, as one grid."""
-    from ferlab.explain.run import activations_report
+    from ferlab.commands.explain import activations_report
 
     _new_output_dir(out_dir, force)
     out.print(f"wrote {activations_report(model_ref, layer, image, data, out_dir)}")
@@ -422,7 +433,7 @@ def explain_filters(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Gradient-ascent images that excite each filter (or class output) most."""
-    from ferlab.explain.run import filters_report
+    from ferlab.commands.explain import filters_report
 
     _new_output_dir(out_dir, force)
     path, seconds = filters_report(model_ref, layer, filters, steps, out_dir)
@@ -444,29 +455,26 @@ def export_cmd(
     force: bool = typer.Option(False, "--force", help="Replace existing output files."),
 ) -> None:
     """Export a trained model: ONNX (dynamic batch) and/or a self-describing weights file."""
-    from ferlab.checkpoint import load_model
-    from ferlab.evaluation.evaluate import validation_split
-    from ferlab.export import export_onnx, export_weights
+    from ferlab.export import export_onnx, export_weights, shipping_card
+    from ferlab.inference import load_model
 
     if not onnx_path and not weights:
         raise FerlabError("nothing to export: give --onnx OUT and/or --weights OUT")
     for target in (onnx_path, weights):
         if target and target.exists() and not force:
             raise FerlabError(f"{target}: exists; use --force to replace it")
-    loaded = load_model(model_ref)
+    predictor = load_model(model_ref)
     if weights:
-        extra = {}
+        measured = None
         if metrics:
             try:
-                extra["metrics"] = json.loads(metrics.read_text())
+                measured = json.loads(metrics.read_text())
             except (OSError, json.JSONDecodeError) as e:
                 raise FerlabError(f"{metrics}: not a readable JSON file ({e})") from None
-        with contextlib.suppress(FerlabError):  # a bare checkpoint: ship without the split
-            extra["validation_split"] = asdict(validation_split(loaded))
-        export_weights(loaded, weights, extra)
+        export_weights(predictor.model, shipping_card(predictor, measured), weights)
         out.print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB)")
     if onnx_path:
-        export_onnx(loaded, onnx_path)
+        export_onnx(predictor, onnx_path)
         out.print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -480,8 +488,8 @@ def serve_cmd(
     detector: str = typer.Option("haar", "--detector", help="haar | whole"),
 ) -> None:
     """Web demo: upload, drop or take a photo; faces boxed with emotion bars and saliency."""
-    from ferlab.checkpoint import PACKAGE_WEIGHTS
-    from ferlab.serve import serve
+    from ferlab.commands.serve import serve
+    from ferlab.inference import PACKAGE_WEIGHTS
 
     refs = (["default"] if PACKAGE_WEIGHTS.is_file() else []) + list(model or [])
     out.print(f"serving on http://{host}:{port} (Ctrl-C stops)")
@@ -510,31 +518,40 @@ def default_data() -> Path:
 @app.command("report")
 def report_cmd(
     data: Path = typer.Option(
-        None, "--data", help="FER2013 source [default: $FERLAB_DATA, else ../shared/data]."
+        None, "--data", help="FER2013 source \\[default: $FERLAB_DATA, else ../shared/data]."
     ),
     report_dir: Path = typer.Option(..., "--out", help="Report folder (rerun it to resume)."),
-    quick: bool = typer.Option(False, "--quick", help="Small budgets (15 min here)."),
-    cnn: str = typer.Option("cnn-baseline", "--cnn", help="Registered CNN to train."),
-    dnn: str = typer.Option("dnn-seed", "--dnn", help="Registered DNN to train."),
-    minutes: float = typer.Option(
-        None, "--minutes", help="Training budget for both networks [default: 9 quick, 120]."
+    quick: bool = typer.Option(
+        False, "--quick", help="A fixed short share of each recipe (about 10 min here)."
     ),
-    reuse: list[Path] = typer.Option(None, "--reuse", help="Finished run to use instead."),
+    cnn: str = typer.Option("cnn-baseline", "--cnn", help="Registered CNN to train."),
+    dnn: str = typer.Option("dnn-study", "--dnn", help="Registered deep dense network."),
+    control: str = typer.Option(
+        "dense-control", "--control", help="Shallow dense network of the same size."
+    ),
+    minutes: float = typer.Option(
+        None, "--minutes", help="Train to this time budget instead of fixed work."
+    ),
+    reuse: list[str] = typer.Option(
+        None, "--reuse", help="A finished run to use instead: ROLE=RUN (cnn, dnn, control)."
+    ),
     seed: int = typer.Option(0, "--seed"),
     layer: str = typer.Option(None, "--layer", help="CNN layer for the filter figures."),
     quiet: bool = typer.Option(False, "--quiet", help="No training progress bars."),
 ) -> None:
     """The whole study in one command: train, compare, evaluate, explain; write report.html."""
-    from ferlab.report import Interrupted, ReportConfig, build_report
+    from ferlab.commands.report import Interrupted, ReportConfig, build_report
 
+    _note_renamed(cnn, dnn, control)
     cfg = ReportConfig(
         data=str(data or default_data()),
         out=str(report_dir),
         quick=quick,
         cnn=cnn,
         dnn=dnn,
+        control=control,
         minutes=minutes,
-        reuse=[str(r) for r in reuse or []],
+        reuse=list(reuse or []),
         seed=seed,
         layer=layer,
         quiet=quiet,
@@ -569,14 +586,15 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def main() -> None:
+def main(args: list[str] | None = None) -> None:
+    """The `ferlab` command (args: instead of sys.argv[1:])."""
     signal.signal(signal.SIGTERM, _sigterm)
     # A command's output is its results: the libraries' notices about their own future
     # (deprecations inside torch, Lightning, gradio) are for their developers, not our users.
     for category in (DeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category)
     try:
-        app()
+        app(args=args)
     except FerlabError as e:
         _fail(str(e))
     except BOUNDARY_ERRORS as e:

@@ -1,0 +1,115 @@
+"""`ferlab explain` and `ferlab layers`: load a model and faces, compute with
+ferlab.explain.panels, draw with ferlab.plots, write the figures and their numbers."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ferlab.atomic import write_text_atomic
+from ferlab.data import EMOTIONS, RAW, load
+from ferlab.data.images import decode_gray
+from ferlab.data.preprocess import to_face_size
+from ferlab.errors import FerlabError
+from ferlab.explain import panels
+from ferlab.inference import load_model
+from ferlab.plots import (
+    plot_activations,
+    plot_class_saliency,
+    plot_filter_images,
+    plot_saliency_panels,
+)
+
+
+def _default_split(names: list[str], split: str | None) -> str:
+    if split:
+        return split
+    if "PublicTest" in names:
+        return "PublicTest"
+    if len(names) == 1:
+        return names[0]
+    raise FerlabError(f"data holds splits {', '.join(names)}; choose one with --split")
+
+
+def saliency_report(model_ref, data, split, per_class, ids, method, target, sample, out: Path):
+    predictor = load_model(model_ref)
+    raw, _ = load(data, preprocess=RAW)
+    faces = raw.split(_default_split(raw.split_names, split))
+    if ids:
+        faces.select_ids(ids)  # a clear error for an unknown id
+        position = {k: i for i, k in enumerate(faces.ids.tolist())}
+        index = np.array([position[i] for i in ids], dtype=np.int64)
+    else:
+        index = panels.pick_per_class(faces.labels, per_class)
+    panel = panels.saliency_panel(
+        predictor, faces.images[index], faces.labels[index], faces.ids[index], method, target
+    )
+    files = [
+        plot_saliency_panels(
+            panel.faces, panel.maps, panel.masked, panel.titles, out / "saliency.png", method
+        )
+    ]
+    if (faces.labels >= 0).any():
+        averages, n = panels.class_saliency(predictor, faces.images, faces.labels, method, sample)
+        files.append(
+            plot_class_saliency(averages, list(EMOTIONS), method, n, out / "class_average.png")
+        )
+    write_text_atomic(
+        out / "saliency.json", json.dumps({"method": method, "faces": panel.rows}, indent=1) + "\n"
+    )
+    return files + [out / "saliency.json"]
+
+
+def load_face(image: str, data: Path | None) -> tuple[np.ndarray, str]:
+    """One (48, 48) face as read, from an image file or an id in `data`, and its name."""
+    path = Path(image)
+    if path.is_file():
+        return to_face_size(decode_gray(path.read_bytes(), str(path))), path.name
+    if data is not None:
+        raw, _ = load(data, preprocess=RAW)
+        return raw.select_ids([image]).images[0], image
+    raise FerlabError(f"{image}: no such image file (give --data to pick a face by id)")
+
+
+def activations_report(model_ref, layer, image, data, out: Path) -> Path:
+    predictor = load_model(model_ref)
+    face, name = load_face(image, data)
+    maps = panels.layer_activations(predictor, face, layer)  # (C, h, w)
+    prepared = predictor.prepared(face[None])[0]
+    return plot_activations(prepared, maps, layer, name, out / "activations.png")
+
+
+def parse_filters(spec: str | None, n: int) -> list[int]:
+    """'0-15,20' -> [0..15, 20]; None or 'all' -> every filter."""
+    if not spec or spec == "all":
+        return list(range(n))
+    chosen = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        if not lo.strip().isdigit() or (hi and not hi.strip().isdigit()):
+            raise FerlabError(f"--filters: '{part}' is not a number or a range like 0-15")
+        chosen += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return chosen
+
+
+def filters_report(model_ref, layer, filters_spec, steps, out: Path) -> tuple[Path, float]:
+    predictor = load_model(model_ref)
+    chosen = parse_filters(filters_spec, panels.check_layer(predictor, layer))
+    start = time.perf_counter()
+    result = panels.layer_filter_images(predictor, layer, chosen, steps=steps)
+    seconds = time.perf_counter() - start
+    names = list(EMOTIONS) if layer == "logits" else None
+    path = plot_filter_images(
+        result.images, result.filters, result.final, layer, steps, out / "filters.png", names
+    )
+    record = {
+        "layer": layer,
+        "steps": steps,
+        "seconds": round(seconds, 2),
+        "filters": result.filters,
+        "initial": result.initial.round(4).tolist(),
+        "final": result.final.round(4).tolist(),
+    }
+    write_text_atomic(out / "filters.json", json.dumps(record, indent=1) + "\n")
+    return path, seconds

@@ -1,0 +1,124 @@
+"""The study's explanation figures as arrays: a trained model and faces in, what to draw out.
+
+`ferlab explain` and the report both compute through these and draw with ferlab.plots.
+Faces are given as read (uint8, 48x48); the Predictor prepares them as its model was trained.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ferlab.data import EMOTIONS
+from ferlab.errors import FerlabError
+from ferlab.explain.features import FilterImages, activations, filter_images, layer_names
+from ferlab.explain.saliency import (
+    class_average_maps,
+    masked_faces,
+    normalize_maps,
+    saliency_maps,
+)
+from ferlab.inference import Predictor
+
+
+@dataclass
+class SaliencyPanel:
+    method: str
+    faces: np.ndarray  # (N, 48, 48) prepared faces
+    maps: np.ndarray  # (N, 48, 48) in [0, 1]
+    masked: np.ndarray  # the faces with only their most salient quarter kept
+    titles: list[str]
+    rows: list[dict]  # per face: id, true, predicted, confidence, target
+
+
+def pick_per_class(labels: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
+    """Up to `per_class` indices of each emotion, drawn with `seed`, in emotion order."""
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in range(len(EMOTIONS)):
+        members = np.flatnonzero(labels == c)
+        picks += sorted(rng.choice(members, min(per_class, len(members)), replace=False))
+    return np.array(picks, dtype=np.int64)
+
+
+def saliency_panel(
+    predictor: Predictor,
+    faces: np.ndarray,
+    labels: np.ndarray,
+    ids,
+    method: str = "gradient",
+    target: str = "predicted",
+) -> SaliencyPanel:
+    """Saliency of each face for its predicted class, its true class, or one emotion."""
+    prepared = predictor.prepared(faces)
+    probs = predictor.probabilities(prepared, prepared=True)
+    pred = probs.argmax(1)
+    if target == "predicted":
+        tgt = pred
+    elif target == "true":
+        if (labels < 0).any():
+            raise FerlabError("--target true needs labeled faces; these have no labels")
+        tgt = labels
+    elif target in EMOTIONS:
+        tgt = np.full(len(faces), EMOTIONS.index(target))
+    else:
+        raise FerlabError(f"--target must be predicted, true or an emotion, not '{target}'")
+    x = predictor.tensor(prepared)
+    maps = normalize_maps(saliency_maps(predictor.model, x, torch.as_tensor(tgt), method))
+    titles = [
+        f"true {EMOTIONS[t] if t >= 0 else '?'} / pred {EMOTIONS[p]} ({probs[i, p]:.0%})"
+        for i, (t, p) in enumerate(zip(labels, pred, strict=True))
+    ]
+    rows = [
+        {
+            "id": str(ids[i]),
+            "true": int(labels[i]),
+            "predicted": int(pred[i]),
+            "confidence": float(probs[i, pred[i]]),
+            "target": int(tgt[i]),
+        }
+        for i in range(len(faces))
+    ]
+    return SaliencyPanel(method, prepared, maps, masked_faces(prepared, maps), titles, rows)
+
+
+def class_saliency(
+    predictor: Predictor,
+    faces: np.ndarray,
+    labels: np.ndarray,
+    method: str = "gradient",
+    sample: int = 700,
+    seed: int = 1,
+) -> tuple[np.ndarray, int]:
+    """((classes, 48, 48), n): the mean saliency map of each emotion's faces for that emotion,
+    over `sample` labeled faces drawn with `seed`, and how many were drawn."""
+    labeled = np.flatnonzero(labels >= 0)
+    pool = np.random.default_rng(seed).choice(labeled, min(sample, len(labeled)), replace=False)
+    x = predictor.tensor(predictor.prepared(faces[pool]))
+    maps = class_average_maps(predictor.model, x, labels[pool], len(predictor.classes), method)
+    return maps, len(pool)
+
+
+def layer_activations(predictor: Predictor, face: np.ndarray, layer: str) -> np.ndarray:
+    """(filters, h, w): the output of every filter of `layer` for one face as read."""
+    check_layer(predictor, layer)
+    x = predictor.tensor(predictor.prepared(face[None]))
+    return activations(predictor.model, x, layer)[0]
+
+
+def layer_filter_images(
+    predictor: Predictor, layer: str, filters: list[int] | None = None, steps: int = 200
+) -> FilterImages:
+    """Inputs made by gradient ascent that excite each filter of `layer` (all by default)."""
+    n = check_layer(predictor, layer)
+    return filter_images(
+        predictor.model, layer, list(range(n)) if filters is None else filters, steps=steps
+    )
+
+
+def check_layer(predictor: Predictor, layer: str) -> int:
+    """The number of filters (or classes, for 'logits') of `layer`; a clear error if none."""
+    shapes = dict(layer_names(predictor.model))
+    if layer not in shapes:
+        raise FerlabError(f"no layer '{layer}'; see `ferlab layers MODEL_REF`")
+    return shapes[layer][0]

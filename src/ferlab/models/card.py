@@ -1,0 +1,147 @@
+"""The model card: what a trained model is and how it was made, stored with its weights.
+
+Training writes it into every checkpoint, export into the shipped weights and the ONNX file;
+`card.build()` (= `create(card.model, **card.model_args)`) rebuilds exactly the trained
+network, input crop included, and `read_checkpoint` checks the card before trusting it.
+"""
+
+import io
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ferlab.data.preprocess import Preprocess
+from ferlab.errors import FerlabError
+from ferlab.models.registry import canonical, create
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    model: str
+    model_args: dict  # constructor arguments: num_classes, input_crop, widths, ...
+    classes: tuple[str, ...]
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    data_fingerprint: str | None = None  # of the faces it was trained on (order-free)
+    data: str | None = None  # where they were read from, as given
+    split: dict | None = None  # the validation split itself (shipped weights carry it)
+    split_file: str | None = None  # a run's checkpoint: the split saved beside it
+    recipe: str | None = None  # "name@version" of the packaged recipe
+    epochs: int | None = None  # epochs trained when these weights were saved
+    train_hours: float | None = None
+    metrics: dict | None = None  # measured figures stored at export
+    ferlab_version: str = ""
+
+    def build(self) -> nn.Module:
+        return create(self.model, **self.model_args)
+
+    @property
+    def input_crop(self) -> int:
+        return int(self.model_args.get("input_crop", 0))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        d["preprocess"] = self.preprocess.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "model card") -> "ModelCard":
+        """A validated card; metadata written by earlier ferlab versions is translated."""
+        if not isinstance(d, dict):
+            raise FerlabError(f"{source}: damaged model card (not a mapping)")
+        d = _translate_legacy(dict(d))
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise FerlabError(
+                f"{source}: model card has unknown fields {', '.join(sorted(unknown))} "
+                "(written by a newer ferlab?)"
+            )
+        try:
+            card = cls(**d)
+            card = replace(
+                card,
+                classes=tuple(str(c) for c in card.classes),
+                preprocess=Preprocess.from_dict(card.preprocess),
+                model_args=dict(card.model_args),
+            )
+        except (TypeError, ValueError, AttributeError) as e:
+            raise FerlabError(f"{source}: damaged model card ({type(e).__name__}: {e})") from None
+        if not isinstance(card.model, str) or not card.classes:
+            raise FerlabError(f"{source}: damaged model card (no model name or no classes)")
+        if card.model_args.get("num_classes", len(card.classes)) != len(card.classes):
+            raise FerlabError(
+                f"{source}: damaged model card ({len(card.classes)} classes named, "
+                f"num_classes {card.model_args['num_classes']})"
+            )
+        return card
+
+
+def _translate_legacy(d: dict) -> dict:
+    """ferlab 0.1 metadata: input_crop beside the model arguments, the 0-based index of the
+    last epoch, the split as validation_split or (oldest) bare validation_ids, old model
+    names."""
+    crop = int(d.pop("input_crop", 0) or 0)
+    if crop:
+        d["model_args"] = {**d.get("model_args", {}), "input_crop": crop}
+    if "epoch" in d:
+        d["epochs"] = int(d.pop("epoch")) + 1
+    if "validation_split" in d:
+        d["split"] = d.pop("validation_split")
+    if "validation_ids" in d:
+        d["split"] = {"ids": list(d.pop("validation_ids")), "fraction": 0.0, "seed": 0}
+    if isinstance(d.get("model"), str):
+        d["model"] = canonical(d["model"])
+    if isinstance(d.get("preprocess"), dict):
+        d["preprocess"] = dict(d["preprocess"])
+    return d
+
+
+def read_checkpoint(
+    path: Path, device: str = "cpu", weights: str = "final"
+) -> tuple[nn.Module, ModelCard]:
+    """The model and card of a checkpoint or shipped weights file. A run trained with an EMA
+    checkpoints the averaged weights as its state (weights="final") and keeps the raw ones
+    beside (weights="raw")."""
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises many types for a damaged or foreign file
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise FerlabError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {first})"
+        ) from None
+    meta = ckpt.get("ferlab") if isinstance(ckpt, dict) else None
+    if not meta or not isinstance(meta, dict):
+        raise FerlabError(f"{path}: not a ferlab checkpoint (no 'ferlab' metadata)")
+    if "epochs" not in meta and "input_crop" not in meta:
+        # Runs from before ferlab recorded the crop at all: their config knows it.
+        config = ckpt.get("hyper_parameters", {}).get("config", {})
+        crop = int(config.get("crop") or 0)
+        meta = meta | {"input_crop": crop if crop < 48 else 0}
+    card = ModelCard.from_dict(meta, str(path))
+    model = card.build()
+    state = ckpt.get("state_dict")
+    if weights == "raw":
+        state = ckpt.get("current_model_state", state)  # WeightAveraging's raw weights
+    if not isinstance(state, dict):
+        raise FerlabError(f"{path}: damaged checkpoint (no state_dict)")
+    # Lightning prefixes the wrapped model's weights with "model."
+    state = {
+        k.removeprefix("model."): v.float() if v.is_floating_point() else v
+        for k, v in state.items()
+        if k.startswith("model.")
+    }
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise FerlabError(f"{path}: weights do not fit model {card.model} ({e})") from None
+    return model.eval().to(device), card
+
+
+def checkpoint_bytes(model: nn.Module, card: ModelCard) -> bytes:
+    """A minimal ferlab checkpoint: fp32 weights and the card, no optimizer state."""
+    state = {f"model.{k}": v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    buf = io.BytesIO()
+    torch.save({"state_dict": state, "ferlab": card.to_dict()}, buf)
+    return buf.getvalue()

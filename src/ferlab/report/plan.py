@@ -1,0 +1,103 @@
+"""What `ferlab report` trains: its options and the fixed plan of work for each network.
+
+The work is fixed, not timed: `--quick` trains a fixed share of each packaged recipe's epochs,
+so the same command gives the same numbers on a fast or a busy machine; `--minutes` turns the
+plan into a time budget instead (and the report says its numbers depend on the machine).
+"""
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ferlab.inference import PACKAGE_WEIGHTS
+from ferlab.models import create
+from ferlab.models.registry import canonical
+from ferlab.training import TrainConfig
+from ferlab.training.config import recipe_settings
+
+ROLES = {"cnn": "the CNN", "dnn": "the study's DNN", "control": "the dense control"}
+RECIPES = {"cnn": "study-cnn@1", "dnn": "study-dnn@1", "control": "study-dnn@1"}
+# --quick: (epochs, share of each epoch's batches) per network: about 10 minutes in all on the
+# project's idle 2-core CPU (benchmarks/results/report_quick.md), the same work everywhere.
+QUICK_WORK = {"cnn": (5, 0.5), "dnn": (4, 0.3), "control": (4, 0.3)}
+BUDGET_SHARE = {"cnn": 0.6, "dnn": 0.2, "control": 0.2}  # of --minutes
+
+
+@dataclass
+class ReportConfig:
+    data: str
+    out: str
+    quick: bool = False
+    cnn: str = "cnn-baseline"
+    dnn: str = "dnn-study"
+    control: str = "dense-control"
+    minutes: float | None = None  # a time budget for all training instead of fixed work
+    reuse: list[str] = field(default_factory=list)  # finished runs, as ROLE=RUN or RUN
+    seed: int = 0
+    layer: str | None = None  # layer for the filter figures (default: the model's own)
+    cnn_args: dict = field(default_factory=dict)  # model arguments (tests build tiny ones)
+    dnn_args: dict = field(default_factory=dict)
+    control_args: dict = field(default_factory=dict)
+    explain_default: bool | None = None  # None: the shipped default when --quick
+    quiet: bool = False
+
+    def __post_init__(self):
+        self.cnn, self.dnn, self.control = map(canonical, (self.cnn, self.dnn, self.control))
+
+    def model(self, role: str) -> tuple[str, dict]:
+        return getattr(self, role), getattr(self, f"{role}_args")
+
+    @property
+    def explains_default(self) -> bool:
+        wanted = self.quick if self.explain_default is None else self.explain_default
+        return wanted and PACKAGE_WEIGHTS.is_file()
+
+    def command(self) -> str:
+        parts = ["ferlab", "report", "--data", self.data, "--out", self.out]
+        if self.quick:
+            parts.append("--quick")
+        parts += ["--cnn", self.cnn, "--dnn", self.dnn, "--control", self.control]
+        if self.minutes:
+            parts += ["--minutes", f"{self.minutes:g}"]
+        parts += ["--seed", str(self.seed)]
+        if self.layer:
+            parts += ["--layer", self.layer]
+        for run in self.reuse:
+            parts += ["--reuse", run]
+        return shlex.join(parts)
+
+
+def training_plan(cfg: ReportConfig, n_train: int, speed=None) -> dict[str, TrainConfig]:
+    """The TrainConfig of each network. Fixed work unless cfg.minutes: then `speed(model,
+    args, side)` (images/s, measured here) turns each network's share of the budget into
+    epochs, and the result depends on this machine."""
+    from ferlab.training.speed import plan_epochs, train_images_per_second
+
+    runs = Path(cfg.out) / "runs"
+    plan = {}
+    for role in ROLES:
+        model, args = cfg.model(role)
+        settings = recipe_settings(RECIPES[role]) | {"model": model, "model_args": args}
+        if role == "cnn" and not create(model, **args).accepts_crops:
+            settings["crop"] = 0
+        if cfg.minutes:
+            img_s = (speed or train_images_per_second)(model, args, side=settings.get("crop") or 48)
+            epochs, fraction = plan_epochs(img_s, n_train, cfg.minutes * BUDGET_SHARE[role])
+        elif cfg.quick:
+            epochs, fraction = QUICK_WORK[role]
+        else:
+            epochs, fraction = settings["epochs"], 1.0
+        plan[role] = TrainConfig(
+            data=cfg.data,
+            out=str(runs / role),
+            **settings
+            | {
+                "epochs": epochs,
+                "train_fraction": round(fraction, 3),
+                "seed": cfg.seed,
+                # One validation split for all three: the CNN's.
+                "split_file": None if role == "cnn" else str(runs / "cnn" / "split.json"),
+                "quiet": cfg.quiet,
+            },
+        )
+    return plan

@@ -1,0 +1,241 @@
+"""The run folder: the one place that knows what a training run leaves on disk, and where.
+
+    RUN/config.yaml        the TrainConfig it was started with (`ferlab train --config` reads it)
+    RUN/split.json         the validation split it was selected on
+    RUN/env.json           software and hardware of its first invocation
+    RUN/metrics.csv        one row per finished epoch, current while it trains
+    RUN/metrics.json       summary written when an invocation ends (best epoch, accuracies)
+    RUN/curves.png         its training curves
+    RUN/checkpoints/       best.ckpt (selected on validation) and last.ckpt (resumable)
+    RUN/csv/part-N/        Lightning's CSV log of invocation N; RUN/tensorboard/ its events
+
+Training, evaluation, compare, the report and the CLI all reach these files through RunFolder.
+"""
+
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ferlab.atomic import write_text_atomic
+from ferlab.data.splits import ValidationSplit
+from ferlab.errors import FerlabError
+
+HISTORY_KEYS = (
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_acc_raw",  # runs with an EMA: val_acc scores the average, this the raw weights
+    "epoch_seconds",
+    "train_img_s",
+)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def split(self) -> Path:
+        return self.path / "split.json"
+
+    @property
+    def env(self) -> Path:
+        return self.path / "env.json"
+
+    @property
+    def history(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def curves(self) -> Path:
+        return self.path / "curves.png"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.ckpt"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "csv"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
+
+    @classmethod
+    def of_checkpoint(cls, checkpoint: Path) -> "RunFolder | None":
+        """The run a checkpoint file lives in (RUN/checkpoints/*.ckpt), if it lives in one."""
+        checkpoint = Path(checkpoint)
+        if checkpoint.parent.name != "checkpoints":
+            return None
+        run = cls(checkpoint.parent.parent)
+        return run if run.config.is_file() else None
+
+    def is_run(self) -> bool:
+        return self.config.is_file()
+
+    def resumable(self) -> bool:
+        return self.config.is_file() and self.last.is_file()
+
+    def finished(self) -> bool:
+        """An invocation ended on its schedule or budget (not interrupted) and summarized it."""
+        return self.summary.is_file() and self.read_summary().get("stopped_by") != "interrupt"
+
+    def checkpoint(self) -> Path:
+        """The checkpoint the run stands for: its best, else its latest."""
+        for path in (self.best, self.last):
+            if path.is_file():
+                return path
+        raise FerlabError(f"{self.path}: run folder has no checkpoint (checkpoints/best.ckpt)")
+
+    def read_summary(self) -> dict:
+        if not self.summary.is_file():
+            raise FerlabError(f"{self.path}: not a finished ferlab run (no metrics.json)")
+        return _read_mapping(self.summary, json.loads)
+
+    def read_config(self) -> dict:
+        """config.yaml as a mapping; TrainConfig.from_yaml validates it as settings."""
+        if not self.config.is_file():
+            raise FerlabError(f"{self.path}: not a ferlab run folder (no config.yaml)")
+        return _read_mapping(self.config, yaml.safe_load)
+
+    def read_env(self) -> dict:
+        return _read_mapping(self.env, json.loads) if self.env.is_file() else {}
+
+    def read_split(self) -> ValidationSplit:
+        if not self.split.is_file():
+            raise FerlabError(f"{self.path}: no saved validation split (split.json)")
+        return ValidationSplit.load(self.split)
+
+    def write_summary(self, summary: dict) -> None:
+        write_text_atomic(self.summary, json.dumps(summary, indent=1) + "\n")
+
+    def read_history(self) -> dict[str, list]:
+        """Per-epoch metrics (epoch from 1): metrics.csv (all a copied or moved run keeps)
+        overlaid with Lightning's logs of every invocation on this machine, later rows winning
+        (a resumed epoch replaces nothing: unfinished epochs log no row)."""
+        rows = []
+        if self.history.is_file():
+            with open(self.history, newline="") as f:
+                # metrics.csv counts epochs from 1; Lightning's logs from 0.
+                rows += [r | {"epoch": str(int(r["epoch"]) - 1)} for r in csv.DictReader(f)]
+        parts = sorted(self.logs.glob("part-*/metrics.csv"), key=lambda p: int(p.parent.name[5:]))
+        for path in parts:
+            with open(path, newline="") as f:
+                rows.extend(csv.DictReader(f))
+        return _history_from_rows(rows)
+
+    def write_history(self, history: dict[str, list]) -> None:
+        keys = ("epoch", *HISTORY_KEYS)
+        lines = [",".join(keys)]
+        for i in range(len(history["epoch"])):
+            lines.append(
+                ",".join(
+                    str(history[k][i]) if k == "epoch" else f"{history[k][i]:.6g}" for k in keys
+                )
+            )
+        write_text_atomic(self.history, "\n".join(lines) + "\n")
+
+    def next_log_part(self) -> str:
+        """The name of this invocation's CSV log: Lightning's CSV writer deletes an existing
+        metrics.csv, so each invocation logs apart and read_history merges them."""
+        parts = [int(p.name.split("-")[1]) for p in self.logs.glob("part-*")]
+        return f"part-{max(parts, default=-1) + 1}"
+
+
+def environment(precision: str | None = None) -> dict:
+    """Software and hardware a run (env.json) or a report was made with."""
+    import platform
+    import sys
+
+    import kornia
+    import lightning
+    import torch
+
+    import ferlab
+
+    return {
+        "ferlab": ferlab.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "kornia": kornia.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cpu_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        **({"precision": precision} if precision else {}),
+        "argv": sys.argv,
+    }
+
+
+def common_split(runs: list["RunFolder | Path | str"]) -> ValidationSplit | None:
+    """The validation split that all these runs were selected on (None when none of them saved
+    one); FerlabError naming two runs whose splits differ."""
+    found = [(r, r.read_split()) for r in map(_as_run, runs) if r.split.is_file()]
+    for run, split in found[1:]:
+        if not split.same_faces(found[0][1]):
+            raise FerlabError(
+                f"{found[0][0].path} and {run.path} were selected on different validation "
+                f"splits ({len(found[0][1].ids)} and {len(split.ids)} faces); their validation "
+                "figures cannot be compared"
+            )
+    return found[0][1] if found else None
+
+
+def _as_run(run) -> RunFolder:
+    return run if isinstance(run, RunFolder) else RunFolder(Path(run))
+
+
+def _read_mapping(path: Path, parse) -> dict:
+    try:
+        value = parse(path.read_text())
+    except (ValueError, yaml.YAMLError) as e:
+        raise FerlabError(f"{path}: damaged run file ({type(e).__name__}: {e})") from None
+    if not isinstance(value, dict):
+        raise FerlabError(f"{path}: damaged run file (not a mapping)")
+    return value
+
+
+def _history_from_rows(rows) -> dict[str, list]:
+    by_epoch: dict[int, dict] = {}
+    for row in rows:
+        if not row.get("epoch"):
+            continue
+        entry = by_epoch.setdefault(int(float(row["epoch"])), {})
+        entry.update({k: float(v) for k, v in row.items() if v not in ("", None)})
+    epochs = sorted(by_epoch)
+    history = {"epoch": [e + 1 for e in epochs]}
+    for k in HISTORY_KEYS:
+        history[k] = [by_epoch[e].get(k, math.nan) for e in epochs]
+    return history
