@@ -36,9 +36,10 @@ def shipping_card(predictor: Predictor, metrics: dict | None = None) -> ModelCar
     with contextlib.suppress(FerlabError):  # a bare checkpoint ships without its split
         card = replace(card, split=asdict(validation_split_of(predictor)))
     run = RunFolder.of_checkpoint(predictor.path) if predictor.path else None
-    if run is not None and run.summary.is_file():
-        seconds = run.read_summary().get("train_seconds")
-        card = replace(card, train_hours=round(seconds / 3600, 2) if seconds else None)
+    if run is not None and card.epochs:
+        # The hours that made these weights: the epochs up to the one they were saved at.
+        seconds = [s for s in run.read_history()["epoch_seconds"][: card.epochs] if s == s]
+        card = replace(card, train_hours=round(sum(seconds) / 3600, 2) if seconds else None)
     return replace(card, metrics=metrics) if metrics is not None else card
 
 
