@@ -23,7 +23,7 @@ from ferlab.errors import FerlabError
 SECTIONS = ["cnn", "dnn", "confusion", "saliency", "filters", "reproducibility"]
 TINY_DNN = {"depth": 3, "width": 64}
 TINY_CONTROL = {"depth": 1, "width": 96}
-FIGURES = 10  # curves x 4, gradients, confusion, saliency, class average, activations, filters
+FIGURES = 11  # curves x 4, gradients x 2, confusion, saliency, class average, activations, filters
 
 
 class Page(HTMLParser):

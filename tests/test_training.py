@@ -456,3 +456,32 @@ def test_a_config_with_an_unknown_setting_is_refused(data, tmp_path):
     r = run_cli("train", "--config", bad, "--out", tmp_path / "run")
     assert r.returncode == 2 and "unknown settings colour" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_gradient_norms_are_recorded_per_layer_and_clipping_bounds_the_step(data, tmp_path):
+    from ferlab.models import weight_layers
+    from ferlab.runs import RunFolder
+
+    args = {"depth": 4, "width": 16}
+    cfg = tiny_config(data, tmp_path / "dnn", model="dnn-study", model_args=args, epochs=2)
+    train(replace(cfg, gradient_norms_every=2))
+    run = RunFolder(tmp_path / "dnn")
+    steps, norms = run.read_gradients()
+    header = run.gradients.read_text().splitlines()[0].split(",")
+    layers = list(weight_layers(load_model(run.path).model))
+    assert header == ["step", "epoch", *layers] and norms.shape == (len(steps), len(layers))
+    assert steps[0] == 0 and (np.diff(steps) == 2).all() and (norms > 0).all()
+    # A clipped run moves its weights by at most lr x clip per SGD step (no momentum in the
+    # first step, no decay): here one step.
+    torch.manual_seed(0)
+    clip = replace(cfg, out=str(tmp_path / "clip"), epochs=1, train_fraction=0.01)
+    clip = replace(clip, optimizer="sgd", lr=0.5, weight_decay=0.0, schedule="none")
+    train(replace(clip, gradient_clip=1e-6))
+    moved = load_model(tmp_path / "clip" / "checkpoints" / "last.ckpt").model.state_dict()
+    from ferlab.models import create
+
+    torch.manual_seed(0)
+    L.seed_everything(0, verbose=False)
+    start = create("dnn-study", **args).state_dict()
+    change = max((moved[k] - start[k]).abs().max().item() for k in start if "weight" in k)
+    assert change <= 0.5 * 1e-6 * 1.01

@@ -202,3 +202,20 @@ def plot_class_saliency(maps: np.ndarray, labels: list[str], method: str, n: int
     return plot_class_maps(
         maps, labels, path, f"mean {method} saliency for the true class ({n} faces)"
     )
+
+
+def plot_gradient_history(
+    series: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str = ""
+) -> Path:
+    """During training: the gradient norm of the first and of the last weight layer of each
+    network against the step, {label: (steps, (rows, layers) norms)}, log scale."""
+    fig, ax = _subplots(1, 1, figsize=(8, 4))
+    for i, (label, (steps, norms)) in enumerate(series.items()):
+        ax.semilogy(steps, norms[:, 0], "-", color=f"C{i}", label=f"{label}: first layer")
+        ax.semilogy(steps, norms[:, -1], ":", color=f"C{i}", label=f"{label}: last layer")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("|d loss / d weight|")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "gradient norm during training")
+    return save(fig, path)

@@ -6,6 +6,7 @@
     RUN/metrics.csv        one row per finished epoch, current while it trains
     RUN/metrics.json       summary written when an invocation ends (best epoch, accuracies)
     RUN/curves.png         its training curves
+    RUN/gradient_norms.csv per-layer gradient norms every N steps (when asked for)
     RUN/checkpoints/       best.ckpt (selected on validation) and last.ckpt (resumable)
     RUN/csv/part-N/        Lightning's CSV log of invocation N; RUN/tensorboard/ its events
 
@@ -19,6 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from ferlab.atomic import write_text_atomic
@@ -66,6 +68,11 @@ class RunFolder:
     @property
     def summary(self) -> Path:
         return self.path / "metrics.json"
+
+    @property
+    def gradients(self) -> Path:
+        """Per-layer gradient norms during training (--gradient-norms-every N)."""
+        return self.path / "gradient_norms.csv"
 
     @property
     def curves(self) -> Path:
@@ -164,6 +171,11 @@ class RunFolder:
                 )
             )
         write_text_atomic(self.history, "\n".join(lines) + "\n")
+
+    def read_gradients(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, norms of shape (rows, layers)) recorded during training."""
+        rows = np.loadtxt(self.gradients, delimiter=",", skiprows=1, ndmin=2)
+        return rows[:, 0].astype(int), rows[:, 2:]
 
     def next_log_part(self) -> str:
         """The name of this invocation's CSV log: Lightning's CSV writer deletes an existing

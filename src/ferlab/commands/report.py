@@ -180,7 +180,7 @@ def build_report(cfg: ReportConfig, console=None) -> Path:
         explanation = _explain(cfg, explained, explained_val, figures)
         explanation["is_default"] = explained is not predictors["cnn"]
         explanation["default_note"] = note
-        explanation["gradients"] = _gradients(cfg, predictors, train_faces, figures)
+        explanation["gradients"] = _gradients(cfg, predictors, runs, train_faces, figures)
     with stages.stage("write"):
         from ferlab.plots import plot_curves
         from ferlab.report.document import render_report
@@ -309,11 +309,15 @@ def _explain(cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, figures:
 
 
 def _gradients(
-    cfg: ReportConfig, predictors: dict[str, Predictor], train_faces: FaceSet, figures: Path
+    cfg: ReportConfig,
+    predictors: dict[str, Predictor],
+    runs: dict[str, RunFolder],
+    train_faces: FaceSet,
+    figures: Path,
 ) -> dict:
-    """Per-layer gradient norms of the two dense networks, untrained and trained, on one batch
-    of training faces."""
-    from ferlab.plots import plot_gradient_norms
+    """Per-layer gradient norms of the two dense networks: untrained and trained on one batch
+    of training faces, and during training where their runs recorded them."""
+    from ferlab.plots import plot_gradient_history, plot_gradient_norms
 
     rng = np.random.default_rng(0)
     pick = rng.choice(len(train_faces), min(128, len(train_faces)), replace=False)
@@ -332,6 +336,13 @@ def _gradients(
         figures / "gradients.png",
         "gradient norm per layer, one batch of 128 training faces",
     )
+    history = {
+        ROLES[role].removeprefix("the "): runs[role].read_gradients()
+        for role in ("dnn", "control")
+        if runs[role].gradients.is_file()
+    }
+    if history:
+        plot_gradient_history(history, figures / "gradient_history.png")
     return {"first_to_last": {k: round(v, 3) for k, v in spread.items()}}
 
 

@@ -12,10 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """The Linear and Conv2d layers, in forward order, by module name."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)}
+from ferlab.models import weight_layers
 
 
 def gradient_norms(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> np.ndarray:

@@ -1,7 +1,13 @@
 """Model registry: `create(name)`, `list_models()`; every model shares the FERModel interface."""
 
 from ferlab.models import dnn, resnet, vgg  # noqa: F401  (each module registers its models)
-from ferlab.models.base import FERModel, cam_layer, conv_layers, explainable_layers
+from ferlab.models.base import (
+    FERModel,
+    cam_layer,
+    conv_layers,
+    explainable_layers,
+    weight_layers,
+)
 from ferlab.models.registry import create, describe, list_models, register
 from ferlab.models.summary import keras_param_counts, summary_rows
 
@@ -16,4 +22,5 @@ __all__ = [
     "list_models",
     "register",
     "summary_rows",
+    "weight_layers",
 ]

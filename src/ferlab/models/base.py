@@ -81,6 +81,11 @@ def explainable_layers(model: nn.Module) -> dict[str, nn.Module]:
     return out
 
 
+def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The Linear and Conv2d layers, in forward order, by module name."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)}
+
+
 def cam_layer(model: nn.Module) -> nn.Module | None:
     """The layer Grad-CAM explains, as the model names it (None for a model without one)."""
     name = getattr(model, "cam_layer", None)

@@ -8,6 +8,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ferlab.atomic import atomic_writer
+from ferlab.models import weight_layers
 from ferlab.runs import RunFolder
 
 _now = time.monotonic  # the budget's clock (tests replace it)
@@ -85,6 +86,30 @@ class HistoryWriter(L.Callback):
         self.recorded = trainer.current_epoch
         if self.write:
             self.write(epoch_line(h, self.total))
+
+
+class GradientNorms(L.Callback):
+    """Every `every` optimizer steps, the L2 norm of each weight layer's gradient (Linear and
+    Conv2d, in forward order) appended to a CSV: where a deep network's training signal grows
+    or dies. A resumed run appends to the same file."""
+
+    def __init__(self, path: Path, every: int):
+        self.path, self.every = Path(path), every
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if trainer.global_step % self.every or not trainer.is_global_zero:
+            return
+        layers = weight_layers(pl_module.model)
+        norms = [
+            float(m.weight.grad.norm()) if m.weight.grad is not None else float("nan")
+            for m in layers.values()
+        ]
+        new = not self.path.is_file()
+        with open(self.path, "a") as f:
+            if new:
+                f.write(",".join(["step", "epoch", *layers]) + "\n")
+            f.write(",".join(map(str, [trainer.global_step, trainer.current_epoch, *norms])))
+            f.write("\n")
 
 
 def epoch_line(history: dict[str, list], total: int) -> str:

@@ -54,6 +54,10 @@ class TrainConfig:
     class_weights: bool = setting(False, "Weight the loss by inverse class frequency.")
     balanced_sampling: bool = setting(False, "Class-balanced sampling.", flag="--balanced")
     equalize_hist: bool = setting(True, "Histogram-equalize every face.", flag="--equalize")
+    gradient_clip: float = setting(0.0, "Clip the gradient's norm to this (0: no clipping).")
+    gradient_norms_every: int = setting(
+        0, "Record each weight layer's gradient norm every N steps in gradient_norms.csv."
+    )
     devices: int = setting(1, "Processes/GPUs; more than 1 runs DDP.")
     accelerator: str = setting("auto", "auto | cpu | gpu.")
     quiet: bool = setting(False, "No progress bar; one line per epoch.", cli=False)

@@ -29,6 +29,7 @@ from ferlab.plots import plot_curves
 from ferlab.runs import RunFolder, environment
 from ferlab.training.callbacks import (
     AtomicCheckpointIO,
+    GradientNorms,
     HistoryWriter,
     RawValidation,
     Throughput,
@@ -234,6 +235,8 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     budget = WallClockBudget(cfg.minutes) if cfg.minutes else None
     interactive = not cfg.quiet and sys.stdout.isatty() and sys.stderr.isatty()
     ema = [EMAWeightAveraging(decay=cfg.ema_decay), RawValidation()] if cfg.ema_decay else []
+    every = cfg.gradient_norms_every
+    gradients = [GradientNorms(run.gradients, every)] if every else []
     trainer = L.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
@@ -241,6 +244,7 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
         use_distributed_sampler=False,  # EpochSampler shards itself (see its docstring)
         precision=precision,
         max_epochs=cfg.epochs,
+        gradient_clip_val=cfg.gradient_clip or None,
         limit_train_batches=_train_batches(cfg, len(train_set)),
         num_sanity_val_steps=0,
         log_every_n_steps=20,
@@ -255,6 +259,7 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
             latest,
             Throughput(),
             *ema,
+            *gradients,
             # One line per epoch where a progress bar is off or would be noise (logs, CI).
             HistoryWriter(out, cfg.epochs, None if interactive else print),
             *([budget] if budget else []),
