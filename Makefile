@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of torch lies on local disk; pinning it keeps pip from fetching a CUDA build.
 TORCH := torch==2.13.0
-# The main job: the whole study, quick budgets (about 15 minutes here). Data: $FERLAB_DATA, else
+# The main job: the whole study, a fixed amount of quick work (about 10 minutes here). Data: $FERLAB_DATA, else
 # ../shared/data/fer2013.zip; running it again resumes (or just rewrites) the same report.
 REPORT ?= runs/report-quick
 

@@ -18,8 +18,8 @@ from ferlab.training.config import recipe_settings
 ROLES = {"cnn": "the CNN", "dnn": "the study's DNN", "control": "the dense control"}
 RECIPES = {"cnn": "study-cnn@1", "dnn": "study-dnn@1", "control": "study-dnn@1"}
 # --quick: (epochs, share of each epoch's batches) per network: about 10 minutes in all on the
-# project's idle 2-core CPU (benchmarks/results/report_quick.md), the same work everywhere.
-QUICK_WORK = {"cnn": (5, 0.5), "dnn": (4, 0.3), "control": (4, 0.3)}
+# project's idle 2-core CPU (results/report-quick/README.md), the same work everywhere.
+QUICK_WORK = {"cnn": (5, 0.3), "dnn": (4, 0.2), "control": (4, 0.2)}
 BUDGET_SHARE = {"cnn": 0.6, "dnn": 0.2, "control": 0.2}  # of --minutes
 
 
