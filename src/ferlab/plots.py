@@ -154,11 +154,18 @@ def plot_gradient_norms(series: dict[str, np.ndarray], path: Path, title: str = 
             color=f"C{i}",
             label=label,
         )
-    ax.set_xlabel("weight layer (1 = next to the input)")
+    return _save_gradient_axes(
+        fig, ax, "weight layer (1 = next to the input)", title or "gradient norm per layer", path
+    )
+
+
+def _save_gradient_axes(fig, ax, xlabel: str, title: str, path: Path) -> Path:
+    """The gradient figures' common frame: log-scale gradient norm, grid, legend, title."""
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("|d loss / d weight|")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    ax.set_title(title or "gradient norm per layer")
+    ax.set_title(title)
     return save(fig, path)
 
 
@@ -213,9 +220,6 @@ def plot_gradient_history(
     for i, (label, (steps, norms)) in enumerate(series.items()):
         ax.semilogy(steps, norms[:, 0], "-", color=f"C{i}", label=f"{label}: first layer")
         ax.semilogy(steps, norms[:, -1], ":", color=f"C{i}", label=f"{label}: last layer")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("|d loss / d weight|")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    ax.set_title(title or "gradient norm during training")
-    return save(fig, path)
+    return _save_gradient_axes(
+        fig, ax, "training step", title or "gradient norm during training", path
+    )
