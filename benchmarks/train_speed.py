@@ -88,7 +88,11 @@ def main() -> None:
             f"| {name} | {r['fp32']['img_s']} | {r['fp32+cl']['img_s']} | "
             f"{r['bf16+cl']['img_s']} | {best:.0f} |"
         )
-    (folder / "train_speed.md").write_text("\n".join(lines) + "\n")
+    # Other benchmarks (train_step.py) keep their own sections below this table.
+    md = folder / "train_speed.md"
+    old = md.read_text() if md.is_file() else ""
+    others = old[old.find("\n## ") :] if "\n## " in old else ""
+    md.write_text("\n".join(lines) + "\n" + others)
 
 
 if __name__ == "__main__":

@@ -248,7 +248,7 @@ class FakeClock:
 def test_a_budget_stop_mid_epoch_is_trained_again_whole_on_resume(data, tmp_path, monkeypatch):
     from ferlab.training import callbacks
 
-    cfg = tiny_config(data, tmp_path / "whole", augment="standard", **LONG)
+    cfg = tiny_config(data, tmp_path / "whole", augment="standard", mixup=0.2, **LONG)
     train(cfg)
     # The clock is read at the start, at each epoch's start and end and after each batch: the
     # first epoch (5 batches) takes ~7 s, so 20 s look like room for another; then the
@@ -485,3 +485,36 @@ def test_gradient_norms_are_recorded_per_layer_and_clipping_bounds_the_step(data
     start = create("dnn-study", **args).state_dict()
     change = max((moved[k] - start[k]).abs().max().item() for k in start if "weight" in k)
     assert change <= 0.5 * 1e-6 * 1.01
+
+
+class FirstTrainingInput(L.Callback):
+    """The first training batch's faces and what the network was given for them."""
+
+    def on_train_start(self, trainer, pl_module):
+        def keep(_, args):
+            if pl_module.training and not hasattr(self, "seen"):
+                self.seen = args[0].detach().flatten(1).clone()
+
+        pl_module.model.register_forward_pre_hook(keep)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if not hasattr(self, "faces"):
+            self.faces = batch[0].float().div(255).flatten(1)
+
+
+def test_mixup_trains_on_blends_of_two_faces_of_the_batch(data, tmp_path):
+    probe = FirstTrainingInput()
+    train(tiny_config(data, tmp_path / "run", epochs=1, mixup=1.0), callbacks=[probe])
+    faces, seen = probe.faces, probe.seen
+    assert not torch.allclose(faces, seen, atol=1e-3)  # the network did not see plain faces
+    # Each input is share * its face + (1 - share) * another face, one share for the batch.
+    i = int((seen - faces).norm(dim=1).argmax())
+    d = faces[i] - faces
+    shares = ((seen[i] - faces) * d).sum(1) / d.pow(2).sum(1).clamp(min=1e-9)
+    misfit = (seen[i] - faces - shares[:, None] * d).norm(dim=1)
+    misfit[i] = float("inf")
+    share = shares[int(misfit.argmin())]
+    assert 0.0 < share < 1.0 and misfit.min() < 1e-3
+    blends = share * faces[:, None, :] + (1 - share) * faces[None, :, :]
+    error = (seen[:, None, :] - blends).norm(dim=2).min(dim=1).values
+    assert error.max() < 1e-3

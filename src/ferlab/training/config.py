@@ -51,6 +51,7 @@ class TrainConfig:
     )
     crop: int = setting(0, "Train on random crops of this side; evaluation uses the centre.")
     label_smoothing: float = setting(0.0, "Label smoothing of the loss.")
+    mixup: float = setting(0.0, "Mixup strength: Beta(a, a) mixing of face pairs (0: off).")
     class_weights: bool = setting(False, "Weight the loss by inverse class frequency.")
     balanced_sampling: bool = setting(False, "Class-balanced sampling.", flag="--balanced")
     equalize_hist: bool = setting(True, "Histogram-equalize every face.", flag="--equalize")

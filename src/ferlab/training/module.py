@@ -113,14 +113,25 @@ class FERModule(L.LightningModule):
 
     def training_step(self, batch, _):
         images, labels = batch
-        logits = self(self._inputs(images))
-        loss = F.cross_entropy(
-            logits, labels, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
-        )
+        x = self._inputs(images)
+        share, partner = 1.0, None
+        if self.cfg.mixup > 0:  # drawn from the per-epoch seeded RNG: a resume repeats it
+            share = float(torch.distributions.Beta(self.cfg.mixup, self.cfg.mixup).sample())
+            partner = torch.randperm(len(x), device=x.device)
+            x = x.mul(share).add_(x[partner], alpha=1 - share)
+        logits = self(x)
+        loss = share * self._loss(logits, labels)
+        if partner is not None:
+            loss = loss + (1 - share) * self._loss(logits, labels[partner])
         self.train_acc(logits, labels)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(
+            logits, labels, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
+        )
 
     def validation_step(self, batch, _):
         images, labels = batch
