@@ -203,8 +203,12 @@ def test_tta_of_a_whole_face_model_includes_the_unaltered_face():
     x = torch.rand(2, 1, 48, 48)
     views = tta_views(x, "flip+crops")
     assert len(views) == 10 and torch.equal(views[0], x) and torch.equal(views[5], x.flip(-1))
-    native = tta_views(x, "flip+crops", native=44)  # a crop model's plain view is its centre
-    assert len(native) == 10 and torch.equal(native[0], x[..., 2:46, 2:46])
+    # A crop model sees the centre 44x44 of each view: there, the centre and the corners.
+    native = [v[..., 2:46, 2:46] for v in tta_views(x, "flip+crops", native=44)]
+    crops = [x[..., t : t + 44, left : left + 44] for t, left in ((2, 2), (0, 0), (0, 4), (4, 0))]
+    assert len(native) == 10 and torch.equal(native[0], crops[0])
+    assert torch.equal(native[1], crops[1]) and torch.equal(native[2], crops[2])
+    assert torch.equal(native[3], crops[3]) and torch.equal(native[6], crops[1].flip(-1))
 
 
 def test_evaluate_reports_the_majority_class_accuracy(trained):

@@ -139,3 +139,96 @@ def test_a_card_with_an_unknown_field_or_a_whole_face_model_with_a_crop_is_refus
         )
     with pytest.raises(FerlabError, match="whole 48x48 faces only"):
         create("dnn-study", depth=2, width=8, input_crop=44)
+
+
+def test_onnx_and_torch_runtimes_give_the_same_probabilities(trained, monkeypatch):
+    run, _ = trained
+    on_torch, on_onnx = load_model(run, runtime="torch"), load_model(run, runtime="onnx")
+    assert on_torch.runner is None and on_onnx.runner is not None
+    faces = synthetic_faces(per_class=3, seed=5).images
+    for tta in (False, True):
+        np.testing.assert_allclose(
+            on_onnx.probabilities(faces, tta), on_torch.probabilities(faces, tta), atol=1e-5
+        )
+    # The graph is exported once per weights and then read from the cache.
+    from ferlab import runtime
+
+    def no_export(model):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(runtime, "onnx_graph", no_export)
+    again = load_model(run, runtime="onnx")
+    np.testing.assert_array_equal(again.probabilities(faces), on_onnx.probabilities(faces))
+
+
+def test_a_crop_model_sees_its_native_crops_under_tta_in_both_runtimes():
+    from ferlab.inference import probabilities_tta
+    from ferlab.runtime import onnx_runner
+
+    torch.manual_seed(0)
+    model = create("cnn-baseline", widths=[8, 16, 16, 32], input_crop=44).eval()
+    faces = synthetic_faces(per_class=2, seed=6).images
+    x = torch.from_numpy(faces).float().div(255).unsqueeze(1)
+    with torch.no_grad():  # centre and corner 44x44 crops, and their mirror images
+        crops = [
+            x[..., t : t + 44, c : c + 44] for t, c in ((2, 2), (0, 0), (0, 4), (4, 0), (4, 4))
+        ]
+        views = crops + [v.flip(-1) for v in crops]
+        expected = torch.stack([torch.softmax(model(v), 1) for v in views]).mean(0).numpy()
+    np.testing.assert_allclose(probabilities_tta(model, faces), expected, atol=1e-6)
+    np.testing.assert_allclose(probabilities_tta(onnx_runner(model), faces), expected, atol=1e-5)
+
+
+def test_runtime_choice_on_the_command_line(trained, tmp_path):
+    run, data = trained
+    reports = {}
+    for runtime in ("torch", "onnx"):
+        r = run_cli(
+            "evaluate", run, "--data", data, "--split", "PublicTest", "--json",
+            "--runtime", runtime,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr[-2000:]
+        reports[runtime] = json.loads(r.stdout)
+    assert reports["onnx"]["confusion"] == reports["torch"]["confusion"]
+    r = run_cli("evaluate", run, "--data", data, "--split", "PublicTest", "--runtime", "tflite")
+    assert r.returncode == 2 and "unknown runtime 'tflite'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_int8_export_runs_in_onnx_runtime_and_keeps_its_card(trained, tmp_path):
+    import onnx
+
+    run, data = trained
+    path = tmp_path / "int8.onnx"
+    r = run_cli("export", run, "--onnx", path, "--int8")
+    assert r.returncode == 2 and "--data" in r.stderr and not path.exists()
+    r = run_cli("export", run, "--onnx", path, "--int8", "--data", data)
+    assert r.returncode == 0, r.stderr[-2000:]
+    graph = onnx.load(str(path))
+    assert any(node.op_type == "QuantizeLinear" for node in graph.graph.node)
+    props = {p.key: p.value for p in graph.metadata_props}
+    assert json.loads(props["ferlab.quantization"])["calibration_faces"] > 0
+    assert onnx_card(path).model == "cnn-baseline"
+    fp32, int8 = load_model(run), load_model(path, runtime="onnx")
+    faces = synthetic_faces(per_class=6, seed=7).images
+    agree = (fp32.probabilities(faces).argmax(1) == int8.probabilities(faces).argmax(1)).mean()
+    assert agree >= 0.9
+    r = run_cli("evaluate", path, "--data", data, "--split", "PublicTest", "--runtime", "torch")
+    assert r.returncode == 2 and "--runtime onnx" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("evaluate", path, "--data", data, "--split", "PublicTest", "--runtime", "onnx")
+    assert r.returncode == 0 and "accuracy" in r.stdout, r.stderr[-2000:]
+
+
+@pytest.mark.skipif(fer_data() is None, reason="FERLAB_DATA not set")
+def test_int8_default_agrees_with_fp32_on_real_faces(tmp_path):
+    from ferlab.evaluation import select_split
+    from ferlab.export import export_onnx_int8
+
+    fp32 = load_model("default")
+    calibration = select_split(fp32, fer_data(), "val").images
+    path = export_onnx_int8(fp32, tmp_path / "default-int8.onnx", calibration)
+    public = select_split(fp32, fer_data(), "PublicTest").images
+    int8 = load_model(path, runtime="onnx")
+    agree = (fp32.probabilities(public, prepared=True).argmax(1)
+             == int8.probabilities(public, prepared=True).argmax(1)).mean()  # fmt: skip
+    assert agree >= 0.98

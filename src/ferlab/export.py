@@ -5,12 +5,12 @@ data fingerprint, metrics), so an exported file alone says what it expects and h
 """
 
 import contextlib
-import io
 import json
-import logging
+import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ferlab.atomic import write_bytes_atomic
@@ -18,9 +18,14 @@ from ferlab.errors import FerlabError
 from ferlab.inference import Predictor, validation_split_of
 from ferlab.models.card import ModelCard, checkpoint_bytes
 from ferlab.runs import RunFolder
-
-ONNX_INPUT = "faces"  # (batch, 1, 48, 48) float32 in [0, 1], preprocessed as the card says
-ONNX_OUTPUT = "logits"
+from ferlab.runtime import (  # noqa: F401 (ONNX_INPUT, onnx_card: the export's interface)
+    EXPORT_EXTRA,
+    ONNX_INPUT,
+    ONNX_OUTPUT,
+    onnx_card,
+    onnx_graph,
+    onnx_installed,
+)
 
 
 def export_weights(model: torch.nn.Module, card: ModelCard, out: Path) -> Path:
@@ -46,45 +51,65 @@ def shipping_card(predictor: Predictor, metrics: dict | None = None) -> ModelCar
 def export_onnx(predictor: Predictor, out: Path) -> Path:
     """ONNX graph with a dynamic batch axis (the model's centre crop inside it); the model card
     goes in metadata_props, without the validation split's ids."""
-    try:
-        import onnx
-    except ImportError:
-        raise FerlabError(
-            "ONNX export needs the export extra: pip install 'ferlab[export]'"
-        ) from None
-    model = predictor.model.eval().to(memory_format=torch.contiguous_format)
-    example = torch.rand(2, 1, 48, 48)
-    tmp = Path(out).with_name(Path(out).name + ".export")
-    # The exporter narrates every step on stdout and logs notices (e.g. about torchvision) as
-    # warnings; keep the CLI's output to its result.
-    quiet = logging.getLogger("torch.onnx")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
-            torch.onnx.export(
-                model,
-                (example,),
-                str(tmp),
-                dynamo=True,
-                input_names=[ONNX_INPUT],
-                output_names=[ONNX_OUTPUT],
-                dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
-            )
-        graph = onnx.load(str(tmp))
-    finally:
-        quiet.setLevel(level)
-        for leftover in (tmp, tmp.with_name(tmp.name + ".data")):
-            leftover.unlink(missing_ok=True)
-    card = replace(predictor.card, split=None)
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = "ferlab", json.dumps(card.to_dict())
+    if not onnx_installed():
+        raise FerlabError(f"ONNX export needs the export extra: {EXPORT_EXTRA}")
+    graph = onnx_graph(predictor.model)
+    _attach_card(graph, replace(predictor.card, split=None))
     write_bytes_atomic(Path(out), graph.SerializeToString())
     return Path(out)
 
 
-def onnx_card(path: Path) -> ModelCard:
+def export_onnx_int8(predictor: Predictor, out: Path, calibration: np.ndarray) -> Path:
+    """The ONNX graph statically quantized to int8 by ONNX Runtime (QDQ, per-channel weights),
+    its activation ranges calibrated on `calibration`: (N, 48, 48) uint8 faces prepared for the
+    model, e.g. its validation faces (never a test split)."""
+    if not onnx_installed():
+        raise FerlabError(f"ONNX export needs the export extra: {EXPORT_EXTRA}")
+    if not len(calibration):
+        raise FerlabError("int8 export: no calibration faces")
     import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    return ModelCard.from_dict(json.loads(props.get("ferlab", "null")), str(path))
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, pre, int8 = (Path(tmp) / f"{n}.onnx" for n in ("fp32", "pre", "int8"))
+        onnx.save(onnx_graph(predictor.model), str(fp32))
+        quant_pre_process(str(fp32), str(pre))  # shape inference and folding, as ORT advises
+        quantize_static(
+            str(pre),
+            str(int8),
+            FaceBatches(predictor, calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            # 7-bit weights: without VNNI (AVX2 only, as here) u8 x s8 products can saturate
+            reduce_range=True,
+        )
+        graph = onnx.load(str(int8))
+    del graph.metadata_props[:]
+    how = {"int8": "static, QDQ, per-channel weights", "calibration_faces": len(calibration)}
+    _attach_card(graph, replace(predictor.card, split=None), quantization=json.dumps(how))
+    write_bytes_atomic(Path(out), graph.SerializeToString())
+    return Path(out)
+
+
+class FaceBatches:
+    """ONNX Runtime's calibration reader protocol (get_next: an input feed, None at the end)."""
+
+    def __init__(self, predictor: Predictor, faces: np.ndarray, batch: int = 64):
+        self.batches = (
+            {ONNX_INPUT: predictor.tensor(faces[i : i + batch]).contiguous().numpy()}
+            for i in range(0, len(faces), batch)
+        )
+
+    def get_next(self) -> dict | None:
+        return next(self.batches, None)
+
+
+def _attach_card(graph, card: ModelCard, **extra: str) -> None:
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = "ferlab", json.dumps(card.to_dict())
+    for key, value in extra.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = f"ferlab.{key}", value

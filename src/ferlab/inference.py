@@ -27,10 +27,17 @@ TTA_CROP = 44  # whole-face models: crops of 44x44 at the corners, resized back 
 
 @dataclass
 class Predictor:
-    model: nn.Module
+    model: nn.Module  # the torch model (explanation hooks into it); for an .onnx file, its runner
     card: ModelCard
     path: Path | None = None  # the file it was loaded from
     device: str = "cpu"
+    runtime: str = "torch"  # what computes probabilities: torch | onnx (ferlab.runtime)
+    runner: nn.Module | None = None  # the ONNX Runtime twin of `model` when runtime is onnx
+
+    @property
+    def predicting_model(self) -> nn.Module:
+        """The module probabilities are computed with, in the chosen runtime."""
+        return self.runner if self.runner is not None else self.model
 
     @property
     def classes(self) -> list[str]:
@@ -54,9 +61,10 @@ class Predictor:
         """(N, 48, 48) uint8 faces -> (N, classes) probabilities; `prepared`: the faces are
         already preprocessed (e.g. by `prepared()`), as explanation keeps them."""
         faces = faces if prepared else self.prepared(faces)
+        model = self.predicting_model
         if tta:
-            return probabilities_tta(self.model, faces, TTA_MODE, device=self.device)
-        return probabilities(self.model, faces, device=self.device)
+            return probabilities_tta(model, faces, TTA_MODE, device=self.device)
+        return probabilities(model, faces, device=self.device)
 
 
 def resolve_checkpoint(ref: str | Path) -> Path:
@@ -73,11 +81,24 @@ def resolve_checkpoint(ref: str | Path) -> Path:
     return path
 
 
-def load_model(ref: str | Path, device: str = "cpu", weights: str = "final") -> Predictor:
-    """The Predictor a MODEL_REF names; weights="raw": a run's raw weights beside its EMA."""
+def load_model(
+    ref: str | Path, device: str = "cpu", weights: str = "final", runtime: str = "torch"
+) -> Predictor:
+    """The Predictor a MODEL_REF names; weights="raw": a run's raw weights beside its EMA;
+    runtime="onnx": probabilities computed by ONNX Runtime (an `.onnx` file needs it)."""
+    from ferlab.runtime import check_runtime, onnx_card, onnx_file_runner, onnx_runner
+
+    runtime = check_runtime(runtime)
     path = resolve_checkpoint(ref)
+    if path.suffix.lower() == ".onnx":
+        if runtime != "onnx":
+            raise FerlabError(f"{path}: an ONNX model runs with --runtime onnx")
+        card = onnx_card(path)
+        runner = onnx_file_runner(path, card)
+        return Predictor(runner, card, path, "cpu", "onnx", runner)
     model, card = read_checkpoint(path, device, weights)
-    return Predictor(model, card, path, device)
+    runner = onnx_runner(model) if runtime == "onnx" else None
+    return Predictor(model, card, path, device, runtime, runner)
 
 
 def validation_split_of(predictor: Predictor):
@@ -114,22 +135,23 @@ def probabilities(
 
 
 def tta_views(x: torch.Tensor, mode: str, native: int = 0) -> list[torch.Tensor]:
-    """(B, 1, 48, 48) -> list of views. mode: none | flip | flip+crops. flip+crops: the plain
-    view and the four corner crops, resized back to 48x48 for a whole-face model; a model
-    trained on crops of side `native` gets the centre and corner crops at that size (its own
-    plain view is the centre crop)."""
+    """(B, 1, 48, 48) -> list of (B, 1, 48, 48) views. mode: none | flip | flip+crops.
+    flip+crops: the plain view and the four corner crops, resized back to 48x48 for a
+    whole-face model. A model trained on crops of side `native` looks at the centre crop of
+    what it is given, so its views are the face shifted to bring each corner crop to the
+    centre: it sees the centre and the corner crops at their native size, and every view keeps
+    the input's shape (an exported graph takes them as they are)."""
     views = [x]
     if mode == "flip+crops":
         crop = native or TTA_CROP
         size, m = x.shape[-1], x.shape[-1] - crop
-        corners = ((0, 0), (0, m), (m, 0), (m, m))
-        for top, left in ((m // 2, m // 2), *corners) if native else corners:
-            view = x[..., top : top + crop, left : left + crop]
-            if not native:
+        for top, left in ((0, 0), (0, m), (m, 0), (m, m)):
+            if native:  # rows/columns that wrap around land outside the centre crop
+                view = x.roll((m // 2 - top, m // 2 - left), dims=(-2, -1))
+            else:
+                view = x[..., top : top + crop, left : left + crop]
                 view = F.interpolate(view, size=(size, size), mode="bilinear", align_corners=False)
             views.append(view)
-        if native:
-            views = views[1:]  # the centre crop is what the model sees of the plain view
     if mode in ("flip", "flip+crops"):
         views = views + [v.flip(-1) for v in views]
     return views

@@ -237,6 +237,14 @@ def _note_renamed(*names: str | None) -> None:
             )
 
 
+def runtime_option():
+    return typer.Option(
+        None,
+        "--runtime",
+        help="onnx | torch \\[default: onnx when the export extra is installed, else torch].",
+    )
+
+
 def _new_output_dir(path: Path, force: bool) -> None:
     if path.exists() and any(path.iterdir()) and not force:
         raise FerlabError(f"{path}: exists and is not empty; choose a new folder or use --force")
@@ -245,7 +253,7 @@ def _new_output_dir(path: Path, force: bool) -> None:
 @app.command("evaluate")
 def evaluate_cmd(
     model_ref: str = typer.Argument(
-        ..., metavar="MODEL_REF", help="Run folder, checkpoint file, or 'default'."
+        ..., metavar="MODEL_REF", help="Run folder, checkpoint file, .onnx file or 'default'."
     ),
     data: Path = typer.Option(..., "--data"),
     split: str = typer.Option(
@@ -255,6 +263,7 @@ def evaluate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     out_dir: Path = typer.Option(None, "--out", help="Write eval.json, confusion.png, ..."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --out."),
+    runtime: str = runtime_option(),
 ) -> None:
     """Accuracy, macro F1, per-class metrics and the confusion matrix of a trained model."""
     from ferlab.evaluation import evaluate, select_split, write_evaluation
@@ -262,7 +271,7 @@ def evaluate_cmd(
 
     if out_dir:
         _new_output_dir(out_dir, force)
-    predictor = load_model(model_ref)
+    predictor = load_model(model_ref, runtime=runtime)
     faces = select_split(predictor, data, split)
     ev = evaluate(
         predictor, faces, tta=tta, name=str(model_ref), split=split or faces.split_names[0]
@@ -284,7 +293,9 @@ def evaluate_cmd(
 
 @app.command("predict")
 def predict_cmd(
-    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help="Run, checkpoint or default."),
+    model_ref: str = typer.Argument(
+        ..., metavar="MODEL_REF", help="Run, checkpoint, .onnx file or default."
+    ),
     target: Path = typer.Argument(
         ...,
         metavar="INPUT",
@@ -300,6 +311,7 @@ def predict_cmd(
     every: int = typer.Option(10, "--every", help="Video: classify every Nth frame."),
     tta: bool = typer.Option(False, "--tta", help="Datasets: flip + 5-crop averaging."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out / --annotate."),
+    runtime: str = runtime_option(),
 ) -> None:
     """Emotions of the faces in photos or videos (detected), or of a dataset's faces."""
     from ferlab.inference import load_model
@@ -313,13 +325,13 @@ def predict_cmd(
 
         if out_file is None:
             raise FerlabError("--out FILE.csv is required for a dataset or test.csv")
-        result = predict(load_model(model_ref), target, tta=tta)
+        result = predict(load_model(model_ref, runtime=runtime), target, tta=tta)
         write_predictions(result, out_file)
         out.print(f"wrote {result.n} predictions to {out_file}")
         return
     from ferlab.commands.photos import predict_media
 
-    predictor = load_model(model_ref)
+    predictor = load_model(model_ref, runtime=runtime)
 
     def show(rows):
         if out_file is None:
@@ -452,14 +464,23 @@ def export_cmd(
     metrics: Path = typer.Option(
         None, "--metrics", help="JSON of measured metrics to store with --weights."
     ),
+    int8: bool = typer.Option(
+        False, "--int8", help="Quantize --onnx to int8, calibrated on the validation faces."
+    ),
+    data: Path = typer.Option(
+        None, "--data", help="--int8: the FER2013 source its validation split is read from."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace existing output files."),
 ) -> None:
-    """Export a trained model: ONNX (dynamic batch) and/or a self-describing weights file."""
-    from ferlab.export import export_onnx, export_weights, shipping_card
+    """Export a trained model: ONNX (dynamic batch, fp32 or int8) and/or a self-describing
+    weights file."""
+    from ferlab.export import export_onnx, export_onnx_int8, export_weights, shipping_card
     from ferlab.inference import load_model
 
     if not onnx_path and not weights:
         raise FerlabError("nothing to export: give --onnx OUT and/or --weights OUT")
+    if int8 and not (onnx_path and data):
+        raise FerlabError("--int8 quantizes the --onnx export: give --onnx OUT and --data DATA")
     for target in (onnx_path, weights):
         if target and target.exists() and not force:
             raise FerlabError(f"{target}: exists; use --force to replace it")
@@ -473,7 +494,16 @@ def export_cmd(
                 raise FerlabError(f"{metrics}: not a readable JSON file ({e})") from None
         export_weights(predictor.model, shipping_card(predictor, measured), weights)
         out.print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB)")
-    if onnx_path:
+    if onnx_path and int8:
+        from ferlab.evaluation import select_split
+
+        calibration = select_split(predictor, data, "val").images
+        export_onnx_int8(predictor, onnx_path, calibration)
+        out.print(
+            f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, int8, calibrated on "
+            f"{len(calibration)} validation faces)"
+        )
+    elif onnx_path:
         export_onnx(predictor, onnx_path)
         out.print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
 
@@ -486,14 +516,20 @@ def serve_cmd(
         None, "--model", help="Runs or checkpoints to offer besides default (repeatable)."
     ),
     detector: str = typer.Option("haar", "--detector", help="haar | whole"),
+    runtime: str = runtime_option(),
 ) -> None:
     """Web demo: upload, drop or take a photo; faces boxed with emotion bars and saliency."""
     from ferlab.commands.serve import serve
     from ferlab.inference import PACKAGE_WEIGHTS
+    from ferlab.runtime import check_runtime
 
     refs = (["default"] if PACKAGE_WEIGHTS.is_file() else []) + list(model or [])
-    out.print(f"serving on http://{host}:{port} (Ctrl-C stops)")
-    serve(host, port, refs, detector)
+    runtime = check_runtime(runtime)
+    onnx_files = [ref for ref in refs if ref.lower().endswith(".onnx")]
+    if onnx_files:  # the page explains each answer by the torch model's gradients
+        raise FerlabError(f"{onnx_files[0]}: serve takes runs and checkpoints, not .onnx files")
+    out.print(f"serving on http://{host}:{port} (Ctrl-C stops; probabilities by {runtime})")
+    serve(host, port, refs, detector, runtime=runtime)
 
 
 GET_FER2013 = (

@@ -68,8 +68,8 @@ class Models:
     hooks a layer of the shared model, so a concurrent forward pass would feed another
     request's activations into it (seen in the load test)."""
 
-    def __init__(self, refs: list[str]):
-        self.refs = refs
+    def __init__(self, refs: list[str], runtime: str = "torch"):
+        self.refs, self.runtime = refs, runtime
         self._predictors: dict[str, Predictor] = {}
         self.lock = threading.Lock()
 
@@ -77,7 +77,7 @@ class Models:
         if ref not in self.refs:
             raise FerlabError(f"unknown model '{ref}'")
         if ref not in self._predictors:
-            self._predictors[ref] = load_model(ref)
+            self._predictors[ref] = load_model(ref, runtime=self.runtime)
         return self._predictors[ref]
 
 
@@ -161,7 +161,7 @@ def analyze_upload(
     return annotate(img, result, predictor.classes), summary, bars_html(predictor, result), overlays
 
 
-def build_app(model_refs: list[str], detector: str = "haar"):
+def build_app(model_refs: list[str], detector: str = "haar", runtime: str = "torch"):
     # A demo on loopback reports nothing to gradio's servers.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
@@ -172,7 +172,7 @@ def build_app(model_refs: list[str], detector: str = "haar"):
         ) from None
     if not model_refs:
         raise FerlabError("no model to serve: ship a default model or pass --model RUN")
-    models = Models(model_refs)
+    models = Models(model_refs, runtime)
     for ref in model_refs:  # a bad --model fails at start, not at the first upload
         models.get(ref)
     detect = create_detector(detector)
@@ -215,8 +215,15 @@ def build_app(model_refs: list[str], detector: str = "haar"):
     return app
 
 
-def serve(host: str, port: int, model_refs: list[str], detector: str = "haar", block=True):
-    app = build_app(model_refs, detector)
+def serve(
+    host: str,
+    port: int,
+    model_refs: list[str],
+    detector: str = "haar",
+    block=True,
+    runtime: str = "torch",
+):
+    app = build_app(model_refs, detector, runtime)
     app.launch(
         server_name=host,
         server_port=port,

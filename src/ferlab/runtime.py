@@ -1,0 +1,148 @@
+"""Inference runtimes: PyTorch, or ONNX Runtime when the export extra is installed.
+
+ONNX Runtime runs the models here 1.6-2.4x faster than eager PyTorch on this CPU
+(`benchmarks/results/export_speed.json`), so it is the default where installed. A model's
+graph is exported once and kept in the cache (FERLAB_CACHE, keyed by the weights), because
+torch's exporter takes seconds; an `.onnx` file (e.g. from `ferlab export --onnx --int8`) runs
+as it is. Either way the runtime sits behind the module interface inference already uses:
+(B, 1, 48, 48) faces in, logits out.
+"""
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ferlab.atomic import write_bytes_atomic
+from ferlab.errors import FerlabError
+
+RUNTIMES = ("onnx", "torch")
+ONNX_INPUT = "faces"  # (batch, 1, 48, 48) float32 in [0, 1], preprocessed as the card says
+ONNX_OUTPUT = "logits"
+EXPORT_EXTRA = "pip install 'ferlab[export]'"
+
+
+def onnx_installed() -> bool:
+    return all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime"))
+
+
+def default_runtime() -> str:
+    """The faster runtime that is installed."""
+    return "onnx" if onnx_installed() else "torch"
+
+
+def check_runtime(runtime: str | None) -> str:
+    """The runtime to use for a --runtime value (None: the default), or one clear error."""
+    if runtime is None:
+        return default_runtime()
+    if runtime not in RUNTIMES:
+        raise FerlabError(f"unknown runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
+    if runtime == "onnx" and not onnx_installed():
+        raise FerlabError(f"--runtime onnx needs the export extra: {EXPORT_EXTRA}")
+    return runtime
+
+
+def onnx_graph(model: nn.Module):
+    """The model as an ONNX graph (onnx.ModelProto): (batch, 1, 48, 48) faces -> logits, the
+    batch axis dynamic and the model's own centre crop inside."""
+    import onnx
+
+    model = model.eval().to(memory_format=torch.contiguous_format)
+    example = torch.rand(2, 1, 48, 48)
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the exporter logs notices (e.g. about torchvision)
+    try:
+        # It also narrates every step on stdout; callers' output stays theirs. It writes
+        # external data beside the file, so it gets a folder of its own.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.onnx"
+            with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(path),
+                    dynamo=True,
+                    input_names=[ONNX_INPUT],
+                    output_names=[ONNX_OUTPUT],
+                    dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+                )
+            return onnx.load(str(path))
+    finally:
+        quiet.setLevel(level)
+
+
+def session(graph: Path | bytes):
+    """An ONNX Runtime CPU session using as many threads as torch does."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3  # errors only
+    source = str(graph) if isinstance(graph, Path) else graph
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+class OnnxRunner(nn.Module):
+    """An ONNX Runtime session behind the module interface: (B, 1, 48, 48) -> logits. Holds no
+    parameters; `model_args` and `input_crop` describe the network as the torch model does."""
+
+    def __init__(self, graph: Path | bytes, model_args: dict, input_crop: int = 0):
+        super().__init__()
+        self.session = session(graph)
+        self.model_args, self.input_crop = dict(model_args), input_crop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        faces = np.ascontiguousarray(x.detach().cpu().float().numpy())
+        return torch.from_numpy(self.session.run([ONNX_OUTPUT], {ONNX_INPUT: faces})[0])
+
+
+def weights_key(model: nn.Module) -> str:
+    """A hash of what the graph depends on: the network, its weights, torch's exporter."""
+    h = hashlib.sha256(f"{type(model).__name__}\n{torch.__version__}\n".encode())
+    h.update(repr(sorted(getattr(model, "model_args", {}).items())).encode())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def onnx_runner(model: nn.Module) -> OnnxRunner:
+    """The torch model's ONNX Runtime twin, its graph exported once and cached."""
+    from ferlab.data.cache import cache_dir
+
+    path = cache_dir() / "onnx" / f"{weights_key(model)}.onnx"
+    if not path.is_file():
+        graph = onnx_graph(model).SerializeToString()
+        try:
+            write_bytes_atomic(path, graph)
+        except OSError:  # a read-only cache: run from memory, export again next time
+            return OnnxRunner(graph, model.model_args, getattr(model, "input_crop", 0))
+    return OnnxRunner(path, model.model_args, getattr(model, "input_crop", 0))
+
+
+def onnx_card(path: Path):
+    """The model card an exported ONNX file carries in its metadata."""
+    import onnx
+
+    from ferlab.models.card import ModelCard
+
+    try:
+        props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    except Exception as e:  # onnx raises its own DecodeError family for damaged files
+        raise FerlabError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
+    if "ferlab" not in props:
+        raise FerlabError(f"{path}: an ONNX model without a ferlab model card")
+    return ModelCard.from_dict(json.loads(props["ferlab"]), str(path))
+
+
+def onnx_file_runner(path: Path, card) -> OnnxRunner:
+    return OnnxRunner(Path(path), card.model_args, card.input_crop)
