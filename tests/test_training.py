@@ -518,3 +518,39 @@ def test_mixup_trains_on_blends_of_two_faces_of_the_batch(data, tmp_path):
     blends = share * faces[:, None, :] + (1 - share) * faces[None, :, :]
     error = (seen[:, None, :] - blends).norm(dim=2).min(dim=1).values
     assert error.max() < 1e-3
+
+
+def test_a_student_learns_the_teachers_answers_from_its_soft_targets(data, tmp_path, monkeypatch):
+    from dataclasses import replace as swap
+
+    from ferlab.training import distill
+
+    teacher = tmp_path / "teacher"
+    train(tiny_config(data, teacher, epochs=8, lr=1e-2))
+    # The student's data carries shuffled labels: what it learns right comes from the teacher.
+    faces = synthetic_faces(per_class=30, seed=1)
+    shuffled = swap(faces, labels=np.random.default_rng(0).permutation(faces.labels))
+    noisy = write_tree(shuffled, tmp_path / "shuffled")
+    probe = synthetic_faces(per_class=5, seed=11).images
+    answers = load_model(teacher).probabilities(probe).argmax(1)
+    agreement = {}
+    # The relabelled data is other data: its validation faces are the teacher's training faces
+    # (refused below); what is tested here is what the student learns.
+    monkeypatch.setattr("ferlab.training.run.check_teacher", lambda *a: None)
+    for weight in (0.0, 1.0):
+        if weight:  # the teacher's answers were computed once and cached: not asked again
+            monkeypatch.setattr(distill, "_teacher_probabilities", None)
+        out = tmp_path / f"student-{weight}"
+        cfg = tiny_config(noisy, out, epochs=8, lr=1e-2, teacher=str(teacher))
+        train(swap(cfg, distill_weight=weight))
+        student = load_model(out).probabilities(probe).argmax(1)
+        agreement[weight] = float((student == answers).mean())
+    assert agreement[1.0] > 0.8 and agreement[0.0] < 0.5, agreement
+    monkeypatch.undo()
+    # A student validated on faces the teacher trained on is refused before anything is written.
+    out = tmp_path / "leaky"
+    r = run_cli(
+        "train", "--data", noisy, "--out", out, "--teacher", teacher, "--epochs", "1",
+        "--model", "cnn-small",
+    )  # fmt: skip
+    assert r.returncode == 2 and "validation faces" in r.stderr and "Traceback" not in r.stderr

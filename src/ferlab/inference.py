@@ -20,7 +20,18 @@ from ferlab.errors import FerlabError
 from ferlab.models.card import ModelCard, read_checkpoint
 from ferlab.runs import RunFolder
 
-PACKAGE_WEIGHTS = Path(__file__).parent / "weights" / "default.pt"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+PACKAGE_WEIGHTS = WEIGHTS_DIR / "default.pt"
+# Models shipped in the package, by the name a MODEL_REF uses: the most accurate one, and a
+# small one distilled from it for speed (results/fast/).
+PACKAGE_MODELS = ("default", "fast")
+
+
+def shipped_models() -> list[str]:
+    """The package models this installation carries."""
+    return [name for name in PACKAGE_MODELS if (WEIGHTS_DIR / f"{name}.pt").is_file()]
+
+
 TTA_MODE = "flip+crops"
 TTA_CROP = 44  # whole-face models: crops of 44x44 at the corners, resized back to 48x48
 
@@ -69,10 +80,11 @@ class Predictor:
 
 def resolve_checkpoint(ref: str | Path) -> Path:
     """The checkpoint file a MODEL_REF names: a run folder's best, a file, or `default`."""
-    if str(ref) == "default":
-        if not PACKAGE_WEIGHTS.is_file():
-            raise FerlabError("no default model is shipped with this installation yet")
-        return PACKAGE_WEIGHTS
+    if str(ref) in PACKAGE_MODELS:
+        path = WEIGHTS_DIR / f"{ref}.pt"
+        if not path.is_file():
+            raise FerlabError(f"no {ref} model is shipped with this installation yet")
+        return path
     path = Path(ref)
     if path.is_dir():
         return RunFolder(path).checkpoint()

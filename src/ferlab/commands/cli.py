@@ -513,17 +513,19 @@ def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(7860, "--port"),
     model: list[str] = typer.Option(
-        None, "--model", help="Runs or checkpoints to offer besides default (repeatable)."
+        None,
+        "--model",
+        help="Runs or checkpoints to offer besides the shipped models (repeatable).",
     ),
     detector: str = typer.Option("haar", "--detector", help="haar | whole"),
     runtime: str = runtime_option(),
 ) -> None:
     """Web demo: upload, drop or take a photo; faces boxed with emotion bars and saliency."""
     from ferlab.commands.serve import serve
-    from ferlab.inference import PACKAGE_WEIGHTS
+    from ferlab.inference import shipped_models
     from ferlab.runtime import check_runtime
 
-    refs = (["default"] if PACKAGE_WEIGHTS.is_file() else []) + list(model or [])
+    refs = shipped_models() + [ref for ref in model or [] if ref not in shipped_models()]
     runtime = check_runtime(runtime)
     onnx_files = [ref for ref in refs if ref.lower().endswith(".onnx")]
     if onnx_files:  # the page explains each answer by the torch model's gradients

@@ -107,3 +107,8 @@ def vgg_study(num_classes: int = 7, **kw) -> VGGStudy:
 @register("cnn-baseline", "plain CNN, 4 stages of 2 conv, widths 32-64-128-256, GAP (1.2M)")
 def cnn_baseline(num_classes: int = 7, **kw) -> PlainCNN:
     return PlainCNN(num_classes, **kw)
+
+
+@register("cnn-small", "the plain CNN at a quarter of the work: widths 16-32-64-128, GAP (0.29M)")
+def cnn_small(num_classes: int = 7, widths=(16, 32, 64, 128), **kw) -> PlainCNN:
+    return PlainCNN(num_classes, widths=widths, **kw)

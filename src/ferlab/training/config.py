@@ -52,6 +52,11 @@ class TrainConfig:
     crop: int = setting(0, "Train on random crops of this side; evaluation uses the centre.")
     label_smoothing: float = setting(0.0, "Label smoothing of the loss.")
     mixup: float = setting(0.0, "Mixup strength: Beta(a, a) mixing of face pairs (0: off).")
+    teacher: str | None = setting(
+        None, "Distil from this model (e.g. default): its cached probabilities are soft targets."
+    )
+    distill_weight: float = setting(0.7, "With --teacher: the soft targets' share of the loss.")
+    distill_temperature: float = setting(2.0, "With --teacher: softening of both distributions.")
     class_weights: bool = setting(False, "Weight the loss by inverse class frequency.")
     balanced_sampling: bool = setting(False, "Class-balanced sampling.", flag="--balanced")
     equalize_hist: bool = setting(True, "Histogram-equalize every face.", flag="--equalize")

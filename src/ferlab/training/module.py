@@ -55,17 +55,29 @@ class EpochSampler(Sampler[int]):
 
 
 class FERDataModule(L.LightningDataModule):
-    def __init__(self, train: FaceSet, val: FaceSet, batch_size: int, balanced: bool, seed: int):
+    def __init__(
+        self,
+        train: FaceSet,
+        val: FaceSet,
+        batch_size: int,
+        balanced: bool,
+        seed: int,
+        soft_targets: np.ndarray | None = None,
+    ):
         super().__init__()
         self.train, self.val = train, val
         self.batch_size, self.balanced, self.seed = batch_size, balanced, seed
+        self.soft_targets = soft_targets  # (N, classes) teacher log-probabilities, or None
 
     @staticmethod
-    def _dataset(faces: FaceSet) -> TensorDataset:
-        return TensorDataset(torch.from_numpy(faces.images), torch.from_numpy(faces.labels))
+    def _dataset(faces: FaceSet, soft_targets: np.ndarray | None = None) -> TensorDataset:
+        tensors = [torch.from_numpy(faces.images), torch.from_numpy(faces.labels)]
+        if soft_targets is not None:
+            tensors.append(torch.from_numpy(soft_targets))
+        return TensorDataset(*tensors)
 
     def train_dataloader(self) -> DataLoader:
-        data = self._dataset(self.train)
+        data = self._dataset(self.train, self.soft_targets)
         weights = None
         if self.balanced:
             counts = np.bincount(self.train.labels, minlength=len(EMOTIONS)).clip(min=1)
@@ -112,7 +124,7 @@ class FERModule(L.LightningModule):
         return self.model(x)
 
     def training_step(self, batch, _):
-        images, labels = batch
+        images, labels, *teacher = batch
         x = self._inputs(images)
         share, partner = 1.0, None
         if self.cfg.mixup > 0:  # drawn from the per-epoch seeded RNG: a resume repeats it
@@ -123,6 +135,9 @@ class FERModule(L.LightningModule):
         loss = share * self._loss(logits, labels)
         if partner is not None:
             loss = loss + (1 - share) * self._loss(logits, labels[partner])
+        if teacher:
+            w = self.cfg.distill_weight
+            loss = (1 - w) * loss + w * self._distill_loss(logits, teacher[0], share, partner)
         self.train_acc(logits, labels)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
@@ -132,6 +147,16 @@ class FERModule(L.LightningModule):
         return F.cross_entropy(
             logits, labels, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
         )
+
+    def _distill_loss(self, logits, teacher_log_probs, share: float, partner) -> torch.Tensor:
+        """KL(teacher || student) at temperature T, times T^2 so its gradients keep their
+        scale as T changes (Hinton et al.); a mixed face's target is the mix of its two."""
+        t = self.cfg.distill_temperature
+        target = torch.softmax(teacher_log_probs / t, 1)
+        if partner is not None:
+            target = share * target + (1 - share) * target[partner]
+        student = torch.log_softmax(logits.float() / t, 1)
+        return F.kl_div(student, target, reduction="batchmean") * t * t
 
     def validation_step(self, batch, _):
         images, labels = batch

@@ -37,6 +37,7 @@ from ferlab.training.callbacks import (
     sigterm_as_interrupt,
 )
 from ferlab.training.config import TrainConfig, changed_options
+from ferlab.training.distill import check_teacher, teacher_log_probs
 from ferlab.training.module import FERDataModule, FERModule
 
 
@@ -219,7 +220,13 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     )
     weights = class_weights(train_set.labels) if cfg.class_weights else None
     module = FERModule(asdict(cfg), card.to_dict(), weights)
-    data = FERDataModule(train_set, val_set, cfg.batch_size, cfg.balanced_sampling, cfg.seed)
+    soft_targets = None
+    if cfg.teacher:
+        check_teacher(cfg.teacher, split, preprocess)
+        soft_targets = teacher_log_probs(cfg.teacher, train_set.images)
+    data = FERDataModule(
+        train_set, val_set, cfg.batch_size, cfg.balanced_sampling, cfg.seed, soft_targets
+    )
     checkpoint = ModelCheckpoint(
         dirpath=run.checkpoints,
         filename="best",
