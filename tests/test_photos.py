@@ -256,3 +256,29 @@ def test_video_every_nth_frame(tmp_path, astronaut):
     r = run_cli("predict", "default", tmp_path / "cut.avi", "--out", tmp_path / "cut.json")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "frames (truncated or damaged)" in r.stderr and not (tmp_path / "cut.json").exists()
+
+
+def test_detection_recall_on_the_photo_set_does_not_drop_below_the_old_detector(haar):
+    from pathlib import Path
+
+    from ferlab.photos.photo_set import matched, photo_set
+
+    recorded = Path(__file__).parents[1] / "benchmarks" / "results" / "detect_speed.json"
+    before = json.loads(recorded.read_text())["before"]  # ferlab 0.3's detector, measured
+    photos = photo_set()
+    assert sum(len(p.faces) for p in photos) == before["faces"]  # the same set
+    found = sum(matched(haar(p.gray), p.faces) for p in photos)
+    false = sum(len(haar(p.gray)) for p in photos) - found
+    assert found >= before["found"] and false <= before["false"]
+
+
+def test_the_photo_set_knows_where_its_faces_are():
+    from ferlab.photos.photo_set import photo_set
+
+    photos = photo_set()
+    assert photos[0].faces == (ASTRONAUT_FACE,)
+    for p in photos:  # every box lies inside its photo
+        h, w = p.gray.shape
+        assert all(b.x >= 0 and b.x + b.w <= w and b.y >= 0 and b.y + b.h <= h for b in p.faces)
+    sizes = sorted({b.w for p in photos for b in p.faces})
+    assert sizes[0] <= 32 and sizes[-1] >= 180 and len(photos) >= 15

@@ -8,8 +8,25 @@ import numpy as np
 
 from ferlab.errors import FerlabError
 
-DETECT_MAX_SIDE = 800  # larger images are searched at this size (time grows with pixels)
+CASCADE_WINDOW = 24  # the frontal-face cascade's window: the smallest face it finds
 
+
+@dataclass(frozen=True)
+class HaarParams:
+    """Where and how finely the cascade searches. Faces smaller than `min_face_px`, or than
+    `min_face_share` of the photo's shorter side, are not looked for; the photo is searched on
+    a copy scaled so that the smallest face looked for fills the cascade's window (time grows
+    with the pixels searched). Chosen by measuring recall and time on the photo set
+    (benchmarks/detect_speed.py, benchmarks/results/detect_speed.md)."""
+
+    min_face_px: int = 24
+    min_face_share: float = 0.04
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+
+    def search_scale(self, height: int, width: int) -> float:
+        smallest = max(self.min_face_px, self.min_face_share * min(height, width))
+        return min(1.0, CASCADE_WINDOW / smallest)
 
 @dataclass(frozen=True)
 class Box:
@@ -48,7 +65,7 @@ def create_detector(name: str = "haar") -> Detector:
 
 
 @register_detector("haar")
-def haar() -> Detector:
+def haar(params: HaarParams = HaarParams()) -> Detector:
     """OpenCV's bundled frontal-face Haar cascade (opencv-python-headless < 5 ships it)."""
     path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
     cascade = cv2.CascadeClassifier(path)
@@ -56,15 +73,17 @@ def haar() -> Detector:
         raise FerlabError(f"cannot load the Haar cascade from {path}")
 
     def detect(gray: np.ndarray) -> list[Box]:
-        scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
+        scale = params.search_scale(*gray.shape)
         small = (
             gray
             if scale == 1
             else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         )
-        side = max(24, round(min(small.shape) * 0.04))
         found = cascade.detectMultiScale(
-            cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=5, minSize=(side, side)
+            cv2.equalizeHist(small),
+            scaleFactor=params.scale_factor,
+            minNeighbors=params.min_neighbors,
+            minSize=(CASCADE_WINDOW, CASCADE_WINDOW),
         )
         boxes = [Box(*map(int, b)) for b in found]
         boxes.sort(key=lambda b: (b.x, b.y))
