@@ -15,7 +15,7 @@ from ferlab.data import EMOTIONS, load
 from ferlab.data.splits import ValidationSplit
 from ferlab.errors import FerlabError
 from ferlab.export import ONNX_INPUT, export_onnx, export_weights, onnx_card
-from ferlab.inference import PACKAGE_WEIGHTS, Predictor, load_model
+from ferlab.inference import PACKAGE_MODELS, Predictor, load_model
 from ferlab.models import create, list_models
 from ferlab.models.card import ModelCard
 
@@ -70,30 +70,38 @@ def test_export_needs_a_target_and_a_model(trained, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_default_is_shipped_in_the_installed_package():
+@pytest.mark.parametrize(
+    "name, recipe, model",
+    [("default", "flagship@", "cnn-baseline"), ("fast", "fast@", "cnn-small")],
+)
+def test_package_models_are_shipped_in_the_installed_package(name, recipe, model):
     import ferlab
+    from ferlab.inference import WEIGHTS_DIR, shipped_models
 
-    assert PACKAGE_WEIGHTS.is_file()
-    assert PACKAGE_WEIGHTS.stat().st_size <= 20e6
-    assert PACKAGE_WEIGHTS.is_relative_to(Path(ferlab.__file__).parent)
-    card = load_model("default").card
+    path = WEIGHTS_DIR / f"{name}.pt"
+    assert name in shipped_models() and path.is_file()
+    assert path.stat().st_size <= 20e6
+    assert path.is_relative_to(Path(ferlab.__file__).parent)
+    card = load_model(name).card
     # The card describes the architecture the weights fit, parameter for parameter.
     expected = card.build().state_dict()
-    state = torch.load(PACKAGE_WEIGHTS, weights_only=True)["state_dict"]
+    state = torch.load(path, weights_only=True)["state_dict"]
     assert {k.removeprefix("model."): tuple(v.shape) for k, v in state.items()} == {
         k: tuple(v.shape) for k, v in expected.items()
     }
-    assert card.classes == tuple(EMOTIONS)
+    assert card.model == model and card.classes == tuple(EMOTIONS)
     assert card.preprocess.equalize_hist is True
-    assert card.recipe.startswith("flagship@")
+    assert card.recipe.startswith(recipe)
+    assert card.metrics["recipe"] == card.recipe and card.train_hours > 0
     assert len(card.data_fingerprint) >= 16
     for split in ("val", "PublicTest"):
         assert 0.5 < card.metrics[split]["accuracy"] < 1
 
 
 @pytest.mark.skipif(fer_data() is None, reason="FERLAB_DATA not set")
-def test_default_classifies_fer2013_as_recorded():
-    loaded = load_model("default")
+@pytest.mark.parametrize("name", PACKAGE_MODELS)
+def test_shipped_models_classify_fer2013_as_recorded(name):
+    loaded = load_model(name)
     faces, _ = load(fer_data(), preprocess=loaded.preprocess)
     test = faces.split("PublicTest")
     accuracy = float((loaded.probabilities(test.images).argmax(1) == test.labels).mean())

@@ -106,6 +106,24 @@ def models_list(pattern: str = typer.Argument("*", help="Wildcard, e.g. 'vgg*'."
     for name in list_models(pattern):
         table.add_row(name, f"{keras_param_counts(create(name)).total:,}", describe(name))
     out.print(table)
+    from ferlab.inference import load_model, shipped_models
+
+    shipped = Table(title="Trained models in the package (MODEL_REF)")
+    for col in ("name", "network", "recipe", "PublicTest", "validation"):
+        shipped.add_column(col)
+    for name in shipped_models():
+        card = load_model(name).card
+        metrics = card.metrics or {}
+        shipped.add_row(
+            name,
+            card.model,
+            card.recipe or "",
+            *(
+                f"{metrics[k]['accuracy']:.1%}" if k in metrics else ""
+                for k in ("PublicTest", "val")
+            ),
+        )
+    out.print(shipped)
 
 
 @app.command("summary")

@@ -28,6 +28,7 @@ class HaarParams:
         smallest = max(self.min_face_px, self.min_face_share * min(height, width))
         return min(1.0, CASCADE_WINDOW / smallest)
 
+
 @dataclass(frozen=True)
 class Box:
     x: int
