@@ -201,7 +201,7 @@ def main(data: str = "../shared/data/fer2013.zip", repeats: int = 15) -> None:
     np.save(work / "labels.npy", public.labels)
     photos = test_photos(work)
     old_detector = before_detector()
-    new_detector = create_detector("haar")
+    haar, fast_haar = create_detector("haar"), create_detector("haar-fast")
 
     sides = {}  # name -> (predictor, detector)
     for name in shipped_models():
@@ -210,8 +210,9 @@ def main(data: str = "../shared/data/fer2013.zip", repeats: int = 15) -> None:
         int8_path = export_onnx_int8(fp32, work / f"{name}-int8.onnx", calibration)
         if name == "default":
             sides["default, torch, detector of 0.3"] = (load_model(name), old_detector)
-        sides[f"{name}, ONNX Runtime"] = (fp32, new_detector)
-        sides[f"{name}, int8 ONNX"] = (load_model(int8_path, runtime="onnx"), new_detector)
+            sides["default, ONNX Runtime, haar"] = (fp32, haar)
+        sides[f"{name}, ONNX Runtime, haar-fast"] = (fp32, fast_haar)
+        sides[f"{name}, int8 ONNX, haar-fast"] = (load_model(int8_path, runtime="onnx"), fast_haar)
     accuracy = {}
     for label, (predictor, _) in sides.items():
         probs = predictor.probabilities(public.images)
