@@ -17,6 +17,9 @@ from ferlab.training import TrainConfig
 def _isolated_cache(tmp_path_factory, monkeypatch):
     # Every test gets its own cache, so cache behaviour is tested, never inherited.
     monkeypatch.setenv("FERLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+    # Each model's first ONNX run exports its graph (seconds); the ONNX path has tests of its
+    # own, which name the runtime.
+    monkeypatch.setenv("FERLAB_RUNTIME", "torch")
 
 
 def synthetic_faces(

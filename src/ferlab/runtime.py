@@ -14,6 +14,7 @@ import importlib.util
 import io
 import json
 import logging
+import os
 import tempfile
 from pathlib import Path
 
@@ -35,7 +36,10 @@ def onnx_installed() -> bool:
 
 
 def default_runtime() -> str:
-    """The faster runtime that is installed."""
+    """FERLAB_RUNTIME when set, else the faster runtime that is installed."""
+    chosen = os.environ.get("FERLAB_RUNTIME")
+    if chosen:
+        return check_runtime(chosen)
     return "onnx" if onnx_installed() else "torch"
 
 

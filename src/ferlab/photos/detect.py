@@ -34,6 +34,7 @@ class HaarParams:
 
 HAAR_FAST = HaarParams(min_face_px=32, scale_factor=1.2, min_neighbors=3)
 
+
 @dataclass(frozen=True)
 class Box:
     x: int
