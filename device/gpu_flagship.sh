@@ -11,12 +11,7 @@ set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; BUDGET_S=${BUDGET_S:-330}; DISTILL_S=${DISTILL_S:-150}
 TARBALL=${TARBALL:-device/fer2013.tar.xz}
-mkdir -p "$OUT"
-log() { echo "[$(date +%T)] $*" | tee -a "$OUT/gpu.log"; }
-log start; nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee -a "$OUT/gpu.log"
-python3 -m pip install -q --no-deps --no-index --target /tmp/pylib device/wheels/*.whl 2>&1 | tail -2
-export PYTHONPATH=/tmp/pylib:$PWD/src FERLAB_CACHE=/tmp/ferlab-cache
-mkdir -p /tmp/data && tar -xJf "$TARBALL" -C /tmp/data && log "data unpacked"
+source device/setup.sh
 DATA=/tmp/data/fer2013
 WIDE='{"widths": [64, 128, 256, 512], "stage_dropout": 0.1, "dropout": 0.3}'
 F="python3 -m ferlab"

@@ -4,12 +4,7 @@
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; MODEL=${MODEL:-vgg-seed}; EPOCHS=${EPOCHS:-50}; MINUTES=${MINUTES:-7}; TARBALL=${TARBALL:-device/fer2013.tar.xz}
-mkdir -p "$OUT"
-log() { echo "[$(date +%T)] $*" | tee -a "$OUT/gpu.log"; }
-log start; nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee -a "$OUT/gpu.log"
-python3 -m pip install -q --no-deps --no-index --target /tmp/pylib device/wheels/*.whl 2>&1 | tail -2
-export PYTHONPATH=/tmp/pylib:$PWD/src FERLAB_CACHE=/tmp/ferlab-cache
-mkdir -p /tmp/data && tar -xJf "$TARBALL" -C /tmp/data && log "data unpacked"
+source device/setup.sh
 python3 -c "import torch, lightning, kornia; print('torch', torch.__version__, 'lightning', lightning.__version__, 'kornia', kornia.__version__, 'cuda', torch.cuda.is_available())" 2>&1 | tee -a "$OUT/gpu.log"
 python3 -m ferlab data info /tmp/data/fer2013 --json > "$OUT/data_info.json" 2>>"$OUT/gpu.log"; log "data read"
 python3 -m ferlab train --data /tmp/data/fer2013 --model "$MODEL" --out /tmp/run/"$MODEL" \
