@@ -128,3 +128,22 @@ def test_the_cli_names_the_new_model_name(tmp_path):
 
     r = run_cli("summary", "dnn-seed")
     assert r.returncode == 0 and "now called 'dnn-study'" in r.stderr and "dnn-study" in r.stdout
+
+
+def test_compact_cnn_halves_the_face_in_its_stem_and_at_each_later_stage():
+    # stages as a YAML recipe gives them: lists; an empty first stage leaves the stem's output
+    # to the next stage's pool
+    model = create("cnn-fast", input_crop=44, stages=[[], [64, 64], [128, 128]], separable=False)
+    sides = {}
+    for name in ("stem", "stage2", "stage3"):
+        block = model.get_submodule(f"features.{name}")
+        block.register_forward_hook(lambda m, i, o, n=name: sides.update({n: o.shape[-2:]}))
+    model.eval()(torch.rand(2, 1, 48, 48))
+    assert sides == {"stem": (22, 22), "stage2": (11, 11), "stage3": (5, 5)}
+    rebuilt = create("cnn-fast", **model.model_args)
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in model.state_dict().items()
+    }
+    separable = create("cnn-fast", separable=True)
+    depthwise = [m for m in conv_layers(separable).values() if m.groups > 1]
+    assert depthwise and all(m.groups == m.in_channels == m.out_channels for m in depthwise)

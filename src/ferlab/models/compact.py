@@ -1,0 +1,78 @@
+"""Compact CNNs for the fast tier: cheap per face on a CPU, trained by distillation.
+
+On this CPU ONNX Runtime's time per multiply-accumulate is worst in full-resolution layers with
+few channels (memory-bound): cnn-small's two 16-channel convs at 44x44 take a quarter of its
+time for a fifth of its work. A 3x3 stride-2 stem halves the face before anything wide runs.
+"""
+
+from collections import OrderedDict
+
+from torch import nn
+
+from ferlab.models.base import FERModel
+from ferlab.models.registry import register
+
+
+def conv_bn_act(c_in: int, c_out: int, stride: int = 1, separable: bool = False) -> list:
+    """(name, module) pairs of a 3x3 conv (or depthwise 3x3 + pointwise 1x1) + BN + ReLU."""
+    if not separable:
+        return [
+            ("conv", nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)),
+            ("bn", nn.BatchNorm2d(c_out)),
+            ("act", nn.ReLU(inplace=True)),
+        ]
+    return [
+        ("dw", nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False)),
+        ("dw_bn", nn.BatchNorm2d(c_in)),
+        ("dw_act", nn.ReLU(inplace=True)),
+        ("conv", nn.Conv2d(c_in, c_out, 1, bias=False)),
+        ("bn", nn.BatchNorm2d(c_out)),
+        ("act", nn.ReLU(inplace=True)),
+    ]
+
+
+class CompactCNN(FERModel):
+    """stem (3x3, stride 2) -> stages of 3x3 convs, a 2x2 max-pool before each stage after the
+    first -> global average pooling -> dropout -> classes. `stages` lists each stage's conv
+    widths; a stage without convs is just its pool (a second halving)."""
+
+    def __init__(
+        self,
+        num_classes: int = 7,
+        stem: int = 32,
+        stages=((32,), (64,), (128,), (256,)),
+        separable: bool = False,
+        dropout: float = 0.1,
+    ):
+        super().__init__()
+        blocks = [("stem", nn.Sequential(OrderedDict(conv_bn_act(1, stem, stride=2))))]
+        c_in, last = stem, "stem.act"
+        for s, widths in enumerate(stages, 1):
+            layers = [("pool", nn.MaxPool2d(2))] if s > 1 else []
+            for j, width in enumerate(widths, 1):
+                block = conv_bn_act(c_in, width, separable=separable)
+                layers.append((f"conv{j}", nn.Sequential(OrderedDict(block))))
+                c_in, last = width, f"stage{s}.conv{j}.act"
+            if layers:
+                blocks.append((f"stage{s}", nn.Sequential(OrderedDict(layers))))
+        self.features = nn.Sequential(OrderedDict(blocks))
+        self.cam_layer = f"features.{last}"
+        self.filter_layer = "features.stem.act"  # the only full 3x3 filters a face meets whole
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(c_in, num_classes)
+
+    def forward_features(self, x):
+        return self.features(self.normalize(x)).mean((2, 3))  # (B, C)
+
+    def forward_head(self, features):
+        return self.classifier(self.dropout(features))
+
+
+@register(
+    "cnn-fast",
+    "compact CNN: stride-2 stem 32, one 3x3 conv per stage 32-64-128-256, GAP (0.40M)",
+)
+def cnn_fast(num_classes: int = 7, **kw) -> CompactCNN:
+    # Twice cnn-small's faces/s through ONNX Runtime, but 4 points below it in equal short
+    # distillations (results/fast/compare_students.md), so `fast` stays on cnn-small.
+    return CompactCNN(num_classes, **kw)
