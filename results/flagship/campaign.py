@@ -1,11 +1,13 @@
 """The flagship@2 campaign so far: its validation curve against CPU-hours, and a checkpoint
 scored on validation and PublicTest (plain and TTA, raw and EMA weights) at this point.
 
-    .venv/bin/python results/flagship/campaign.py RUN ../shared/data/fer2013.zip
+    .venv/bin/python results/flagship/campaign.py RUN ../shared/data/fer2013.zip [CKPT ...]
 
 RUN is the campaign's run folder (kept outside the work tree; its latest state is committed in
-results/flagship/campaign/). Appends the scored point to results/flagship/campaign.json and
-redraws results/flagship/campaign.png; PublicTest is reported, never used to choose.
+results/flagship/campaign/). Scores RUN's last checkpoint, or each CKPT given (copies of it
+kept after earlier epochs, so that points can be scored later on an idle CPU); adds the points
+to results/flagship/campaign.json and redraws results/flagship/campaign.png. PublicTest is
+reported, never used to choose.
 """
 
 import json
@@ -24,13 +26,13 @@ from ferlab.runs import RunFolder
 HERE = Path(__file__).resolve().parent
 
 
-def score(run: Path, data: str) -> dict:
+def score(checkpoint: Path, run: Path, data: str) -> dict:
     raw, _ = load(data, RAW)
     _, val = RunFolder(run).read_split().apply(raw)
     public = raw.split("PublicTest")
     point = {}
     for weights in ("final", "raw"):
-        loaded = load_model(RunFolder(run).last, weights=weights)
+        loaded = load_model(checkpoint, weights=weights)
         point["epoch"] = loaded.card.epochs
         for name, faces in (("val", val), ("PublicTest", public)):
             for tta in (False, True) if weights == "final" else (False,):
@@ -40,14 +42,17 @@ def score(run: Path, data: str) -> dict:
     return point
 
 
-def main(run: Path, data: str) -> None:
+def main(run: Path, data: str, *checkpoints: str) -> None:
     history = RunFolder(run).read_history()
     hours = np.cumsum(np.nan_to_num(history["epoch_seconds"])) / 3600
     record_file = HERE / "campaign.json"
     record = json.loads(record_file.read_text()) if record_file.is_file() else {"points": []}
-    point = score(run, data)
-    point["cpu_hours"] = round(float(hours[point["epoch"] - 1]), 2)
-    record["points"] = [p for p in record["points"] if p["epoch"] != point["epoch"]] + [point]
+    for checkpoint in [Path(c) for c in checkpoints] or [RunFolder(run).last]:
+        point = score(checkpoint, run, data)
+        point["cpu_hours"] = round(float(hours[point["epoch"] - 1]), 2)
+        kept = [p for p in record["points"] if p["epoch"] != point["epoch"]]
+        record["points"] = sorted(kept + [point], key=lambda p: p["epoch"])
+        print(json.dumps(point, indent=1))
     record["curve"] = {
         "epoch": history["epoch"],
         "cpu_hours": [round(float(h), 3) for h in hours],
@@ -55,7 +60,7 @@ def main(run: Path, data: str) -> None:
         "val_acc_raw": history["val_acc_raw"],
         "epoch_seconds": history["epoch_seconds"],
     }
-    record["command"] = "python results/flagship/campaign.py RUN ../shared/data/fer2013.zip"
+    record["command"] = "python results/flagship/campaign.py RUN DATA [CKPT ...]"
     record_file.write_text(json.dumps(record, indent=1) + "\n")
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
@@ -71,8 +76,7 @@ def main(run: Path, data: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(HERE / "campaign.png", dpi=110, bbox_inches="tight")
-    print(json.dumps(point, indent=1))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2])
+    main(Path(sys.argv[1]), sys.argv[2], *sys.argv[3:])
