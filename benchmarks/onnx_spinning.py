@@ -8,12 +8,13 @@ Recorded in benchmarks/results/onnx_spinning.md.
 """
 
 import time
+from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
 from ferlab.inference import load_model
+from ferlab.runtime import session
 
 FACES = np.random.default_rng(0).integers(0, 255, (64, 48, 48), dtype=np.uint8)
 
@@ -28,18 +29,11 @@ def rate(predictor, seconds: float = 3.0) -> int:
     return round(n / (time.perf_counter() - start))
 
 
-def session(path: str, spinning: bool) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.log_severity_level = 2, 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-
 if __name__ == "__main__":
     torch.set_num_threads(2)
     for ref in ("fast", "default"):
         predictor = load_model(ref, runtime="onnx")
-        path = predictor.runner.session._model_path
+        path = Path(predictor.runner.session._model_path)
         for spinning in (True, False):
             predictor.runner.session = session(path, spinning)
             print(f"{ref}: spinning {'on ' if spinning else 'off'} {rate(predictor):,} faces/s")

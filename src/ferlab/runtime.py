@@ -84,8 +84,9 @@ def onnx_graph(model: nn.Module):
         quiet.setLevel(level)
 
 
-def session(graph: Path | bytes):
-    """An ONNX Runtime CPU session using as many threads as torch does."""
+def session(graph: Path | bytes, spinning: bool = False):
+    """An ONNX Runtime CPU session using as many threads as torch does; `spinning`: its idle
+    threads spin between runs (ONNX Runtime's own default; benchmarks/onnx_spinning.py)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -93,7 +94,7 @@ def session(graph: Path | bytes):
     options.log_severity_level = 3  # errors only
     # Its idle threads would otherwise spin between runs, taking the cores from torch's own
     # steps around each run (preprocessing, softmax): `fast` ran 1,688 faces/s so, 2,334 not.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
     source = str(graph) if isinstance(graph, Path) else graph
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
