@@ -10,7 +10,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +18,7 @@ import torch
 
 from ferlab.export import ONNX_INPUT, export_onnx
 from ferlab.inference import load_model
-
-
-def rate(fn, batch: int, seconds: float = 8.0) -> float:
-    """Images/s over repeated calls for about `seconds`, after two warm-up calls."""
-    fn()
-    fn()
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        n += 1
-    return n * batch / (time.perf_counter() - start)
+from timing import items_per_second
 
 
 def main() -> None:
@@ -50,10 +39,10 @@ def main() -> None:
         with torch.inference_mode():
             ref_out = eager(xc).numpy()
             results[f"batch_{batch}"] = {
-                "eager": round(rate(lambda xc=xc: eager(xc), batch)),
-                "torch_compile": round(rate(lambda xc=xc: compiled(xc), batch)),
+                "eager": round(items_per_second(lambda xc=xc: eager(xc), batch, 8.0)),
+                "torch_compile": round(items_per_second(lambda xc=xc: compiled(xc), batch, 8.0)),
                 "onnxruntime": round(
-                    rate(lambda xn=xn: session.run(None, {ONNX_INPUT: xn}), batch)
+                    items_per_second(lambda xn=xn: session.run(None, {ONNX_INPUT: xn}), batch, 8.0)
                 ),
             }
         diff = np.abs(session.run(None, {ONNX_INPUT: xn})[0] - ref_out).max()

@@ -7,7 +7,6 @@ without (what ferlab.runtime now sets). Run on an idle CPU:
 Recorded in benchmarks/results/onnx_spinning.md.
 """
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +14,13 @@ import torch
 
 from ferlab.inference import load_model
 from ferlab.runtime import session
+from timing import items_per_second
 
 FACES = np.random.default_rng(0).integers(0, 255, (64, 48, 48), dtype=np.uint8)
 
 
-def rate(predictor, seconds: float = 3.0) -> int:
-    for _ in range(3):
-        predictor.probabilities(FACES)
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        predictor.probabilities(FACES)
-        n += len(FACES)
-    return round(n / (time.perf_counter() - start))
+def rate(predictor) -> int:
+    return round(items_per_second(lambda: predictor.probabilities(FACES), len(FACES), warmup=3))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from ferlab.export import export_onnx_int8
 from ferlab.inference import load_model, shipped_models
 from ferlab.photos.analyze import analyze_image, read_photo
 from ferlab.photos.detect import create_detector
+from timing import items_per_second, median_ms
 
 FER = "25.10.3"
 THREADS = 2
@@ -158,32 +158,19 @@ def test_photos(folder: Path) -> dict[str, Path]:
 
 
 def ferlab_side(predictor, faces: np.ndarray, photos: dict, detector, repeats: int) -> dict:
-    def rate(batch: int, seconds: float = 3.0) -> float:
+    def rate(batch: int) -> float:
         chunk = faces[:batch]
-        predictor.probabilities(chunk)
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            predictor.probabilities(chunk)
-            n += len(chunk)
-        return n / (time.perf_counter() - start)
-
-    def median_ms(fn) -> float:
-        fn()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return 1000 * float(np.median(times))
+        return items_per_second(lambda: predictor.probabilities(chunk), batch, warmup=1)
 
     result = {"faces_s_64": rate(64), "faces_s_1": rate(1)}
     for name, path in photos.items():
         data = path.read_bytes()
         gray = np.asarray(read_photo(data, path.name).convert("L"))
         result[f"photo_ms:{name}"] = median_ms(
-            lambda d=data, n=path.name: analyze_image(predictor, read_photo(d, n), detector, n)
+            lambda d=data, n=path.name: analyze_image(predictor, read_photo(d, n), detector, n),
+            repeats,
         )
-        result[f"detect_ms:{name}"] = median_ms(lambda g=gray: detector(g))
+        result[f"detect_ms:{name}"] = median_ms(lambda g=gray: detector(g), repeats)
         result[f"faces_found:{name}"] = len(
             analyze_image(predictor, read_photo(data, path.name), detector).faces
         )

@@ -15,7 +15,6 @@ compare_students.json and compare_students.md beside this script.
 
 import json
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +25,9 @@ from ferlab.models import create
 from ferlab.runs import RunFolder
 from ferlab.runtime import onnx_graph, session
 from ferlab.training import TrainConfig, recipe_settings, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from timing import items_per_second  # noqa: E402  (benchmarks/ is not a package)
 
 HERE = Path(__file__).resolve().parent
 BASE = "fast@1"
@@ -95,15 +97,11 @@ def faces_per_second(model: torch.nn.Module, seconds: float = 3.0) -> float:
     runner = session(onnx_graph(model).SerializeToString())
     name = runner.get_inputs()[0].name
     faces = np.random.default_rng(0).random((BATCH, 1, 48, 48), dtype=np.float32)
-    for _ in range(5):
+
+    def run():
         runner.run(None, {name: faces})
-    rates = []
-    for _ in range(3):
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            runner.run(None, {name: faces})
-            n += BATCH
-        rates.append(n / (time.perf_counter() - start))
+
+    rates = [items_per_second(run, BATCH, seconds, warmup=5 if i == 0 else 0) for i in range(3)]
     return float(np.median(rates))
 
 
