@@ -65,6 +65,17 @@ class FERModel(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+class PooledCNN(FERModel):
+    """A conv trunk -> global average pooling -> dropout -> linear classifier, the head the
+    plain, compact and residual CNNs share; subclasses set `features`, `dropout`, `classifier`."""
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(self.normalize(x)).mean((2, 3))  # (B, C)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(features))
+
+
 def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
     """The model's conv layers by module name, in forward order."""
     return {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}

@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from ferlab.models.base import FERModel
+from ferlab.models.base import PooledCNN
 from ferlab.models.registry import register
 
 
@@ -31,7 +31,7 @@ def conv_bn_act(c_in: int, c_out: int, stride: int = 1, separable: bool = False)
     ]
 
 
-class CompactCNN(FERModel):
+class CompactCNN(PooledCNN):
     """stem (3x3, stride 2) -> stages of 3x3 convs, a 2x2 max-pool before each stage after the
     first -> global average pooling -> dropout -> classes. `stages` lists each stage's conv
     widths; a stage without convs is just its pool (a second halving)."""
@@ -60,12 +60,6 @@ class CompactCNN(FERModel):
         self.filter_layer = "features.stem.act"  # the only full 3x3 filters a face meets whole
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(c_in, num_classes)
-
-    def forward_features(self, x):
-        return self.features(self.normalize(x)).mean((2, 3))  # (B, C)
-
-    def forward_head(self, features):
-        return self.classifier(self.dropout(features))
 
 
 @register(

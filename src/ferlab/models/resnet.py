@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from ferlab.models.base import FERModel
+from ferlab.models.base import PooledCNN
 from ferlab.models.registry import register
 
 
@@ -28,7 +28,7 @@ class BasicBlock(nn.Module):
         return self.act2(y + self.shortcut(x))
 
 
-class ResNetFER(FERModel):
+class ResNetFER(PooledCNN):
     """Stem conv at 48x48, then stages of basic blocks, each stage halving the resolution."""
 
     def __init__(
@@ -61,9 +61,6 @@ class ResNetFER(FERModel):
 
     def forward_features(self, x):
         return self.stages(self.stem(self.normalize(x))).mean((2, 3))  # (B, C)
-
-    def forward_head(self, features):
-        return self.classifier(self.dropout(features))
 
 
 @register("resnet-fer", "compact ResNet: stem 32, stages 64-128-256 of 1-2-2 blocks (2.7M)")

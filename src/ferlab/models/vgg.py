@@ -5,7 +5,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ferlab.models.base import FERModel
+from ferlab.models.base import FERModel, PooledCNN
 from ferlab.models.registry import register
 
 # VGG16's conv stack ('M' = 2x2 max-pool): with the seed's FC head this lands 0.34% under the
@@ -68,7 +68,7 @@ class VGGStudy(FERModel):
         return self.classifier(self.fc(features))
 
 
-class PlainCNN(FERModel):
+class PlainCNN(PooledCNN):
     """Stages of two 3x3 conv + BN + ReLU, max-pool between, global average pooling."""
 
     def __init__(
@@ -91,12 +91,6 @@ class PlainCNN(FERModel):
                 block.add_module("drop", nn.Dropout(stage_dropout))
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(widths[-1], num_classes)
-
-    def forward_features(self, x):
-        return self.features(self.normalize(x)).mean((2, 3))  # (B, C)
-
-    def forward_head(self, features):
-        return self.classifier(self.dropout(features))
 
 
 @register("vgg-study", "the study's CNN: VGG16-BN-style conv stack, FC 4096-4096-2048-1024 (44.2M)")
