@@ -57,6 +57,9 @@ class TrainConfig:
     )
     distill_weight: float = setting(0.7, "With --teacher: the soft targets' share of the loss.")
     distill_temperature: float = setting(2.0, "With --teacher: softening of both distributions.")
+    teacher_tta: bool = setting(
+        False, "With --teacher: its probabilities averaged over its test-time views (flips, crops)."
+    )
     class_weights: bool = setting(False, "Weight the loss by inverse class frequency.")
     balanced_sampling: bool = setting(False, "Class-balanced sampling.", flag="--balanced")
     equalize_hist: bool = setting(True, "Histogram-equalize every face.", flag="--equalize")
