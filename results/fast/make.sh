@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The package's `fast` model (issue 15): cnn-small distilled from the shipped `default` with
-# recipe fast@1, evaluated once and shipped as src/ferlab/weights/fast.pt. Run it again
-# whenever `default` improves (the teacher's answers are cached per teacher file).
-# Usage: results/fast/make.sh [RUN] [DATA]
+# recipe RECIPE (fast@2; fast@1 made the first one), evaluated once and shipped as
+# src/ferlab/weights/fast.pt. Run it again whenever `default` improves (the teacher's answers
+# are cached per teacher file).
+# Usage: results/fast/make.sh [RUN] [DATA] [RECIPE]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUN=${1:-/root/runs/fast}
 DATA=${2:-${FERLAB_DATA:-../shared/data/fer2013.zip}}
-.venv/bin/ferlab train --data "$DATA" --recipe fast@1 --out "$RUN" --quiet
+RECIPE=${3:-fast@2}
+.venv/bin/ferlab train --data "$DATA" --recipe "$RECIPE" --out "$RUN" --quiet
 results/ship_model.sh "$RUN" "$DATA" results/fast fast
