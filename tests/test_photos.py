@@ -282,3 +282,14 @@ def test_the_photo_set_knows_where_its_faces_are():
         assert all(b.x >= 0 and b.x + b.w <= w and b.y >= 0 and b.y + b.h <= h for b in p.faces)
     sizes = sorted({b.w for p in photos for b in p.faces})
     assert sizes[0] <= 32 and sizes[-1] >= 180 and len(photos) >= 15
+
+
+def test_haar_searches_with_any_shipped_cascade_and_refuses_others(astronaut):
+    from ferlab.photos.detect import CASCADES, HaarParams, haar
+
+    gray = np.asarray(astronaut.convert("L"))
+    for cascade in CASCADES:
+        found = haar(HaarParams(cascade=cascade))(gray)
+        assert any(iou(b, ASTRONAUT_FACE) > 0.5 for b in found), cascade
+    with pytest.raises(FerlabError, match="unknown cascade 'eyes'"):
+        haar(HaarParams(cascade="eyes"))

@@ -8,7 +8,9 @@ import numpy as np
 
 from ferlab.errors import FerlabError
 
-CASCADE_WINDOW = 24  # the frontal-face cascade's window: the smallest face it finds
+CASCADE_WINDOW = 24  # the frontal-face cascades' window: the smallest face they find
+# Frontal-face cascades opencv-python-headless ships (in cv2.data.haarcascades).
+CASCADES = ("frontalface_default", "frontalface_alt", "frontalface_alt2")
 
 
 @dataclass(frozen=True)
@@ -17,9 +19,11 @@ class HaarParams:
     `min_face_share` of the photo's shorter side, are not looked for, and the photo is searched
     on a copy scaled so that the smallest face looked for fills the cascade's window, and at
     most `max_side` px wide (0: no cap); time grows with the pixels searched and with the
-    number of scales (`scale_factor`). The defaults are ferlab 0.3's search; `haar-fast`'s
-    were chosen on the photo set (benchmarks/detect_speed.py and its results)."""
+    number of scales (`scale_factor`), and with the cascade (one of CASCADES). The defaults
+    are ferlab 0.3's search; `haar`'s and `haar-fast`'s were chosen on the photo set
+    (benchmarks/detect_speed.py and its results)."""
 
+    cascade: str = "frontalface_default"
     min_face_px: int = 24
     min_face_share: float = 0.04
     scale_factor: float = 1.1
@@ -74,7 +78,11 @@ def create_detector(name: str = "haar") -> Detector:
 @register_detector("haar")
 def haar(params: HaarParams = HaarParams()) -> Detector:
     """OpenCV's bundled frontal-face Haar cascade (opencv-python-headless < 5 ships it)."""
-    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    if params.cascade not in CASCADES:
+        raise FerlabError(
+            f"unknown cascade '{params.cascade}'; choose one of {', '.join(CASCADES)}"
+        )
+    path = cv2.data.haarcascades + f"haarcascade_{params.cascade}.xml"
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
         raise FerlabError(f"cannot load the Haar cascade from {path}")
