@@ -213,6 +213,9 @@ def test_packaged_recipes_keep_their_old_versions():
     assert newest["recipe"] == "flagship@2" and newest["ema_decay"] > 0
     with pytest.raises(FerlabError, match="unknown recipe version 'flagship@9'"):
         recipe_settings("flagship@9")
+    # fast@2 distils from the teacher's TTA answers; fast@1, which made the first `fast`, not.
+    assert recipe_settings("fast")["recipe"] == "fast@2" and recipe_settings("fast")["teacher_tta"]
+    assert not recipe_settings("fast@1").get("teacher_tta", False)
 
 
 LONG = dict(optimizer="sgd", schedule="cosine", warmup_epochs=1, lr=0.05, ema_decay=0.9)
