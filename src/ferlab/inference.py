@@ -19,6 +19,7 @@ from ferlab.data.preprocess import Preprocess
 from ferlab.errors import FerlabError
 from ferlab.models.card import ModelCard, read_checkpoint
 from ferlab.runs import RunFolder
+from ferlab.runtime import OnnxRunner
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PACKAGE_WEIGHTS = WEIGHTS_DIR / "default.pt"
@@ -137,11 +138,15 @@ def probabilities(
     model: nn.Module, faces: np.ndarray, batch_size: int = 512, device: str = "cpu"
 ) -> np.ndarray:
     """(N, 48, 48) preprocessed uint8 faces -> (N, classes) softmax probabilities."""
-    model.eval().to(memory_format=torch.channels_last)
-    out = []
-    for i in range(0, len(faces), batch_size):
-        x = face_batch(faces[i : i + batch_size], device)
-        out.append(torch.softmax(model(x).float(), dim=1).cpu().numpy())
+    chunks = [faces[i : i + batch_size] for i in range(0, len(faces), batch_size)]
+    if isinstance(model, OnnxRunner):  # no torch op around the session (its docstring: why)
+        out = [model.probabilities(chunk) for chunk in chunks]
+    else:
+        model.eval().to(memory_format=torch.channels_last)
+        out = [
+            torch.softmax(model(face_batch(chunk, device)).float(), dim=1).cpu().numpy()
+            for chunk in chunks
+        ]
     n_classes = model.model_args.get("num_classes", 7) if hasattr(model, "model_args") else 7
     return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
 
