@@ -2,15 +2,16 @@
 faces/s at batch 64, 2 threads, for the shipped models, each path a step further from the
 bare session to the full call. Run on an idle CPU:
 
-    .venv/bin/python benchmarks/predictor_overhead.py
+    .venv/bin/python benchmarks/predictor_overhead.py [SUFFIX]
 
 Paths (each timed 3 s, interleaved over 3 rounds, medians):
 - session: `session.run` on a float32 batch made once (the ceiling);
 - numpy: equalize + /255 in numpy + session.run + softmax in numpy (no torch op at all);
 - torch tensor: equalize + the torch batch Predictor builds (`face_batch`) + session.run +
-  softmax in torch, i.e. what `Predictor.probabilities` does step for step;
+  softmax in torch, i.e. what `Predictor.probabilities` did step for step until it ran the
+  session with numpy alone around it (ferlab.runtime.OnnxRunner.probabilities);
 - predictor: `Predictor.probabilities` itself.
-Writes benchmarks/results/predictor_overhead.json and .md.
+Writes benchmarks/results/predictor_overhead[SUFFIX].json; predictor_overhead.md tells them apart.
 """
 
 import json
