@@ -36,9 +36,9 @@ class HaarParams:
         return min(scale, self.max_side / max(height, width)) if self.max_side else scale
 
 
-# Picked on the photo set by benchmarks/detect_speed.py's rules: the default finds 78 of its 94
-# faces with no false detection where ferlab 0.3's search found 77 with one, in a third of the
-# time; the fast one finds 71 with none, 3.9x faster than ferlab 0.3's on a 512x512 photo.
+# Picked on the photo set by benchmarks/detect_speed.py's rules: the default finds 80 of its 96
+# faces with no false detection where ferlab 0.3's search found 79 with two, in a third of the
+# time; the fast one finds 73 with one, 4.6x faster than ferlab 0.3's on a 512x512 photo.
 HAAR = HaarParams("frontalface_alt2", min_face_px=24, scale_factor=1.3, min_neighbors=1)
 HAAR_FAST = HaarParams("frontalface_alt2", min_face_px=32, scale_factor=1.3, min_neighbors=1)
 
@@ -114,7 +114,7 @@ def haar(params: HaarParams = HAAR) -> Detector:
 @register_detector("haar-fast")
 def haar_fast() -> Detector:
     """`haar` searching from 32 px faces: 1.7x faster on a 512x512 photo, finding 7 fewer of
-    the photo set's 94 faces (benchmarks/results/detect_speed.md)."""
+    the photo set's 96 faces and one false face (benchmarks/results/detect_speed.md)."""
     return haar(HAAR_FAST)
 
 

@@ -137,6 +137,14 @@ def photo_set() -> list[TestPhoto]:
         first += cols * rows
     for base in (photos[0], photos[3], photos[6]):
         photos += [_rotated(base, 12), _rotated(base, -20), _darkened(base, 0.35)]
+    # The astronaut beside her mirror image (benchmarks/vs_fer.py's 2-face photo): a permissive
+    # search found two false faces in it that no other photo here showed.
+    f = ASTRONAUT_FACE
+    mirrored = Box(1024 - f.x - f.w, f.y, f.w, f.h)
+    photos.append(
+        TestPhoto("astronaut and her mirror image, 1024x512",
+                  np.hstack([astronaut, astronaut[:, ::-1]]), (f, mirrored))
+    )  # fmt: skip
     return photos
 
 
