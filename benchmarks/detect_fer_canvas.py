@@ -1,0 +1,68 @@
+"""Detection recall on FER2013's tight face crops pasted on a canvas (as
+tests/test_photos.py::test_fer_faces_pasted_on_a_canvas builds it): 5 canvases of 8 PublicTest
+faces at 144 px, drawn with seeds 0-4; `haar` (ferlab 0.3's search) against `haar-fast` and a
+few other searches. Dataset images cannot go into the photo set, so this needs the data:
+
+    .venv/bin/python benchmarks/detect_fer_canvas.py [DATA]   (default: ../shared/data/fer2013.zip)
+
+Writes benchmarks/results/detect_fer_canvas.md.
+"""
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ferlab.data import RAW, load
+from ferlab.photos.detect import HAAR_FAST, Box, HaarParams, haar
+from ferlab.photos.photo_set import matched
+
+SEARCHES = {
+    "haar (ferlab 0.3's search, the default)": HaarParams(),
+    "haar-fast (alt2, 24 px, step 1.3, 1 neighbour)": HAAR_FAST,
+    "alt2, 24 px, step 1.2, 1 neighbour": HaarParams(
+        "frontalface_alt2", scale_factor=1.2, min_neighbors=1
+    ),  # fmt: skip
+    "default, 24 px, step 1.2, 3 neighbours": HaarParams(scale_factor=1.2, min_neighbors=3),
+}
+
+
+def canvases(data: str) -> list[tuple[np.ndarray, tuple[Box, ...]]]:
+    faces, _ = load(data, preprocess=RAW)
+    test = faces.split("PublicTest")
+    out = []
+    for seed in range(5):
+        picks = np.random.default_rng(seed).choice(len(test), 8, replace=False)
+        canvas = np.full((400, 1400), 128, np.uint8)
+        spots = [(40 + 170 * i, 40 + 130 * (i % 2)) for i in range(8)]
+        for k, (x, y) in zip(picks, spots, strict=True):
+            face = cv2.resize(test.images[k], (144, 144))  # as the test: bilinear
+            canvas[y : y + 144, x : x + 144] = face
+        out.append((canvas, tuple(Box(x, y, 144, 144) for x, y in spots)))
+    return out
+
+
+def main(data: str = "../shared/data/fer2013.zip") -> None:
+    made = canvases(data)
+    lines = [
+        "# Detection recall on FER2013 faces pasted on a canvas",
+        "",
+        f"`python benchmarks/detect_fer_canvas.py` ({data}): 5 canvases of 8 PublicTest faces "
+        "at 144 px (40 faces); a face is found when a box overlaps it by IoU >= 0.3.",
+        "",
+        "| search | found | false |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, params in SEARCHES.items():
+        detect = haar(params)
+        found = sum(matched(detect(c), boxes) for c, boxes in made)
+        false = sum(len(detect(c)) for c, _ in made) - found
+        lines.append(f"| {name} | {found}/40 | {false} |")
+        print(lines[-1], flush=True)
+    out = Path(__file__).parent / "results" / "detect_fer_canvas.md"
+    out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:2])
