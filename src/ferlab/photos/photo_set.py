@@ -140,7 +140,7 @@ def photo_set() -> list[TestPhoto]:
     # The astronaut beside her mirror image (benchmarks/vs_fer.py's 2-face photo): a permissive
     # search found two false faces in it that no other photo here showed.
     f = ASTRONAUT_FACE
-    mirrored = Box(1024 - f.x - f.w, f.y, f.w, f.h)
+    mirrored = Box(2 * astronaut.shape[1] - f.x - f.w, f.y, f.w, f.h)
     photos.append(
         TestPhoto("astronaut and her mirror image, 1024x512",
                   np.hstack([astronaut, astronaut[:, ::-1]]), (f, mirrored))
