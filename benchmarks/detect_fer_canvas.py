@@ -1,7 +1,8 @@
-"""Detection recall on FER2013's tight face crops pasted on a canvas (as
-tests/test_photos.py::test_fer_faces_pasted_on_a_canvas builds it): 5 canvases of 8 PublicTest
-faces at 144 px, drawn with seeds 0-4; `haar` (ferlab 0.3's search) against `haar-fast` and a
-few other searches. Dataset images cannot go into the photo set, so this needs the data:
+"""Detection recall on FER2013's tight face crops pasted on a canvas
+(ferlab.photos.photo_set.faces_on_canvas, as tests/test_photos.py builds them): 5 canvases of 8
+PublicTest faces at 144 px, drawn with seeds 0-4; `haar` (ferlab 0.3's search) against
+`haar-fast` and a few other searches. Dataset images cannot go into the photo set, so this
+needs the data:
 
     .venv/bin/python benchmarks/detect_fer_canvas.py [DATA]   (default: ../shared/data/fer2013.zip)
 
@@ -11,12 +12,11 @@ Writes benchmarks/results/detect_fer_canvas.md.
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ferlab.data import RAW, load
 from ferlab.photos.detect import HAAR_FAST, Box, HaarParams, haar
-from ferlab.photos.photo_set import matched
+from ferlab.photos.photo_set import faces_on_canvas, matched
 
 SEARCHES = {
     "haar (ferlab 0.3's search, the default)": HaarParams(),
@@ -34,12 +34,7 @@ def canvases(data: str) -> list[tuple[np.ndarray, tuple[Box, ...]]]:
     out = []
     for seed in range(5):
         picks = np.random.default_rng(seed).choice(len(test), 8, replace=False)
-        canvas = np.full((400, 1400), 128, np.uint8)
-        spots = [(40 + 170 * i, 40 + 130 * (i % 2)) for i in range(8)]
-        for k, (x, y) in zip(picks, spots, strict=True):
-            face = cv2.resize(test.images[k], (144, 144))  # as the test: bilinear
-            canvas[y : y + 144, x : x + 144] = face
-        out.append((canvas, tuple(Box(x, y, 144, 144) for x, y in spots)))
+        out.append(faces_on_canvas(test.images[picks]))
     return out
 
 

@@ -15,6 +15,7 @@ from ferlab.errors import FerlabError
 from ferlab.inference import load_model
 from ferlab.photos.analyze import analyze_image, read_photo
 from ferlab.photos.detect import Box, create_detector
+from ferlab.photos.photo_set import faces_on_canvas
 
 ASTRONAUT_FACE = Box(177, 67, 93, 93)  # where the face is in skimage's astronaut picture
 
@@ -75,17 +76,14 @@ def test_fer_faces_pasted_on_a_canvas(model, haar):
     test = faces.split("PublicTest")
     rng = np.random.default_rng(0)
     picks = rng.choice(len(test), 8, replace=False)
-    canvas = np.full((400, 1400), 128, np.uint8)
-    spots = [(40 + 170 * i, 40 + 130 * (i % 2)) for i in range(8)]
-    for k, (x, y) in zip(picks, spots, strict=True):
-        canvas[y : y + 144, x : x + 144] = cv2.resize(test.images[k], (144, 144), cv2.INTER_CUBIC)
+    canvas, boxes = faces_on_canvas(test.images[picks])
     result = analyze_image(model, Image.fromarray(canvas), haar, "canvas")
     # Every detection is one of the pasted faces, and most faces are found (Haar finds about
     # 70% of FER2013's tight crops).
     matched = {}
     for f in result.faces:
-        best = max(range(8), key=lambda i: iou(f.box, Box(*spots[i], 144, 144)))
-        assert iou(f.box, Box(*spots[best], 144, 144)) > 0.5
+        best = max(range(8), key=lambda i: iou(f.box, boxes[i]))
+        assert iou(f.box, boxes[best]) > 0.5
         matched[best] = int(f.probs.argmax())
     assert len(matched) == len(result.faces) >= 5
     # Classified from the detected crop as from the original 48x48 face, mostly.

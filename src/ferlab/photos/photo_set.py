@@ -148,6 +148,19 @@ def photo_set() -> list[TestPhoto]:
     return photos
 
 
+def faces_on_canvas(faces: np.ndarray) -> tuple[np.ndarray, tuple[Box, ...]]:
+    """8 tight (48, 48) face crops (e.g. FER2013's) enlarged to 144 px and pasted on a gray
+    400x1400 canvas, in two staggered rows; the canvas and the faces' boxes. Dataset faces
+    cannot go into the photo set, so tests and benchmarks that have the data build this."""
+    if len(faces) != 8:
+        raise FerlabError(f"faces_on_canvas: 8 faces, not {len(faces)}")
+    canvas = np.full((400, 1400), 128, np.uint8)
+    boxes = tuple(Box(40 + 170 * i, 40 + 130 * (i % 2), 144, 144) for i in range(8))
+    for face, b in zip(faces, boxes, strict=True):
+        canvas[b.y : b.y + b.h, b.x : b.x + b.w] = cv2.resize(face, (b.w, b.h))  # bilinear
+    return canvas, boxes
+
+
 def matched(found: list[Box], truth: tuple[Box, ...], min_iou: float = 0.3) -> int:
     """How many true faces have a detection overlapping them (each detection used once)."""
     used, hits = set(), 0
