@@ -7,8 +7,6 @@ without (what ferlab.runtime now sets). Run on an idle CPU:
 Recorded in benchmarks/results/onnx_spinning.md.
 """
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -27,7 +25,6 @@ if __name__ == "__main__":
     torch.set_num_threads(2)
     for ref in ("fast", "default"):
         predictor = load_model(ref, runtime="onnx")
-        path = Path(predictor.runner.session._model_path)
         for spinning in (True, False):
-            predictor.runner.session = session(path, spinning)
+            predictor.runner.session = session(predictor.runner.graph, spinning)
             print(f"{ref}: spinning {'on ' if spinning else 'off'} {rate(predictor):,} faces/s")

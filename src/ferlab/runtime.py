@@ -105,6 +105,7 @@ class OnnxRunner(nn.Module):
 
     def __init__(self, graph: Path | bytes, model_args: dict, input_crop: int = 0):
         super().__init__()
+        self.graph = graph  # what the session runs: a file, or the graph's bytes
         self.session = session(graph)
         self.model_args, self.input_crop = dict(model_args), input_crop
 
