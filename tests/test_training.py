@@ -213,8 +213,14 @@ def test_packaged_recipes_keep_their_old_versions():
     assert newest["recipe"] == "flagship@2" and newest["ema_decay"] > 0
     with pytest.raises(FerlabError, match="unknown recipe version 'flagship@9'"):
         recipe_settings("flagship@9")
-    # fast@2 distils from the teacher's TTA answers; fast@1, which made the first `fast`, not.
-    assert recipe_settings("fast")["recipe"] == "fast@2" and recipe_settings("fast")["teacher_tta"]
+    # fast@3 (the shipped `fast`) is fast@2 for twice the epochs; both distil from the
+    # teacher's TTA answers, fast@1, which made the first `fast`, not.
+    newest, older = recipe_settings("fast"), recipe_settings("fast@2")
+    assert newest["recipe"] == "fast@3" and newest["teacher_tta"]
+    assert newest["epochs"] == 2 * older["epochs"]
+    assert {k: v for k, v in newest.items() if k not in ("recipe", "epochs")} == {
+        k: v for k, v in older.items() if k not in ("recipe", "epochs")
+    }
     assert not recipe_settings("fast@1").get("teacher_tta", False)
 
 
