@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from conftest import fer_data, run_cli, synthetic_faces, tiny_run
+from conftest import fer_data, run_cli, synthetic_faces, tiny_config, tiny_run, write_tree
 from ferlab.data import EMOTIONS, load
 from ferlab.data.splits import ValidationSplit
 from ferlab.errors import FerlabError
@@ -215,9 +215,20 @@ def test_int8_export_runs_in_onnx_runtime_and_keeps_its_card(trained, tmp_path):
     graph = onnx.load(str(path))
     assert any(node.op_type == "QuantizeLinear" for node in graph.graph.node)
     props = {p.key: p.value for p in graph.metadata_props}
-    assert json.loads(props["ferlab.quantization"])["calibration_faces"] > 0
+    how = json.loads(props["ferlab.quantization"])
+    assert how["calibration_faces"] > 0 and "accuracy" in how["chosen_by"]  # labels were given
     assert onnx_card(path).model == "cnn-baseline"
+    # The card says which of the two graphs was kept, and the graph is that one.
+    first = next(node for node in graph.graph.node if node.op_type == "Conv")
+    made_by = {o: node.op_type for node in graph.graph.node for o in node.output}
+    assert (made_by[first.input[0]] != "DequantizeLinear") == ("first conv in fp32" in how["int8"])
     fp32, int8 = load_model(run), load_model(path, runtime="onnx")
+    from ferlab.evaluation import select_split
+
+    val = select_split(fp32, data, "val").images
+    agree = (fp32.probabilities(val, prepared=True).argmax(1)
+             == int8.probabilities(val, prepared=True).argmax(1)).mean()  # fmt: skip
+    assert agree == pytest.approx(how["agreement_with_fp32"], abs=2e-3)
     faces = synthetic_faces(per_class=6, seed=7).images
     agree = (fp32.probabilities(faces).argmax(1) == int8.probabilities(faces).argmax(1)).mean()
     assert agree >= 0.9
@@ -227,14 +238,32 @@ def test_int8_export_runs_in_onnx_runtime_and_keeps_its_card(trained, tmp_path):
     assert r.returncode == 0 and "accuracy" in r.stdout, r.stderr[-2000:]
 
 
+def test_int8_export_of_a_network_without_convs(tmp_path):
+    import onnx
+
+    from ferlab.export import export_onnx_int8
+    from ferlab.training import train
+
+    data = write_tree(synthetic_faces(per_class=8, seed=5), tmp_path / "data")
+    dense = dict(depth=2, width=32)
+    train(tiny_config(data, tmp_path / "run", model="dnn-study", model_args=dense, epochs=1))
+    fp32 = load_model(tmp_path / "run")
+    faces = load(data)[0]
+    path = export_onnx_int8(fp32, tmp_path / "dense.onnx", faces.images, faces.labels)
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert "every layer in int8" in json.loads(props["ferlab.quantization"])["int8"]
+    assert load_model(path, runtime="onnx").probabilities(faces.images).shape == (len(faces), 7)
+
+
 @pytest.mark.skipif(fer_data() is None, reason="FERLAB_DATA not set")
-def test_int8_default_agrees_with_fp32_on_real_faces(tmp_path):
+@pytest.mark.parametrize("name", ["default", "fast"])
+def test_int8_shipped_models_agree_with_fp32_on_real_faces(name, tmp_path):
     from ferlab.evaluation import select_split
     from ferlab.export import export_onnx_int8
 
-    fp32 = load_model("default")
-    calibration = select_split(fp32, fer_data(), "val").images[:512]
-    path = export_onnx_int8(fp32, tmp_path / "default-int8.onnx", calibration)
+    fp32 = load_model(name)
+    val = select_split(fp32, fer_data(), "val")
+    path = export_onnx_int8(fp32, tmp_path / f"{name}-int8.onnx", val.images, val.labels)
     public = select_split(fp32, fer_data(), "PublicTest").images[:1500]
     int8 = load_model(path, runtime="onnx")
     agree = (fp32.probabilities(public, prepared=True).argmax(1)

@@ -515,11 +515,11 @@ def export_cmd(
     if onnx_path and int8:
         from ferlab.evaluation import select_split
 
-        calibration = select_split(predictor, data, "val").images
-        export_onnx_int8(predictor, onnx_path, calibration)
+        val = select_split(predictor, data, "val")
+        export_onnx_int8(predictor, onnx_path, val.images, val.labels)
         out.print(
             f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, int8, calibrated on "
-            f"{len(calibration)} validation faces)"
+            f"{len(val.images)} validation faces)"
         )
     elif onnx_path:
         export_onnx(predictor, onnx_path)
