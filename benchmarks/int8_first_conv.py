@@ -15,36 +15,17 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
-from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from ferlab.data.preprocess import equalize_hist
 from ferlab.evaluation import select_split
-from ferlab.export import FaceBatches
+from ferlab.export import int8_graphs
 from ferlab.inference import load_model
-from ferlab.runtime import ONNX_INPUT, ONNX_OUTPUT, onnx_graph, session
+from ferlab.runtime import ONNX_INPUT, ONNX_OUTPUT, session
 from timing import items_per_second
 
 RESULTS = Path(__file__).parent / "results"
 ROUNDS = 5
-
-
-def int8_graphs(predictor, calibration: np.ndarray, tmp: Path) -> dict[str, Path]:
-    fp32, pre = tmp / "fp32.onnx", tmp / "pre.onnx"
-    onnx.save(onnx_graph(predictor.model), str(fp32))
-    quant_pre_process(str(fp32), str(pre))
-    first = next(n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv")
-    graphs = {"fp32": fp32}
-    for label, exclude in (("int8, all convs", []), ("int8, first conv fp32", [first])):
-        graphs[label] = tmp / f"{len(exclude)}.onnx"
-        quantize_static(
-            str(pre), str(graphs[label]), FaceBatches(predictor, calibration),
-            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8, reduce_range=True, nodes_to_exclude=exclude,
-        )  # fmt: skip
-    return graphs
 
 
 def predictor_call(s, faces: np.ndarray):
@@ -61,7 +42,7 @@ def measure(ref: str, data: str) -> dict:
     predictor = load_model(ref, runtime="torch")
     val = select_split(predictor, data, "val")
     x = predictor.tensor(val.images).contiguous().numpy()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:  # the candidates `ferlab export --int8` weighs
         sessions = {k: session(p) for k, p in int8_graphs(predictor, val.images, Path(tmp)).items()}
     answers = {k: s.run([ONNX_OUTPUT], {ONNX_INPUT: x})[0].argmax(1) for k, s in sessions.items()}
     rates = {k: [] for k in sessions}

@@ -60,65 +60,78 @@ def export_onnx(predictor: Predictor, out: Path) -> Path:
     return Path(out)
 
 
+def int8_graphs(predictor: Predictor, calibration: np.ndarray, folder: Path) -> dict[str, Path]:
+    """The model's graph ("fp32") and its int8 candidates, written in `folder`: "every layer in
+    int8", and for a network with convs "the first conv in fp32" (the conv on the face itself).
+    Statically quantized by ONNX Runtime (QDQ, per-channel weights), activation ranges
+    calibrated on `calibration`: (N, 48, 48) uint8 faces prepared for the model."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    fp32, pre = Path(folder) / "fp32.onnx", Path(folder) / "pre.onnx"
+    onnx.save(onnx_graph(predictor.model), str(fp32))
+    quant_pre_process(str(fp32), str(pre))  # shape inference and folding, as ORT advises
+    convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"]
+    excluded = {"every layer in int8": []}
+    if convs:  # a dense network (dnn-study) has none
+        excluded["the first conv in fp32"] = convs[:1]
+    graphs = {"fp32": fp32}
+    for i, (name, exclude) in enumerate(excluded.items()):
+        graphs[name] = Path(folder) / f"int8-{i}.onnx"
+        quantize_static(
+            str(pre),
+            str(graphs[name]),
+            FaceBatches(predictor, calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            # 7-bit weights: without VNNI (AVX2 only, as here) u8 x s8 sums can saturate
+            reduce_range=True,
+            nodes_to_exclude=exclude,
+        )
+    return graphs
+
+
 def export_onnx_int8(
     predictor: Predictor, out: Path, calibration: np.ndarray, labels: np.ndarray | None = None
 ) -> Path:
-    """The ONNX graph statically quantized to int8 by ONNX Runtime (QDQ, per-channel weights),
-    its activation ranges calibrated on `calibration`: (N, 48, 48) uint8 faces prepared for the
-    model, e.g. its validation faces (never a test split), with their `labels` when known.
+    """The model in int8 (`int8_graphs`), calibrated on `calibration`: (N, 48, 48) uint8 faces
+    prepared for the model, e.g. its validation faces (never a test split), with their
+    `labels` when known.
 
-    Two graphs are made: every layer in int8, and the first conv (on the face itself) in fp32,
-    which is what makes `fast` 16% faster (benchmarks/results/int8_first_conv.md) but cost
-    `default` accuracy there. The one kept is the closer to fp32 on the calibration faces: in
-    accuracy when `labels` are given, else in top-1 agreement; the card says which and why."""
+    Of the candidates, the one kept is the closer to fp32 on the calibration faces: in accuracy
+    when `labels` are given, else in top-1 agreement; the card says which and why. Keeping the
+    first conv in fp32 makes `fast` 10-33% faster but cost `default` accuracy
+    (benchmarks/results/int8_first_conv.md)."""
     if not onnx_installed():
         raise FerlabError(f"ONNX export needs the export extra: {EXPORT_EXTRA}")
     if not len(calibration):
         raise FerlabError("int8 export: no calibration faces")
     import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     x = predictor.tensor(calibration).contiguous().numpy()
     with tempfile.TemporaryDirectory() as tmp:
-        fp32, pre = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx"
-        onnx.save(onnx_graph(predictor.model), str(fp32))
-        quant_pre_process(str(fp32), str(pre))  # shape inference and folding, as ORT advises
-        convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"]
-        excluded = {"every layer in int8": []}
-        if convs:  # a dense network (dnn-study) has none
-            excluded["the first conv in fp32"] = convs[:1]
-        graphs = {k: Path(tmp) / f"int8-{i}.onnx" for i, k in enumerate(excluded)}
-        for name, path in graphs.items():
-            quantize_static(
-                str(pre),
-                str(path),
-                FaceBatches(predictor, calibration),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                # 7-bit weights: without VNNI (AVX2 only, as here) u8 x s8 products saturate
-                reduce_range=True,
-                nodes_to_exclude=excluded[name],
-            )
-        answers = {k: _top1(p, x) for k, p in {"fp32": fp32, **graphs}.items()}
+        graphs = int8_graphs(predictor, calibration, Path(tmp))
+        answers = {k: _top1(p, x) for k, p in graphs.items()}
+        fp32 = answers.pop("fp32")
         if labels is not None:
-            score = {k: -abs(np.mean(answers[k] == labels) - np.mean(answers["fp32"] == labels))
-                     for k in graphs}  # fmt: skip
+            score = {k: -abs(np.mean(a == labels) - np.mean(fp32 == labels))
+                     for k, a in answers.items()}  # fmt: skip
             rule = "accuracy closest to fp32's on the calibration faces"
         else:
-            score = {k: np.mean(answers[k] == answers["fp32"]) for k in graphs}
+            score = {k: np.mean(a == fp32) for k, a in answers.items()}
             rule = "top-1 agreement with fp32 on the calibration faces"
         # A tie keeps the first conv in fp32: faster for `fast`, no slower for `default`.
-        chosen = max(reversed(graphs), key=score.get)
+        chosen = max(reversed(score), key=score.get)
         graph = onnx.load(str(graphs[chosen]))
     del graph.metadata_props[:]
     how = {
         "int8": f"static, QDQ, per-channel weights, {chosen}",
         "chosen_by": rule,
         "calibration_faces": len(calibration),
-        "agreement_with_fp32": round(float(np.mean(answers[chosen] == answers["fp32"])), 4),
+        "agreement_with_fp32": round(float(np.mean(answers[chosen] == fp32)), 4),
     }
     _attach_card(graph, replace(predictor.card, split=None), quantization=json.dumps(how))
     write_bytes_atomic(Path(out), graph.SerializeToString())
