@@ -1,8 +1,9 @@
 """int8 with and without the first conv (the one on the 1-channel face) quantized, for the
 shipped models: top-1 agreement with fp32 and accuracy on their validation faces (the
 calibration faces, never a test split), and faces/s at batch 64 the way `Predictor` runs an
-ONNX model (equalization, /255, the session, softmax in numpy), 2 threads, 5 interleaved rounds,
-medians. The evidence behind ferlab.export.export_onnx_int8 keeping that conv in fp32.
+ONNX model (equalization, then `OnnxRunner.probabilities`: /255, the session, softmax in
+numpy), 2 threads, 5 interleaved rounds, medians. The evidence behind the choice
+ferlab.export.export_onnx_int8 makes between these graphs.
 
     .venv/bin/python benchmarks/int8_first_conv.py [DATA]   (idle CPU; DATA: the shared zip)
 
@@ -21,34 +22,27 @@ from ferlab.data.preprocess import equalize_hist
 from ferlab.evaluation import select_split
 from ferlab.export import int8_graphs
 from ferlab.inference import load_model
-from ferlab.runtime import ONNX_INPUT, ONNX_OUTPUT, session
+from ferlab.runtime import OnnxRunner
 from timing import items_per_second
 
 RESULTS = Path(__file__).parent / "results"
 ROUNDS = 5
 
 
-def predictor_call(s, faces: np.ndarray):
-    def call():
-        x = equalize_hist(faces)[:, None].astype(np.float32) / np.float32(255)
-        logits = s.run([ONNX_OUTPUT], {ONNX_INPUT: x})[0]
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
-
-    return call
-
-
 def measure(ref: str, data: str) -> dict:
     predictor = load_model(ref, runtime="torch")
     val = select_split(predictor, data, "val")
-    x = predictor.tensor(val.images).contiguous().numpy()
+    card = predictor.card
     with tempfile.TemporaryDirectory() as tmp:  # the candidates `ferlab export --int8` weighs
-        sessions = {k: session(p) for k, p in int8_graphs(predictor, val.images, Path(tmp)).items()}
-    answers = {k: s.run([ONNX_OUTPUT], {ONNX_INPUT: x})[0].argmax(1) for k, s in sessions.items()}
-    rates = {k: [] for k in sessions}
+        graphs = int8_graphs(predictor, val.images, Path(tmp))
+        runners = {k: OnnxRunner(p, card.model_args, card.input_crop) for k, p in graphs.items()}
+    answers = {k: r.probabilities(val.images).argmax(1) for k, r in runners.items()}
+    rates = {k: [] for k in runners}
+    faces = val.images[:64]
     for _ in range(ROUNDS):
-        for k, s in sessions.items():
-            rates[k].append(items_per_second(predictor_call(s, val.images[:64]), 64))
+        for k, r in runners.items():  # as Predictor runs an ONNX model: equalize, then numpy
+            rate = items_per_second(lambda r=r: r.probabilities(equalize_hist(faces)), 64)
+            rates[k].append(rate)
     return {
         k: {
             "val_accuracy": float((answers[k] == val.labels).mean()),
@@ -56,7 +50,7 @@ def measure(ref: str, data: str) -> dict:
             "faces_s_64": float(np.median(rates[k])),
             "faces_s_64_rounds": [round(r) for r in rates[k]],
         }
-        for k in sessions
+        for k in runners
     }
 
 
