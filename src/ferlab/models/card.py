@@ -98,19 +98,28 @@ def _translate_legacy(d: dict) -> dict:
     return d
 
 
+def load_checkpoint_safely(path: Path, map_location="cpu") -> dict:
+    """The contents of a checkpoint file, read without running code from it (tensors and plain
+    values only); a damaged or foreign file is a FerlabError of one line."""
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for a damaged or foreign file
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise FerlabError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {first})"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise FerlabError(f"{path}: not a ferlab checkpoint (no 'ferlab' metadata)")
+    return ckpt
+
+
 def read_checkpoint(
     path: Path, device: str = "cpu", weights: str = "final"
 ) -> tuple[nn.Module, ModelCard]:
     """The model and card of a checkpoint or shipped weights file. A run trained with an EMA
     checkpoints the averaged weights as its state (weights="final") and keeps the raw ones
     beside (weights="raw")."""
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:  # torch raises many types for a damaged or foreign file
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise FerlabError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {first})"
-        ) from None
+    ckpt = load_checkpoint_safely(path, device)
     meta = ckpt.get("ferlab") if isinstance(ckpt, dict) else None
     if not meta or not isinstance(meta, dict):
         raise FerlabError(f"{path}: not a ferlab checkpoint (no 'ferlab' metadata)")

@@ -8,6 +8,8 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ferlab.atomic import atomic_writer
+from ferlab.errors import FerlabError
+from ferlab.models.card import load_checkpoint_safely
 from ferlab.models import weight_layers
 from ferlab.runs import RunFolder
 
@@ -149,6 +151,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         # Streamed to disk (a vgg-study checkpoint with optimizer state is ~530 MB).
         with atomic_writer(Path(path)) as f:
             torch.save(checkpoint, f)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        """--resume reads last.ckpt as every other loader does: tensors and plain values only,
+        whatever weights_only Lightning or the environment would choose (torch honours an
+        explicit True even under TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD), and a damaged or foreign
+        file is one line."""
+        ckpt = load_checkpoint_safely(Path(path), map_location or "cpu")
+        missing = [k for k in RESUME_KEYS if k not in ckpt]
+        if missing:
+            raise FerlabError(
+                f"{path}: not a resumable ferlab checkpoint (no {', '.join(missing)})"
+            )
+        return ckpt
+
+
+# What Lightning reads back from last.ckpt to continue a run, and ferlab's card.
+RESUME_KEYS = ("ferlab", "pytorch-lightning_version", "state_dict", "loops", "optimizer_states")
 
 
 @contextmanager

@@ -1,0 +1,63 @@
+"""Cases a hostile pass broke: each fails without its fix, and answers with one line and exit
+2 (or a correct result), leaving nothing behind, overwriting nothing and running nothing."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_cli, synthetic_faces, tiny_config, write_tree
+from ferlab.errors import FerlabError
+from ferlab.training import train
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_tree(synthetic_faces(per_class=8, seed=2), tmp_path_factory.mktemp("d") / "d")
+
+
+@pytest.fixture(scope="module")
+def finished_run(data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("r") / "run"
+    train(tiny_config(data, run, epochs=1, schedule="cosine"))
+    return run
+
+
+class Payload:
+    """Unpickling this creates a file: proof that loading ran code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_resume_never_runs_code_from_last_ckpt(finished_run, data, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    marker = tmp_path / "ran"
+    torch.save({"state_dict": {}, "payload": Payload(marker)}, run / "checkpoints" / "last.ckpt")
+    # torch's documented switch turns weights_only off wherever a caller did not ask for it.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    r = run_cli("train", "--data", data, "--out", run, "--resume", "--extend-epochs", "1")
+    assert not marker.exists()
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "last.ckpt" in r.stderr and "not a readable checkpoint" in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["damaged", "foreign"])
+def test_resume_of_a_damaged_or_foreign_last_ckpt_is_one_line(kind, finished_run, data, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    last = run / "checkpoints" / "last.ckpt"
+    if kind == "damaged":
+        last.write_bytes(b"PK\x03\x04 not a checkpoint")
+    else:  # readable, but not what a run saves
+        torch.save({"state_dict": {"w": torch.zeros(2)}}, last)
+    r = run_cli("train", "--data", data, "--out", run, "--resume", "--extend-epochs", "1")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "last.ckpt" in r.stderr
+    with pytest.raises(FerlabError, match="last.ckpt"):
+        train(tiny_config(data, run, epochs=1, schedule="cosine"), resume=True, extend_epochs=1)
