@@ -9,8 +9,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ferlab.atomic import atomic_writer
 from ferlab.errors import FerlabError
-from ferlab.models.card import load_checkpoint_safely
 from ferlab.models import weight_layers
+from ferlab.models.card import load_checkpoint_safely
 from ferlab.runs import RunFolder
 
 _now = time.monotonic  # the budget's clock (tests replace it)
