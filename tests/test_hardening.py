@@ -2,6 +2,7 @@
 2 (or a correct result), leaving nothing behind, overwriting nothing and running nothing."""
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,56 @@ def test_resume_of_a_damaged_or_foreign_last_ckpt_is_one_line(kind, finished_run
     assert "last.ckpt" in r.stderr
     with pytest.raises(FerlabError, match="last.ckpt"):
         train(tiny_config(data, run, epochs=1, schedule="cosine"), resume=True, extend_epochs=1)
+
+
+def test_only_ship_writes_into_the_package_weights(finished_run, tmp_path):
+    from ferlab.atomic import PACKAGE_WEIGHTS_DIR
+
+    shipped = PACKAGE_WEIGHTS_DIR / "default.pt"
+    before = shipped.read_bytes()
+    r = run_cli("export", finished_run, "--weights", shipped, "--force")
+    assert r.returncode == 2 and "only `ferlab ship" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("export", finished_run, "--onnx", PACKAGE_WEIGHTS_DIR / "x.onnx")
+    assert r.returncode == 2 and not (PACKAGE_WEIGHTS_DIR / "x.onnx").exists()
+    assert shipped.read_bytes() == before
+
+
+def test_ship_refuses_to_replace_a_better_shipped_model(finished_run, data, tmp_path):
+    from ferlab.inference import load_model
+    from ferlab.shipping import ship
+
+    weights = tmp_path / "weights"
+    first = ship(finished_run, "default", data, tmp_path / "rec", weights_dir=weights)
+    assert first.replaced is None and (tmp_path / "rec" / "metrics.json").is_file()
+    card = load_model(first.weights).card
+    assert card.metrics["val"]["accuracy"] == first.metrics["val"]["accuracy"]
+    # A shipped model that scored higher on validation stays, unless forced.
+    better = dict(card.metrics, val=dict(card.metrics["val"], accuracy=1.01))
+    from ferlab.atomic import shipping
+    from ferlab.export import export_weights
+
+    model = load_model(first.weights)
+    with shipping():
+        export_weights(model.model, replace(card, metrics=better), first.weights)
+    kept = first.weights.read_bytes()
+    with pytest.raises(FerlabError, match="not replacing it"):
+        ship(finished_run, "default", data, weights_dir=weights)
+    assert first.weights.read_bytes() == kept
+    again = ship(finished_run, "default", data, weights_dir=weights, force=True)
+    assert again.replaced["val"]["accuracy"] == 1.01
+    assert load_model(again.weights).card.metrics["val"]["accuracy"] < 1
+
+
+def test_more_devices_than_cores_is_refused_before_anything_starts(data, tmp_path):
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    run = tmp_path / "run"
+    r = run_cli(
+        "train", "--data", data, "--out", run, "--devices", cores + 1, "--accelerator", "cpu"
+    )
+    assert r.returncode == 2 and f"this machine has {cores} CPU cores" in r.stderr, r.stderr
+    assert not run.exists()
+    r = run_cli("train", "--data", data, "--out", run, "--devices", 99)
+    assert r.returncode == 2 and not run.exists()

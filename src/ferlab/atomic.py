@@ -3,12 +3,45 @@
 import os
 import tempfile
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+
+from ferlab.errors import FerlabError
+
+# The package's shipped models: every later user of the install loads them by name, so only
+# `ferlab ship` (ferlab.shipping) may write there.
+PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+_shipping: ContextVar[bool] = ContextVar("shipping", default=False)
+
+
+def inside_package_weights(path: Path) -> bool:
+    target = Path(path).resolve()
+    return target == PACKAGE_WEIGHTS_DIR or PACKAGE_WEIGHTS_DIR in target.parents
+
+
+def refuse_package_weights(path: Path) -> None:
+    """One line for an output aimed at the package's shipped models (outside `ferlab ship`)."""
+    if not _shipping.get() and inside_package_weights(path):
+        raise FerlabError(
+            f"{path}: inside the package's shipped models ({PACKAGE_WEIGHTS_DIR}); only "
+            "`ferlab ship RUN --as NAME` writes there"
+        )
+
+
+@contextmanager
+def shipping():
+    """Within: writes into the package's weights folder are allowed (ferlab.shipping only)."""
+    token = _shipping.set(True)
+    try:
+        yield
+    finally:
+        _shipping.reset(token)
 
 
 @contextmanager
 def atomic_writer(path: Path, mode: str = "wb"):
     """A file written in pieces (e.g. a stream of rows) that appears whole or not at all."""
+    refuse_package_weights(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -526,6 +526,31 @@ def export_cmd(
         out.print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
 
 
+@app.command("ship")
+def ship_cmd(
+    run: Path = typer.Argument(..., help="Run folder whose selected checkpoint ships."),
+    name: str = typer.Option(..., "--as", help="Package model it becomes: default | fast."),
+    data: Path = typer.Option(..., "--data", help="FER2013 source of its split and PublicTest."),
+    record: Path = typer.Option(
+        None, "--record", help="Folder for metrics.json (default: results/NAME)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a shipped model that scored higher on validation."
+    ),
+) -> None:
+    """Ship a run as a package model: measured on validation and PublicTest (plain and TTA),
+    recorded, and written into the package: the only way a model gets there."""
+    from ferlab.shipping import ship
+
+    shipped = ship(run, name, data, record or Path("results") / name, force)
+    m = shipped.metrics
+    out.print(
+        f"shipped {run} as {name} ({shipped.weights}): validation {m['val']['accuracy']:.2%} "
+        f"({m['val']['accuracy_tta']:.2%} TTA), PublicTest {m['PublicTest']['accuracy']:.2%} "
+        f"({m['PublicTest']['accuracy_tta']:.2%} TTA)"
+    )
+
+
 @app.command("serve")
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host"),

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferlab.atomic import current_umask
+from ferlab.atomic import current_umask, refuse_package_weights
 from ferlab.data.faceset import FaceSet
 from ferlab.data.labels import EMOTIONS, SPLIT_FILE_PREFIX, UNLABELED
 from ferlab.errors import FerlabError
@@ -33,6 +33,7 @@ def convert(faces: FaceSet, fmt: str, out: str | Path) -> Path:
     if fmt not in writers:
         raise FerlabError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
     out = Path(out)
+    refuse_package_weights(out)
     if out.exists():
         raise FerlabError(f"{out}: already exists; choose a new output path")
     if fmt != "ntu-csv" and (faces.labels == UNLABELED).any():

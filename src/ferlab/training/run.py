@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 import ferlab
-from ferlab.atomic import write_text_atomic
+from ferlab.atomic import refuse_package_weights, write_text_atomic
 from ferlab.data import EMOTIONS, Preprocess, ValidationSplit, carve_validation, load
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor, load_model
@@ -64,6 +64,7 @@ def prepare_run_dir(
     data path of this call; any other option in `given` (those set on the command line) must
     equal the saved one. `extend_epochs` continues the schedule over that many more epochs."""
     out = Path(cfg.out)
+    refuse_package_weights(out)
     run = RunFolder(out)
     config_file = run.config
     if extend_epochs and not resume:
@@ -150,6 +151,31 @@ def class_weights(labels: np.ndarray) -> list[float]:
     return (len(labels) / (len(EMOTIONS) * counts)).tolist()
 
 
+def die_with_parent() -> None:
+    """A DDP child process gets SIGTERM when the process that launched it dies (Linux), so a
+    killed run leaves no orphans holding memory."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: nothing to ask for
+        pass
+
+
+def check_devices(cfg: TrainConfig) -> None:
+    """Refuse, before a process starts, more DDP processes than the machine serves: on the CPU
+    each process is a full copy of the data and the model (99 of them exhaust 24 GiB)."""
+    gpu = cfg.accelerator in ("gpu", "cuda") or (
+        cfg.accelerator == "auto" and torch.cuda.is_available()
+    )
+    have = torch.cuda.device_count() if gpu else len(os.sched_getaffinity(0))
+    if cfg.devices > have:
+        what = "GPUs" if gpu else "CPU cores"
+        raise FerlabError(f"--devices {cfg.devices}: this machine has {have} {what}")
+
+
 def train(
     cfg: TrainConfig,
     resume: bool = False,
@@ -168,6 +194,9 @@ def train(
         create(cfg.model, **cfg.model_kwargs())
     except FerlabError as e:
         raise FerlabError(f"--crop/--model: {e}" if cfg.crop else str(e)) from None
+    check_devices(cfg)
+    if _is_child_process():
+        die_with_parent()
     cfg = prepare_run_dir(cfg, resume, force, given, extend_epochs)
     out = Path(cfg.out)
     made_here = not resume and not any(out.iterdir())
