@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.data import RAW, load
-from ferlab.photos.detect import HAAR_FAST, Box, HaarParams, haar
+from ferlab.photos.detect import HAAR_FAST, Box, HaarParams, haar, yunet
 from ferlab.photos.photo_set import faces_on_canvas, matched
 
 SEARCHES = {
-    "haar (ferlab 0.3's search, the default)": HaarParams(),
+    "haar (ferlab 0.3's search)": HaarParams(),
     "haar-fast (alt2, 24 px, step 1.3, 1 neighbour)": HAAR_FAST,
     "alt2, 24 px, step 1.2, 1 neighbour": HaarParams(
         "frontalface_alt2", scale_factor=1.2, min_neighbors=1
@@ -49,8 +49,9 @@ def main(data: str = "../shared/data/fer2013.zip") -> None:
         "| search | found | false |",
         "| --- | ---: | ---: |",
     ]
-    for name, params in SEARCHES.items():
-        detect = haar(params)
+    detectors = {"yunet (the default)": yunet()}
+    detectors |= {name: haar(params) for name, params in SEARCHES.items()}
+    for name, detect in detectors.items():
         found = sum(matched(detect(c), boxes) for c, boxes in made)
         false = sum(len(detect(c)) for c, _ in made) - found
         lines.append(f"| {name} | {found}/40 | {false} |")

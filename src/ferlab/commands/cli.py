@@ -282,6 +282,12 @@ def evaluate_cmd(
     out_dir: Path = typer.Option(None, "--out", help="Write eval.json, confusion.png, ..."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --out."),
     runtime: str = runtime_option(),
+    detector: str = typer.Option(
+        None,
+        "--detector",
+        help="DATA is a labelled folder/zip of photos (<emotion>/<photo>): run the photo path "
+        "with this detector (yunet | haar | haar-fast), largest face per photo.",
+    ),
 ) -> None:
     """Accuracy, macro F1, per-class metrics and the confusion matrix of a trained model."""
     from ferlab.evaluation import evaluate, select_split, write_evaluation
@@ -290,6 +296,24 @@ def evaluate_cmd(
     if out_dir:
         _new_output_dir(out_dir, force)
     predictor = load_model(model_ref, runtime=runtime)
+    if detector:
+        from ferlab.photos.photo_eval import evaluate_photos
+
+        r = evaluate_photos(predictor, data, detector) | {"model": str(model_ref)}
+        if out_dir:
+            from ferlab.atomic import write_text_atomic
+
+            write_text_atomic(out_dir / "eval.json", json.dumps(r, indent=1) + "\n")
+        if as_json:
+            print(json.dumps(r, indent=1))
+            return
+        out.print(
+            f"{model_ref} on photos {data} ({detector}): n={r['n']} accuracy {r['accuracy']:.2%},"
+            f" a face found in {r['faces_found']} ({r['found_share']:.1%})"
+        )
+        for name in r["no_face"]:
+            out.print(f"no face: {name}")
+        return
     faces = select_split(predictor, data, split)
     ev = evaluate(
         predictor, faces, tta=tta, name=str(model_ref), split=split or faces.split_names[0]
@@ -325,7 +349,9 @@ def predict_cmd(
     annotate: Path = typer.Option(
         None, "--annotate", help="Folder for copies with boxes, emotions and confidences."
     ),
-    detector: str = typer.Option("haar", "--detector", help="Face detector: haar | whole."),
+    detector: str = typer.Option(
+        "yunet", "--detector", help="Face detector: yunet | haar | haar-fast | whole."
+    ),
     every: int = typer.Option(10, "--every", help="Video: classify every Nth frame."),
     tta: bool = typer.Option(False, "--tta", help="Datasets: flip + 5-crop averaging."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out / --annotate."),
@@ -560,7 +586,7 @@ def serve_cmd(
         "--model",
         help="Runs or checkpoints to offer besides the shipped models (repeatable).",
     ),
-    detector: str = typer.Option("haar", "--detector", help="haar | whole"),
+    detector: str = typer.Option("yunet", "--detector", help="yunet | haar | haar-fast | whole"),
     runtime: str = runtime_option(),
 ) -> None:
     """Web demo: upload, drop or take a photo; faces boxed with emotion bars and saliency."""

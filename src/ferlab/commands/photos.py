@@ -32,7 +32,7 @@ def predict_media(
     target: Path,
     out: Path | None = None,
     annotate_dir: Path | None = None,
-    detector: str = "haar",
+    detector: str = "yunet",
     every: int = 10,
     on_rows=None,
 ) -> dict:

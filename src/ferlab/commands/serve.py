@@ -161,7 +161,7 @@ def analyze_upload(
     return annotate(img, result, predictor.classes), summary, bars_html(predictor, result), overlays
 
 
-def build_app(model_refs: list[str], detector: str = "haar", runtime: str = "torch"):
+def build_app(model_refs: list[str], detector: str = "yunet", runtime: str = "torch"):
     # A demo on loopback reports nothing to gradio's servers.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
@@ -219,7 +219,7 @@ def serve(
     host: str,
     port: int,
     model_refs: list[str],
-    detector: str = "haar",
+    detector: str = "yunet",
     block=True,
     runtime: str = "torch",
 ):

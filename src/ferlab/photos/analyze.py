@@ -20,7 +20,7 @@ from ferlab.atomic import atomic_writer, write_bytes_atomic
 from ferlab.data.images import gray_array, is_image_name, open_image
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor
-from ferlab.photos.detect import Box, Detector, crop_face
+from ferlab.photos.detect import Box, Detector, aligned_face
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 MAX_PIXELS = 100_000_000  # larger images are refused before decoding (decompression bombs)
@@ -61,7 +61,7 @@ def analyze_gray(
     result = PhotoResult(name, w, h, direct)
     if not boxes:
         return result
-    crops = np.stack([gray if direct else crop_face(gray, b) for b in boxes])
+    crops = np.stack([gray if direct else aligned_face(gray, b) for b in boxes])
     faces = predictor.prepared(crops)
     probs = predictor.probabilities(faces, prepared=True)
     result.faces = [Face(b, p, f) for b, p, f in zip(boxes, probs, faces, strict=True)]
@@ -136,9 +136,22 @@ def face_rows(result: PhotoResult, labels: list[str], frame: int | None = None) 
                     e: round(float(p), 4) for e, p in zip(labels, f.probs, strict=True)
                 },
                 "detected": not result.direct,
+                # A CNN detector's confidence and 5 landmarks (eyes, nose, mouth corners), the
+                # eyes being what the crop was levelled on; None from a cascade.
+                "score": None if f.box.score is None else round(f.box.score, 4),
+                "landmarks": None
+                if f.box.landmarks is None
+                else [[round(x, 1), round(y, 1)] for x, y in f.box.landmarks],
             }
         )
     return rows
+
+
+LANDMARK_COLUMNS = [
+    f"{part}_{axis}"
+    for part in ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
+    for axis in ("x", "y")
+]
 
 
 class RowWriter:
@@ -158,7 +171,7 @@ class RowWriter:
                 self._csv = csv.writer(self._f, lineterminator="\n")
                 head = ["file"] + (["frame"] if video else [])
                 head += ["face", "x", "y", "w", "h", "emotion", "confidence"]
-                self._csv.writerow(head + [f"p_{e}" for e in labels])
+                self._csv.writerow(head + [f"p_{e}" for e in labels] + ["score", *LANDMARK_COLUMNS])
             else:
                 self._csv = None
                 self._f.write('{"rows": [\n')
@@ -176,6 +189,8 @@ class RowWriter:
                     + [row["face"] if row["face"] is not None else "", *box]
                     + [row["emotion"] or "", "" if row["confidence"] is None else row["confidence"]]
                     + [probs.get(e, "") for e in self.labels]
+                    + ["" if row.get("score") is None else row["score"]]
+                    + [v for point in row.get("landmarks") or [["", ""]] * 5 for v in point]
                 )
             else:
                 self._f.write((",\n" if self.count else "") + json.dumps(row))

@@ -1,0 +1,103 @@
+"""Photo accuracy: a labelled folder (or zip) of photos, `<emotion>/<photo>`, through the photo
+path a user meets (detect, align, crop, classify; the largest face of each photo). A photo
+where no face is found counts as wrong and is listed."""
+
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ferlab.data.images import gray_array, is_image_name
+from ferlab.data.labels import emotion_id
+from ferlab.data.readers import ZIP_MEMBER_ERRORS, image_files
+from ferlab.errors import FerlabError
+from ferlab.evaluation.metrics import classification_report, confusion_counts, normalize_rows
+from ferlab.inference import Predictor
+from ferlab.photos.analyze import analyze_gray, read_photo
+from ferlab.photos.detect import create_detector
+
+
+def labelled_photos(source: Path) -> list[tuple[str, int, Callable[[], bytes]]]:
+    """(path, FER2013 label id, reader of the bytes) of each photo under an emotion folder."""
+    source = Path(source)
+    if source.is_dir():
+        files = [(rel, full.read_bytes) for rel, full in image_files(source)]
+    elif source.is_file() and source.suffix.lower() == ".zip":
+        try:
+            zf = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise FerlabError(f"{source}: not a readable zip ({e})") from None
+        names = sorted(n for n in zf.namelist() if is_image_name(n) and "__MACOSX/" not in n)
+
+        def reader(name: str):
+            def read() -> bytes:
+                try:
+                    return zf.read(name)
+                except ZIP_MEMBER_ERRORS as e:
+                    raise FerlabError(f"{source}: member {name}: cannot be read ({e})") from None
+
+            return read
+
+        files = [(n, reader(n)) for n in names]
+    else:
+        raise FerlabError(f"{source}: not a folder or .zip of labelled photos")
+    photos = []
+    for rel, read in files:
+        parts = rel.split("/")
+        label = emotion_id(parts[-2]) if len(parts) >= 2 else None
+        if label is None:
+            raise FerlabError(
+                f"{source}: {rel}: not under an emotion folder (expected <emotion>/<photo>)"
+            )
+        photos.append((rel, label, read))
+    if not photos:
+        raise FerlabError(f"{source}: no photos found")
+    return photos
+
+
+def evaluate_photos(predictor: Predictor, source: Path, detector: str = "yunet") -> dict:
+    """The report `ferlab evaluate MODEL --data PHOTOS --detector NAME --json` prints."""
+    from ferlab.data.labels import EMOTIONS
+
+    classes = predictor.classes
+    missing = [e for e in EMOTIONS if e not in classes]
+    if missing:
+        raise FerlabError(f"the model has no class {', '.join(missing)} of the photo labels")
+    to_model = np.array([classes.index(e) for e in EMOTIONS])
+    detect = create_detector(detector)
+    truth, pred, no_face = [], [], []
+    for name, label, read in labelled_photos(source):
+        gray = gray_array(read_photo(read(), name))
+        result = analyze_gray(predictor, gray, detect, name)
+        truth.append(int(to_model[label]))
+        if not result.faces:
+            no_face.append(name)
+            pred.append(-1)
+            continue
+        largest = max(result.faces, key=lambda f: f.box.w * f.box.h)
+        pred.append(int(largest.probs.argmax()))
+    y, p = np.array(truth), np.array(pred)
+    found = p >= 0
+    per_class = classification_report(y, p.clip(min=0), classes)["per_class"]
+    for i, name in enumerate(classes):  # recall counts a photo without a face as missed
+        n = int((y == i).sum())
+        per_class[name] = {
+            "recall": round(float(((y == i) & (p == i)).sum() / n), 4) if n else None,
+            "photos": n,
+            "no_face": int(((y == i) & ~found).sum()),
+        }
+    counts = confusion_counts(y[found], p[found], len(classes))
+    return {
+        "data": str(source),
+        "detector": detector,
+        "n": len(y),
+        "faces_found": int(found.sum()),
+        "found_share": round(float(found.mean()), 4),
+        "accuracy": round(float((y == p).mean()), 4),
+        "labels": classes,
+        "per_class": per_class,
+        "confusion": counts.tolist(),
+        "confusion_normalized": np.round(normalize_rows(counts), 4).tolist(),
+        "no_face": no_face,
+    }
