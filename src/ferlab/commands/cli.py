@@ -36,7 +36,7 @@ def data_info(
     no_cache: bool = typer.Option(False, "--no-cache", help="Decode again; do not use the cache."),
 ) -> None:
     """Counts per split and emotion, exact duplicates within and across splits."""
-    from ferlab.data import EMOTIONS, RAW, duplicate_summary, load
+    from ferlab.data import RAW, duplicate_summary, load
 
     faces, fp = load(data, preprocess=RAW, use_cache=not no_cache)
     summary = faces.summary() | {"fingerprint": fp, "duplicates": duplicate_summary(faces)}
@@ -46,11 +46,20 @@ def data_info(
     table = Table(title=f"{data}  ({len(faces)} faces, {faces.resized} resized to 48x48)")
     table.add_column("split")
     table.add_column("total", justify="right")
-    for name in EMOTIONS:
+    for name in faces.classes:
         table.add_column(name, justify="right")
     for split, entry in summary["splits"].items():
-        table.add_row(split, str(entry["total"]), *(str(entry["per_class"][e]) for e in EMOTIONS))
+        counts = (str(entry["per_class"][e]) for e in faces.classes)
+        table.add_row(split, str(entry["total"]), *counts)
     out.print(table)
+    for split, entry in summary["splits"].items():
+        if "votes" in entry:  # FER+
+            v = entry["votes"]
+            gone = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in v["left_out"].items())
+            out.print(
+                f"{split}: {v['kept']} faces with a majority label (FERPlus's rule); left out: "
+                f"{gone}; raters' mean agreement {v['mean_agreement']:.1%}"
+            )
     dup = summary["duplicates"]
     for split, d in dup["within"].items():
         out.print(

@@ -18,9 +18,12 @@ import numpy as np
 
 from ferlab.atomic import write_bytes_atomic
 from ferlab.data.faceset import FaceSet
+from ferlab.data.labels import EMOTIONS, FERPLUS_SPLITS
 from ferlab.data.readers import image_files, read_source
 
-READER_VERSION = 2  # bump when decoding or the cached fields change, so old caches are not reused
+FERPLUS_LABELS = [f"{folder}/label.csv" for folder in FERPLUS_SPLITS]
+
+READER_VERSION = 3  # bump when decoding or the cached fields change, so old caches are not reused
 
 
 def cache_dir() -> Path:
@@ -34,7 +37,7 @@ def source_key(path: Path) -> str:
         for rel, full in image_files(path):
             st = full.stat()
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        for name in ("fer2013.csv", "train.csv", "test.csv"):  # the CSV forms of a folder
+        for name in ("fer2013.csv", "train.csv", "test.csv", *FERPLUS_LABELS):  # CSV forms
             if (path / name).is_file():
                 st = (path / name).stat()
                 h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -57,6 +60,13 @@ def fingerprint(faces: FaceSet) -> str:
             faces.hashes.tolist(), faces.labels.tolist(), faces.splits.tolist(), strict=True
         )
     )
+    if faces.votes is not None:  # FER+: the votes are the labels
+        rows = sorted(
+            f"{h} {' '.join(map(str, v))} {split}"
+            for h, v, split in zip(
+                faces.hashes.tolist(), faces.votes.tolist(), faces.splits.tolist(), strict=True
+            )
+        )
     return FINGERPRINT_PREFIX + hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
@@ -80,6 +90,8 @@ def read_cached(path: str | Path, use_cache: bool = True) -> tuple[FaceSet, str]
                     z["ids"],
                     source=str(path),
                     resized=meta["resized"],
+                    classes=tuple(meta.get("classes", EMOTIONS)),
+                    votes=z["votes"] if "votes" in z.files else None,
                 )
             if meta.get("fingerprint") == fingerprint(faces):
                 return faces, meta["fingerprint"]
@@ -94,7 +106,15 @@ def read_cached(path: str | Path, use_cache: bool = True) -> tuple[FaceSet, str]
 
 
 def _write(file: Path, faces: FaceSet, fp: str) -> None:
-    meta = json.dumps({"resized": faces.resized, "fingerprint": fp, "source": faces.source})
+    meta = json.dumps(
+        {
+            "resized": faces.resized,
+            "fingerprint": fp,
+            "source": faces.source,
+            "classes": list(faces.classes),
+        }
+    )
+    votes = {} if faces.votes is None else {"votes": faces.votes}
     buf = io.BytesIO()
     np.savez(
         buf,
@@ -103,6 +123,7 @@ def _write(file: Path, faces: FaceSet, fp: str) -> None:
         splits=faces.splits,
         ids=faces.ids,
         meta=np.array(meta),
+        **votes,
     )
     try:
         write_bytes_atomic(file, buf.getvalue())

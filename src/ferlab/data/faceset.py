@@ -33,6 +33,10 @@ class FaceSet:
     resized: int = 0  # faces that were not 48x48 in the source
     preprocess: dict = field(default_factory=dict)
     hashes: np.ndarray | None = None  # (N,) content hashes; computed from `images` when None
+    # The class names `labels` index (FER2013's 7, or FER+'s 8), and FER+'s raters' votes:
+    # (N, 10) counts over FERPLUS_VOTES, or None for single-label data.
+    classes: tuple[str, ...] = EMOTIONS
+    votes: np.ndarray | None = None
 
     def __post_init__(self):
         if self.hashes is None:  # readers build raw faces: hash them before any preprocessing
@@ -58,6 +62,7 @@ class FaceSet:
             splits=self.splits[index],
             ids=self.ids[index],
             hashes=self.hashes[index],
+            votes=None if self.votes is None else self.votes[index],
         )
 
     def split(self, name: str) -> "FaceSet":
@@ -77,8 +82,8 @@ class FaceSet:
         return self.select(np.array([position[k] for k in ids], dtype=np.int64))
 
     def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.labels[self.labels >= 0], minlength=len(EMOTIONS))
-        return {name: int(n) for name, n in zip(EMOTIONS, counts, strict=True)}
+        counts = np.bincount(self.labels[self.labels >= 0], minlength=len(self.classes))
+        return {name: int(n) for name, n in zip(self.classes, counts, strict=True)}
 
     def summary(self) -> dict:
         """{"splits": {name: {"total": n, "per_class": {...}}}} as `ferlab data info` prints."""
@@ -89,8 +94,31 @@ class FaceSet:
             unlabeled = int((part.labels == UNLABELED).sum())
             if unlabeled:
                 entry["unlabeled"] = unlabeled
+            if part.votes is not None:
+                entry["votes"] = vote_summary(part.votes)
             out[name] = entry
         return {"source": self.source, "total": len(self), "resized": self.resized, "splits": out}
+
+
+def vote_summary(votes: np.ndarray) -> dict:
+    """What `ferlab data info` says of FER+ votes: faces per majority class (FERPlus's rule),
+    those left out and why, and how far the raters agree (the top class's share of the votes)."""
+    from ferlab.data.labels import FERPLUS_CLASSES
+    from ferlab.data.votes import LEFT_OUT, majority_labels
+
+    labels = majority_labels(votes)
+    totals = votes.sum(1).clip(min=1)
+    kept = {name: int((labels == i).sum()) for i, name in enumerate(FERPLUS_CLASSES)}
+    return {
+        "majority": kept,
+        "left_out": {name: int((labels == code).sum()) for name, code in LEFT_OUT.items()},
+        "kept": int((labels >= 0).sum()),
+        "mean_agreement": round(float((votes.max(1) / totals).mean()), 4),
+        "raters": {
+            str(k): int(n)
+            for k, n in zip(*np.unique(votes.sum(1), return_counts=True), strict=True)
+        },
+    }
 
 
 def duplicate_summary(faces: FaceSet) -> dict:

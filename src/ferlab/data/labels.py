@@ -5,6 +5,24 @@ EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surpri
 NUM_CLASSES = len(EMOTIONS)
 UNLABELED = -1
 
+# FER+ (Barsoum et al. 2016): 10 raters' votes per face over these 8 emotions, then "unknown" and
+# "not a face", in label.csv's column order. Its model classes are the 8 emotions.
+FERPLUS_CLASSES: tuple[str, ...] = (
+    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
+)  # fmt: skip
+FERPLUS_VOTES: tuple[str, ...] = (*FERPLUS_CLASSES, "unknown", "NF")
+# FER+ folders and the FER2013 splits they hold.
+FERPLUS_SPLITS = {
+    "FER2013Train": "Training",
+    "FER2013Valid": "PublicTest",
+    "FER2013Test": "PrivateTest",
+}
+# The same emotion under its FER2013 and FER+ names; contempt has no FER2013 counterpart.
+FER2013_TO_FERPLUS = {
+    "angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
+    "sad": "sadness", "surprise": "surprise", "neutral": "neutral",
+}  # fmt: skip
+
 # Splits in the order they are listed. "Test" is a test folder or test.csv without FER2013's
 # own split names; "Unsplit" is a plain <emotion>/ folder.
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest", "Test", "Unsplit")

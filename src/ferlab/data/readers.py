@@ -19,6 +19,9 @@ from ferlab.data.faceset import FaceSet
 from ferlab.data.images import decode_gray, is_image_name
 from ferlab.data.labels import (
     EMOTIONS,
+    FERPLUS_CLASSES,
+    FERPLUS_SPLITS,
+    FERPLUS_VOTES,
     FILE_PREFIXES,
     NUM_CLASSES,
     SPLIT_FOLDERS,
@@ -41,6 +44,8 @@ def read_source(path: str | Path) -> FaceSet:
     if not path.exists():
         raise FerlabError(f"{path}: no such file or folder")
     if path.is_dir():
+        if any((path / folder / "label.csv").is_file() for folder in FERPLUS_SPLITS):
+            return read_ferplus(_folder_entries(path, everything=True), str(path))
         if (path / "fer2013.csv").is_file():
             return read_fer2013_csv(path / "fer2013.csv")
         if (path / "train.csv").is_file() or (path / "test.csv").is_file():
@@ -86,7 +91,7 @@ ZIP_MEMBER_ERRORS = (
 )
 
 
-def image_files(root: Path) -> list[tuple[str, Path]]:
+def image_files(root: Path, everything: bool = False) -> list[tuple[str, Path]]:
     """(path relative to root, full path) of every image file under root, sorted. A folder
     that cannot be entered, a broken link or a file that is not a regular file (a FIFO would
     block the read) stops the walk with one line: a dataset never silently loses faces."""
@@ -98,7 +103,7 @@ def image_files(root: Path) -> list[tuple[str, Path]]:
     for dirpath, dirnames, filenames in os.walk(root, onerror=cannot_enter):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if not is_image_name(name):
+            if not (is_image_name(name) or (everything and name == "label.csv")):
                 continue
             full = Path(dirpath) / name
             rel = full.relative_to(root).as_posix()
@@ -123,8 +128,9 @@ def _file_reader(root: Path, rel: str, full: Path) -> Callable[[], bytes]:
     return read
 
 
-def _folder_entries(root: Path) -> list[Entry]:
-    return [(rel, _file_reader(root, rel, full)) for rel, full in image_files(root)]
+def _folder_entries(root: Path, everything: bool = False) -> list[Entry]:
+    files = image_files(root, everything)
+    return [(rel, _file_reader(root, rel, full)) for rel, full in files]
 
 
 def _read_zip(path: Path) -> FaceSet:
@@ -142,6 +148,9 @@ def _read_zip(path: Path) -> FaceSet:
                     return read_fer2013_csv(text, name=f"{path}!{csvs[0]}")
             except ZIP_MEMBER_ERRORS as e:
                 raise _member_error(path, csvs[0], e) from None
+        if any(n.rsplit("/", 2)[-2:] == [f, "label.csv"] for n in names for f in FERPLUS_SPLITS):
+            wanted = [n for n in sorted(names) if is_image_name(n) or n.endswith("/label.csv")]
+            return read_ferplus([(n, _zip_reader(zf, n)) for n in wanted], str(path))
         entries = [(n, _zip_reader(zf, n)) for n in sorted(names) if is_image_name(n)]
         return _read_image_tree(entries, str(path))
 
@@ -194,6 +203,66 @@ def _read_image_tree(entries: list[Entry], source: str) -> FaceSet:
         splits.append(split)
         ids.append(relpath)
     return FaceSet(images, labels, np.array(splits), np.array(ids), source=source, resized=resized)
+
+
+# ---- FER+ ---------------------------------------------------------------------------------------
+
+
+def read_ferplus(entries: list[Entry], source: str) -> FaceSet:
+    """FERPlus's layout: FER2013Train/FER2013Valid/FER2013Test folders, each with label.csv
+    (no header: file name, face box, 10 vote counts) beside its PNGs. Labels are the majority
+    labels by FERPlus's rule (UNLABELED where a face has none); the votes are kept."""
+    from ferlab.data.votes import majority_labels
+
+    by_path = dict(entries)
+    tables = sorted(
+        p
+        for p in by_path
+        if p.rsplit("/", 2)[-2:][0] in FERPLUS_SPLITS and p.endswith("/label.csv")
+    )
+    images, votes, splits, ids = [], [], [], []
+    for table in tables:
+        folder = table[: -len("label.csv")]
+        split = FERPLUS_SPLITS[folder.rstrip("/").rsplit("/", 1)[-1]]
+        text = by_path[table]().decode("utf-8-sig", errors="replace")
+        for line_no, row in enumerate(csv.reader(io.StringIO(text)), 1):
+            where = f"{source}: {table} line {line_no}"
+            if not row:
+                continue
+            if len(row) != 2 + len(FERPLUS_VOTES):
+                raise FerlabError(
+                    f"{where}: {len(row) - 2} vote counts, expected {len(FERPLUS_VOTES)} "
+                    f"({', '.join(FERPLUS_VOTES)})"
+                )
+            name = row[0].strip()
+            counts = []
+            for cell in row[2:]:
+                cell = cell.strip()
+                if not (cell.isascii() and cell.isdigit()):
+                    raise FerlabError(f"{where}: vote count '{cell[:20]}' is not a count >= 0")
+                counts.append(int(cell))
+            member = folder + name
+            if "/" in name or member not in by_path:
+                raise FerlabError(f"{where}: {name[:80]} is not in {folder or 'the folder'}")
+            gray = decode_gray(by_path[member](), f"{source}: {member}")
+            images.append(to_face_size(gray))
+            votes.append(counts)
+            splits.append(split)
+            ids.append(member)
+    if not images:
+        raise FerlabError(f"{source}: FER+ label.csv files list no faces")
+    votes = np.array(votes, dtype=np.int64)
+    labels = majority_labels(votes)
+    labels[labels < 0] = UNLABELED
+    return FaceSet(
+        np.stack(images),
+        labels,
+        np.array(splits),
+        np.array(ids),
+        source=source,
+        classes=FERPLUS_CLASSES,
+        votes=votes,
+    )
 
 
 # ---- CSV formats -------------------------------------------------------------------------------

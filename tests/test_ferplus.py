@@ -1,0 +1,98 @@
+"""FER+: the FERPlus layout read with its votes, and FERPlus's rules for labels from votes."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import run_cli, synthetic_faces, zip_tree
+from ferlab.data import RAW, load
+from ferlab.data.labels import FERPLUS_CLASSES, UNLABELED
+from ferlab.data.votes import LEFT_OUT, majority_labels, soft_targets
+
+# Hand-made vote rows (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt,
+# unknown, NF) and the majority label FERPlus's rule gives each.
+ROWS = [
+    ([4, 0, 0, 1, 3, 2, 0, 0, 0, 0], -4),  # 4 of 9 counted (the single vote is noise): none
+    ([6, 0, 1, 1, 0, 0, 0, 0, 2, 0], 0),  # 6 of 8 after the single votes go: neutral
+    ([0, 10, 0, 0, 0, 0, 0, 0, 0, 0], 1),  # unanimous happiness
+    ([0, 0, 5, 0, 0, 0, 5, 0, 0, 0], -4),  # a 5-5 tie is no majority
+    ([0, 1, 1, 1, 1, 1, 1, 1, 2, 1], LEFT_OUT["unknown"]),  # only "unknown" has more than one
+    ([0, 0, 0, 0, 0, 0, 0, 2, 0, 8], LEFT_OUT["not_a_face"]),
+    ([0, 0, 0, 0, 0, 0, 0, 7, 3, 0], 7),  # contempt
+    ([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], -4),  # every vote single: nothing left
+]
+
+
+def test_majority_rule_on_hand_made_votes():
+    votes = np.array([r for r, _ in ROWS])
+    assert majority_labels(votes).tolist() == [label for _, label in ROWS]
+
+
+def test_probability_targets_keep_the_top_classes_share():
+    votes = np.array([[6, 0, 1, 1, 0, 0, 0, 0, 2, 0], [0, 0, 5, 0, 0, 0, 5, 0, 0, 0]])
+    targets, index = soft_targets(votes, "probability")
+    # Face 0: neutral 6 of the 8 counted votes holds 75%, so the search stops there.
+    # Face 1: surprise and fear tie at the top and are taken together.
+    assert index.tolist() == [0, 1]
+    assert targets[0].tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
+    assert targets[1].tolist() == [0, 0, 0.5, 0, 0, 0, 0.5, 0]
+    majority, kept = soft_targets(votes, "majority")
+    assert kept.tolist() == [0] and majority.tolist() == [[1, 0, 0, 0, 0, 0, 0, 0]]
+    multi, kept = soft_targets(np.array([[4, 0, 0, 3, 3, 0, 0, 0, 0, 0]]), "multi-target")
+    assert kept.tolist() == [0] and np.allclose(multi[0][[0, 3, 4]], [0.4, 0.3, 0.3])
+
+
+def write_ferplus(root, rows_by_folder: dict[str, list[list[int]]]) -> None:
+    faces = synthetic_faces(per_class=3).images
+    k = 0
+    for folder, rows in rows_by_folder.items():
+        (root / folder).mkdir(parents=True)
+        lines = []
+        for votes in rows:
+            name = f"fer{k:07d}.png"
+            cv2.imwrite(str(root / folder / name), faces[k])
+            lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(map(str, votes)))
+            k += 1
+        (root / folder / "label.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("container", ["folder", "zip"])
+def test_ferplus_layout_reads_votes_back_exactly(tmp_path, container):
+    rows = [r for r, _ in ROWS]
+    write_ferplus(tmp_path / "ferplus", {"FER2013Train": rows[:5], "FER2013Valid": rows[5:]})
+    src = tmp_path / "ferplus"
+    if container == "zip":
+        src = zip_tree(src, tmp_path / "ferplus.zip", top="ferplus")
+    faces, fp = load(src, RAW)
+    assert faces.classes == FERPLUS_CLASSES and faces.votes.tolist() == rows
+    assert faces.splits.tolist() == ["Training"] * 5 + ["PublicTest"] * 3
+    expected = [label if label >= 0 else UNLABELED for _, label in ROWS]
+    assert faces.labels.tolist() == expected
+    assert faces.ids[0].endswith("FER2013Train/fer0000000.png")
+    again, fp_again = load(src, RAW)  # from the cache: the same votes and classes
+    assert again.votes.tolist() == rows and again.classes == FERPLUS_CLASSES and fp == fp_again
+    info = run_cli("data", "info", src)
+    assert info.returncode == 0 and "Training: 2 faces with a majority label" in info.stdout
+    info = json.loads(run_cli("data", "info", src, "--json").stdout)["splits"]["PublicTest"]
+    assert info["per_class"]["contempt"] == 1 and info["votes"]["left_out"]["not_a_face"] == 1
+
+
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        (lambda line: line.rsplit(",", 1)[0], "9 vote counts, expected 10"),
+        (lambda line: line.replace(",0,0,0,0", ",0,-1,0,0", 1), "not a count"),
+        (lambda line: line.replace("fer0000001", "fer9999999"), "fer9999999.png is not in"),
+    ],
+)
+def test_a_bad_label_csv_row_is_one_line(tmp_path, edit, says):
+    write_ferplus(tmp_path / "fp", {"FER2013Train": [r for r, _ in ROWS[:3]]})
+    table = tmp_path / "fp" / "FER2013Train" / "label.csv"
+    lines = table.read_text().splitlines()
+    lines[1] = edit(lines[1])
+    table.write_text("\n".join(lines) + "\n")
+    r = run_cli("data", "info", tmp_path / "fp")
+    assert r.returncode == 2 and says in r.stderr and "line 2" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
