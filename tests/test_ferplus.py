@@ -96,3 +96,95 @@ def test_a_bad_label_csv_row_is_one_line(tmp_path, edit, says):
     r = run_cli("data", "info", tmp_path / "fp")
     assert r.returncode == 2 and says in r.stderr and "line 2" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def ferplus_faces_folder(root, per_class: int = 30):
+    """Synthetic faces in FERPlus's layout: each face's square says its class (8 of them, the
+    eighth a copy of the first's place, brighter), 8 of 10 votes for it, 2 for a neighbour."""
+    faces = synthetic_faces(per_class=per_class, splits=("Training", "PublicTest"), seed=4)
+    k = 0
+    for split, folder in (("Training", "FER2013Train"), ("PublicTest", "FER2013Valid")):
+        (root / folder).mkdir(parents=True)
+        lines = []
+        for i in np.flatnonzero(faces.splits == split):
+            label = int(faces.labels[i])
+            image = faces.images[i]
+            if label == 0 and k % 2:  # half of class 0 becomes contempt: inverted
+                image, label = 255 - image, 7
+            votes = [0] * 10
+            votes[label], votes[(label + 1) % 8] = 8, 2
+            name = f"fer{k:07d}.png"
+            cv2.imwrite(str(root / folder / name), image)
+            lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(map(str, votes)))
+            k += 1
+        (root / folder / "label.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("mode", ["majority", "probability", "crossentropy", "multi-target"])
+def test_an_eight_class_model_trains_evaluates_and_predicts(mode, tmp_path):
+    from conftest import tiny_config
+    from ferlab.inference import load_model
+    from ferlab.training import train
+
+    data = ferplus_faces_folder(tmp_path / "fp")
+    result = train(tiny_config(data, tmp_path / "run", epochs=8, lr=1e-2, label_mode=mode))
+    assert result.metrics["val"]["accuracy"] > 0.4  # chance is 1/8
+    card = load_model(tmp_path / "run").card
+    assert card.classes == FERPLUS_CLASSES and card.label_mode == mode
+    ev = json.loads(
+        run_cli(
+            "evaluate", tmp_path / "run", "--data", data, "--split", "PublicTest", "--json"
+        ).stdout
+    )
+    assert len(ev["confusion"]) == 8 and all(len(row) == 8 for row in ev["confusion"])
+    photo = tmp_path / "face.png"
+    cv2.imwrite(str(photo), cv2.resize(load(data, RAW)[0].images[0], (48, 48)))
+    r = run_cli("predict", tmp_path / "run", photo, "--out", tmp_path / "rows.json")
+    (row,) = json.loads((tmp_path / "rows.json").read_text())["rows"]
+    assert r.returncode == 0 and set(row["probabilities"]) == set(FERPLUS_CLASSES)
+
+
+def test_single_label_data_refuses_a_vote_mode(tmp_path, tree):
+    from conftest import tiny_config
+    from ferlab.errors import FerlabError
+    from ferlab.training import train
+
+    with pytest.raises(FerlabError, match="needs FER\\+ votes"):
+        train(tiny_config(tree, tmp_path / "run", label_mode="crossentropy"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_soft_label_losses_equal_hand_computed_values():
+    import torch
+
+    from conftest import TINY
+    from ferlab.models.card import ModelCard
+    from ferlab.training import TrainConfig
+    from ferlab.training.module import FERModule
+
+    logits = torch.tensor([[2.0, 0.0, -1.0] + [0.0] * 5, [0.0, 1.0, 0.0] + [0.0] * 5])
+    votes = torch.tensor([[0.75, 0.25] + [0.0] * 6, [0.0, 0.5, 0.5] + [0.0] * 5])
+    labels = votes.argmax(1)
+    log_p = torch.log_softmax(logits, 1)
+    card = ModelCard("cnn-baseline", TINY | {"num_classes": 8}, FERPLUS_CLASSES).to_dict()
+
+    def module(mode):
+        from dataclasses import asdict
+
+        return FERModule(asdict(TrainConfig(label_mode=mode, model_args=TINY)), card)
+
+    def loss(mode):
+        return float(module(mode)._loss(logits, labels, votes))
+
+    ce = -(0.75 * log_p[0, 0] + 0.25 * log_p[0, 1] + 0.5 * log_p[1, 1] + 0.5 * log_p[1, 2]) / 2
+    assert loss("crossentropy") == pytest.approx(float(ce), abs=1e-6)
+    best = -(log_p[0, 0] + max(log_p[1, 1], log_p[1, 2])) / 2
+    assert loss("multi-target") == pytest.approx(float(best), abs=1e-6)
+    drawing = module("probability")  # built first: building draws from the RNG
+    torch.manual_seed(0)
+    drawn = torch.multinomial(votes, 1).squeeze(1)
+    torch.manual_seed(0)
+    assert float(drawing._loss(logits, labels, votes)) == pytest.approx(
+        float(-(log_p[0, drawn[0]] + log_p[1, drawn[1]]) / 2), abs=1e-6
+    )

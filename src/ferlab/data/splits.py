@@ -109,8 +109,10 @@ def carve_validation(faces: FaceSet, fraction: float = 0.1, seed: int = 0) -> Va
         raise FerlabError(f"validation fraction must lie strictly between 0 and 1, got {fraction}")
     train = faces.split("Training")
     groups, group_of = np.unique(train.hashes, return_inverse=True)
-    votes = np.zeros((len(groups), int(train.labels.max()) + 1), dtype=np.int64)
-    np.add.at(votes, (group_of, train.labels), 1)
+    # Faces without a label (FER+'s with no majority) are a stratum of their own.
+    strata = np.where(train.labels < 0, train.labels.max() + 1, train.labels)
+    votes = np.zeros((len(groups), int(strata.max()) + 1), dtype=np.int64)
+    np.add.at(votes, (group_of, strata), 1)
     group_label, group_size = votes.argmax(1), votes.sum(1)
     rng = np.random.default_rng(seed)
     chosen = []

@@ -49,6 +49,13 @@ def select_split(predictor: Predictor, data: str | Path, split: str | None) -> F
         faces = raw
     else:
         faces = raw.split(split)
+    if faces.votes is not None:  # FER+ is evaluated on its majority labels, as in the paper
+        faces = faces.select(faces.labels >= 0)
+    if tuple(faces.classes) != tuple(predictor.classes):
+        raise FerlabError(
+            f"{data}: its classes ({', '.join(faces.classes)}) are not the model's "
+            f"({', '.join(predictor.classes)})"
+        )
     if not faces.labeled:
         raise FerlabError(
             f"{data}: split {split or faces.split_names[0]} has no labels to "

@@ -32,6 +32,7 @@ class ModelCard:
     train_hours: float | None = None
     metrics: dict | None = None  # measured figures stored at export
     ferlab_version: str = ""
+    label_mode: str | None = None  # FER+ runs: how the votes became targets (TrainConfig)
 
     def build(self) -> nn.Module:
         return create(self.model, **self.model_args)

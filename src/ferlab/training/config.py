@@ -60,6 +60,14 @@ class TrainConfig:
     teacher_tta: bool = setting(
         False, "With --teacher: its probabilities averaged over its test-time views (flips, crops)."
     )
+    label_mode: str = setting(
+        "majority",
+        "FER+ votes as targets: majority (FERPlus's rule), probability (a label drawn from the "
+        "votes each step), crossentropy (the vote distribution), multi-target (any class with "
+        "30% of the votes). Single-label data: majority.",
+        flag="--labels",
+        choices=("majority", "probability", "crossentropy", "multi-target"),
+    )
     class_weights: bool = setting(False, "Weight the loss by inverse class frequency.")
     balanced_sampling: bool = setting(False, "Class-balanced sampling.", flag="--balanced")
     equalize_hist: bool = setting(True, "Histogram-equalize every face.", flag="--equalize")

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
-from ferlab.data import EMOTIONS, FaceSet
+from ferlab.data import FaceSet
 from ferlab.models.card import ModelCard
 from ferlab.training.augment import build_augment
 from ferlab.training.config import TrainConfig
@@ -63,24 +63,26 @@ class FERDataModule(L.LightningDataModule):
         balanced: bool,
         seed: int,
         soft_targets: np.ndarray | None = None,
+        vote_targets: np.ndarray | None = None,
     ):
         super().__init__()
         self.train, self.val = train, val
         self.batch_size, self.balanced, self.seed = batch_size, balanced, seed
         self.soft_targets = soft_targets  # (N, classes) teacher log-probabilities, or None
+        self.vote_targets = vote_targets  # (N, classes) FER+ targets of the label mode, or None
 
     @staticmethod
-    def _dataset(faces: FaceSet, soft_targets: np.ndarray | None = None) -> TensorDataset:
+    def _dataset(faces: FaceSet, *extra: np.ndarray | None) -> TensorDataset:
         tensors = [torch.from_numpy(faces.images), torch.from_numpy(faces.labels)]
-        if soft_targets is not None:
-            tensors.append(torch.from_numpy(soft_targets))
+        tensors += [torch.from_numpy(x) for x in extra if x is not None]
         return TensorDataset(*tensors)
 
     def train_dataloader(self) -> DataLoader:
-        data = self._dataset(self.train, self.soft_targets)
+        data = self._dataset(self.train, self.vote_targets, self.soft_targets)
         weights = None
         if self.balanced:
-            counts = np.bincount(self.train.labels, minlength=len(EMOTIONS)).clip(min=1)
+            k = len(self.train.classes)
+            counts = np.bincount(self.train.labels, minlength=k).clip(min=1)
             weights = torch.from_numpy(1.0 / counts[self.train.labels])
         rank, world = (
             (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
@@ -109,8 +111,9 @@ class FERModule(L.LightningModule):
         self.augment = build_augment(self.cfg.augment, self.cfg.crop)
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
-        self.train_acc = MulticlassAccuracy(len(EMOTIONS), average="micro")
-        self.val_acc = MulticlassAccuracy(len(EMOTIONS), average="micro")
+        k = len(self.card.classes)
+        self.train_acc = MulticlassAccuracy(k, average="micro")
+        self.val_acc = MulticlassAccuracy(k, average="micro")
 
     def _inputs(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float().div_(255).unsqueeze(1)  # (B, 1, 48, 48) in [0, 1]
@@ -124,7 +127,9 @@ class FERModule(L.LightningModule):
         return self.model(x)
 
     def training_step(self, batch, _):
-        images, labels, *teacher = batch
+        images, labels, *rest = batch
+        votes = rest.pop(0) if self.cfg.label_mode != "majority" else None
+        teacher = rest
         x = self._inputs(images)
         share, partner = 1.0, None
         if self.cfg.mixup > 0:  # drawn from the per-epoch seeded RNG: a resume repeats it
@@ -132,9 +137,10 @@ class FERModule(L.LightningModule):
             partner = torch.randperm(len(x), device=x.device)
             x = x.mul(share).add_(x[partner], alpha=1 - share)
         logits = self(x)
-        loss = share * self._loss(logits, labels)
+        loss = share * self._loss(logits, labels, votes)
         if partner is not None:
-            loss = loss + (1 - share) * self._loss(logits, labels[partner])
+            other = None if votes is None else votes[partner]
+            loss = loss + (1 - share) * self._loss(logits, labels[partner], other)
         if teacher:
             w = self.cfg.distill_weight
             loss = (1 - w) * loss + w * self._distill_loss(logits, teacher[0], share, partner)
@@ -143,9 +149,19 @@ class FERModule(L.LightningModule):
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor, votes=None) -> torch.Tensor:
+        """Cross-entropy with the label, or with FER+'s votes by the label mode (Barsoum et
+        al. 2016): probability draws this step's label from the targets, crossentropy takes
+        them as the target distribution, multi-target scores the best of the target classes."""
+        mode = self.cfg.label_mode
+        if votes is not None and mode == "multi-target":
+            log_p = torch.log_softmax(logits.float(), 1)
+            return -log_p.masked_fill(votes <= 0, float("-inf")).max(1).values.mean()
+        if votes is not None and mode == "probability":
+            labels = torch.multinomial(votes.float(), 1).squeeze(1)
+        target = votes.to(logits.dtype) if votes is not None and mode == "crossentropy" else labels
         return F.cross_entropy(
-            logits, labels, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
+            logits, target, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
         )
 
     def _distill_loss(self, logits, teacher_log_probs, share: float, partner) -> torch.Tensor:

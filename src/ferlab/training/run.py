@@ -20,7 +20,8 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 import ferlab
 from ferlab.atomic import refuse_package_weights, write_text_atomic
-from ferlab.data import EMOTIONS, Preprocess, ValidationSplit, carve_validation, load
+from ferlab.data import Preprocess, ValidationSplit, carve_validation, load
+from ferlab.data.votes import soft_targets as vote_targets_of
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor, load_model
 from ferlab.models import create, list_models
@@ -146,9 +147,24 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     return "bf16-mixed" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32-true"
 
 
-def class_weights(labels: np.ndarray) -> list[float]:
-    counts = np.bincount(labels, minlength=len(EMOTIONS)).clip(min=1)
-    return (len(labels) / (len(EMOTIONS) * counts)).tolist()
+def class_weights(labels: np.ndarray, k: int) -> list[float]:
+    counts = np.bincount(labels, minlength=k).clip(min=1)
+    return (len(labels) / (k * counts)).tolist()
+
+
+def label_faces(train_set, val_set, mode: str):
+    """(training faces, validation faces, (N, classes) targets or None) by the label mode.
+    FER+ trains on the faces its mode keeps (their labels: the targets' top class) and
+    validates on the majority-labelled ones; single-label data only has `majority`."""
+    if train_set.votes is None:
+        if mode != "majority":
+            raise FerlabError(f"--labels {mode} needs FER+ votes; this data has one label a face")
+        return train_set, val_set, None
+    targets, kept = vote_targets_of(train_set.votes, mode)
+    train_set = train_set.select(kept)
+    train_set = replace(train_set, labels=targets.argmax(1).astype(np.int64))
+    val_set = val_set.select(val_set.labels >= 0)
+    return train_set, val_set, None if mode == "majority" else targets.astype(np.float32)
 
 
 def die_with_parent() -> None:
@@ -224,6 +240,7 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     else:
         split = carve_validation(faces, cfg.val_fraction, cfg.split_seed)
     train_set, val_set = split.apply(faces)  # refuses data the split was not carved from
+    train_set, val_set, votes = label_faces(train_set, val_set, cfg.label_mode)
     if resume and writer:
         saved = TrainConfig.from_yaml(run.config)
         if cfg.extended != saved.extended:  # --extend-epochs, now that the data is the run's
@@ -238,8 +255,9 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     card = ModelCard(
         model=cfg.model,
-        model_args=cfg.model_kwargs(len(EMOTIONS)),
-        classes=tuple(EMOTIONS),
+        model_args=cfg.model_kwargs(len(faces.classes)),
+        classes=tuple(faces.classes),
+        label_mode=cfg.label_mode if faces.votes is not None else None,
         preprocess=preprocess,
         data_fingerprint=fingerprint,
         data=str(cfg.data),
@@ -247,14 +265,14 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
         recipe=cfg.recipe,
         ferlab_version=ferlab.__version__,
     )
-    weights = class_weights(train_set.labels) if cfg.class_weights else None
+    weights = class_weights(train_set.labels, len(faces.classes)) if cfg.class_weights else None
     module = FERModule(asdict(cfg), card.to_dict(), weights)
     soft_targets = None
     if cfg.teacher:
         check_teacher(cfg.teacher, split, preprocess)
         soft_targets = teacher_log_probs(cfg.teacher, train_set.images, cfg.teacher_tta)
     data = FERDataModule(
-        train_set, val_set, cfg.batch_size, cfg.balanced_sampling, cfg.seed, soft_targets
+        train_set, val_set, cfg.batch_size, cfg.balanced_sampling, cfg.seed, soft_targets, votes
     )
     checkpoint = ModelCheckpoint(
         dirpath=run.checkpoints,
@@ -365,7 +383,8 @@ def finish_run(
         metrics["val"] = _accuracy(predictor, val_set)
         # Reported, never used for selection: the best checkpoint is chosen on validation.
         if "PublicTest" in faces.split_names:
-            metrics["PublicTest"] = _accuracy(predictor, faces.split("PublicTest"))
+            test = faces.split("PublicTest")
+            metrics["PublicTest"] = _accuracy(predictor, test.select(test.labels >= 0))
     run.write_summary(metrics)
     return metrics
 
