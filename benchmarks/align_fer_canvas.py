@@ -4,7 +4,7 @@ each PublicTest face is enlarged to 160 px, pasted on a gray canvas (upright, an
 (`crop_face`, as haar's boxes are cut) and aligned on the landmarks (`aligned_face`); the
 score is the pixel correlation of each crop with the original face. Needs the data:
 
-    .venv/bin/python benchmarks/align_fer_canvas.py [DATA] [N]   (default: ../shared/data/fer2013.zip, 500)
+    .venv/bin/python benchmarks/align_fer_canvas.py [DATA] [N]   (../shared/data/fer2013.zip, 500)
 
 Writes benchmarks/results/align_fer_canvas.md.
 """

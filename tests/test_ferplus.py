@@ -188,3 +188,20 @@ def test_soft_label_losses_equal_hand_computed_values():
     assert float(drawing._loss(logits, labels, votes)) == pytest.approx(
         float(-(log_p[0, drawn[0]] + log_p[1, drawn[1]]) / 2), abs=1e-6
     )
+
+
+def test_a_seven_class_model_on_ferplus_data_states_the_mapping(tmp_path):
+    from conftest import tiny_run
+
+    run, _ = tiny_run(tmp_path / "fer2013", per_class=6, seed=0, epochs=1)
+    data = ferplus_faces_folder(tmp_path / "fp", per_class=4)
+    r = run_cli("evaluate", run, "--data", data, "--split", "PublicTest")
+    assert r.returncode == 0, r.stderr
+    assert "happiness -> happy" in r.stdout and "anger -> angry" in r.stdout
+    ev = json.loads(
+        run_cli("evaluate", run, "--data", data, "--split", "PublicTest", "--json").stdout
+    )
+    contempt = sum(1 for v in load(data, RAW)[0].split("PublicTest").labels if v == 7)
+    assert ev["left_out_unmapped"] == contempt > 0 and "contempt" not in ev["class_mapping"]
+    assert ev["n"] == len(load(data, RAW)[0].split("PublicTest")) - contempt
+    assert len(ev["labels"]) == 7

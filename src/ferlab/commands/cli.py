@@ -338,6 +338,12 @@ def evaluate_cmd(
         f"(majority class {r['majority_accuracy']:.2%}) macro-F1 {r['macro_f1']:.3f}"
         + (f" (TTA {r['tta']})" if r["tta"] else "")
     )
+    if "class_mapping" in r:
+        pairs = ", ".join(f"{a} -> {b}" for a, b in r["class_mapping"].items() if a != b)
+        out.print(
+            f"classes mapped to the model's: {pairs or 'same names'}; "
+            f"{r['left_out_unmapped']} faces of classes the model lacks left out"
+        )
     if out_dir:
         out.print(f"wrote {out_dir}/eval.json, confusion.png, most_confused.md, predictions.csv")
 

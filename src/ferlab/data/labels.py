@@ -57,3 +57,16 @@ def emotion_id(name: str) -> int | None:
 
 def split_order(name: str) -> int:
     return SPLITS.index(name) if name in SPLITS else len(SPLITS)
+
+
+def class_mapping(data_classes, model_classes) -> dict[str, str]:
+    """Each data class -> the model class of the same emotion (by name, or FER2013's name for
+    FER+'s and back); classes without one (FER+'s contempt for a FER2013 model) are absent."""
+    same = FER2013_TO_FERPLUS | {v: k for k, v in FER2013_TO_FERPLUS.items()}
+    out = {}
+    for c in data_classes:
+        if c in model_classes:
+            out[c] = c
+        elif same.get(c) in model_classes:
+            out[c] = same[c]
+    return out

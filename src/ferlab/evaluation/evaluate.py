@@ -10,6 +10,7 @@ import numpy as np
 
 from ferlab.atomic import write_text_atomic
 from ferlab.data import RAW, FaceSet, load
+from ferlab.data.labels import class_mapping
 from ferlab.errors import FerlabError
 from ferlab.evaluation.metrics import (
     classification_report,
@@ -51,11 +52,6 @@ def select_split(predictor: Predictor, data: str | Path, split: str | None) -> F
         faces = raw.split(split)
     if faces.votes is not None:  # FER+ is evaluated on its majority labels, as in the paper
         faces = faces.select(faces.labels >= 0)
-    if tuple(faces.classes) != tuple(predictor.classes):
-        raise FerlabError(
-            f"{data}: its classes ({', '.join(faces.classes)}) are not the model's "
-            f"({', '.join(predictor.classes)})"
-        )
     if not faces.labeled:
         raise FerlabError(
             f"{data}: split {split or faces.split_names[0]} has no labels to "
@@ -73,8 +69,26 @@ def prepared_faces(predictor: Predictor, faces: FaceSet) -> FaceSet:
 def evaluate(
     predictor: Predictor, faces: FaceSet, tta: bool = False, name: str = "", split: str = ""
 ) -> Evaluation:
-    """`faces` as select_split gives them: preprocessed for this model."""
+    """`faces` as select_split gives them: preprocessed for this model. Data labelled with
+    another class set (FER+ for a FER2013 model, or the other way round) is scored through
+    `class_mapping`, faces of a class the model lacks left out; the report states both."""
     labels = predictor.classes
+    mapping = None
+    if tuple(faces.classes) != tuple(labels):
+        mapping = class_mapping(faces.classes, labels)
+        if not mapping:
+            raise FerlabError(
+                f"the data's classes ({', '.join(faces.classes)}) share none with model "
+                f"{name}'s ({', '.join(labels)})"
+            )
+        to_model = np.array(
+            [labels.index(mapping[c]) if c in mapping else -1 for c in faces.classes]
+        )
+        mapped = to_model[faces.labels]
+        left_out = int((mapped < 0).sum())
+        faces = replace(
+            faces.select(mapped >= 0), labels=mapped[mapped >= 0], classes=tuple(labels)
+        )
     if faces.labels.max() >= len(labels):
         raise FerlabError(
             f"model {name} knows {len(labels)} classes; the data has label "
@@ -97,6 +111,9 @@ def evaluate(
         "confusion": confusion_counts(faces.labels, pred, len(labels)).tolist(),
         "tta": TTA_MODE if tta else None,
     }
+    if mapping is not None:
+        report["class_mapping"] = mapping
+        report["left_out_unmapped"] = left_out
     return Evaluation(report, probs, faces)
 
 

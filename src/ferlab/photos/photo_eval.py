@@ -58,13 +58,14 @@ def labelled_photos(source: Path) -> list[tuple[str, int, Callable[[], bytes]]]:
 
 def evaluate_photos(predictor: Predictor, source: Path, detector: str = "yunet") -> dict:
     """The report `ferlab evaluate MODEL --data PHOTOS --detector NAME --json` prints."""
-    from ferlab.data.labels import EMOTIONS
+    from ferlab.data.labels import EMOTIONS, class_mapping
 
     classes = predictor.classes
-    missing = [e for e in EMOTIONS if e not in classes]
+    mapping = class_mapping(EMOTIONS, classes)
+    missing = [e for e in EMOTIONS if e not in mapping]
     if missing:
-        raise FerlabError(f"the model has no class {', '.join(missing)} of the photo labels")
-    to_model = np.array([classes.index(e) for e in EMOTIONS])
+        raise FerlabError(f"the model has no class for {', '.join(missing)} of the photo labels")
+    to_model = np.array([classes.index(mapping[e]) for e in EMOTIONS])
     detect = create_detector(detector)
     truth, pred, no_face = [], [], []
     for name, label, read in labelled_photos(source):
@@ -100,4 +101,5 @@ def evaluate_photos(predictor: Predictor, source: Path, detector: str = "yunet")
         "confusion": counts.tolist(),
         "confusion_normalized": np.round(normalize_rows(counts), 4).tolist(),
         "no_face": no_face,
+        **({} if mapping == {e: e for e in EMOTIONS} else {"class_mapping": mapping}),
     }
