@@ -115,3 +115,41 @@ def test_more_devices_than_cores_is_refused_before_anything_starts(data, tmp_pat
     assert not run.exists()
     r = run_cli("train", "--data", data, "--out", run, "--devices", 99)
     assert r.returncode == 2 and not run.exists()
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--lr", "nan"), ("--lr", "inf"), ("--lr", "-0.1"), ("--minutes", "-1")]
+)
+def test_bad_numbers_are_refused_before_a_run_folder_exists(data, tmp_path, option, value):
+    run = tmp_path / "run"
+    r = run_cli("train", "--data", data, "--out", run, option, value, "--epochs", "1")
+    assert r.returncode == 2 and option in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not run.exists()
+
+
+def test_a_deeply_nested_split_file_is_one_line(data, tmp_path):
+    split = tmp_path / "split.json"
+    split.write_text("[" * 100_000 + "]" * 100_000)
+    r = run_cli("train", "--data", data, "--out", tmp_path / "run", "--split", split)
+    assert r.returncode == 2 and "nested too deeply" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_onnx_files_with_a_bad_card_or_too_large_are_one_line(finished_run, tmp_path, monkeypatch):
+    import onnx
+
+    from ferlab import runtime
+
+    good = tmp_path / "m.onnx"
+    assert run_cli("export", finished_run, "--onnx", good).returncode == 0
+    graph = onnx.load(str(good))
+    for p in graph.metadata_props:
+        if p.key == "ferlab":
+            p.value = "{not json"
+    bad = tmp_path / "bad.onnx"
+    onnx.save(graph, str(bad))
+    r = run_cli("evaluate", bad, "--data", tmp_path, "--runtime", "onnx")
+    assert r.returncode == 2 and "not JSON" in r.stderr, r.stderr
+    monkeypatch.setattr(runtime, "MAX_ONNX_BYTES", good.stat().st_size - 1)
+    r = run_cli("evaluate", good, "--data", tmp_path, "--runtime", "onnx")
+    assert r.returncode == 2 and "larger than any ferlab model" in r.stderr, r.stderr

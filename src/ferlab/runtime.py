@@ -154,13 +154,29 @@ def onnx_card(path: Path):
 
     from ferlab.models.card import ModelCard
 
+    size = Path(path).stat().st_size
+    if size > MAX_ONNX_BYTES:  # onnx reads a file whole before parsing it
+        raise FerlabError(
+            f"{path}: {size / 1e6:.0f} MB, larger than any ferlab model "
+            f"(at most {MAX_ONNX_BYTES / 1e6:.0f} MB are read)"
+        )
     try:
         props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     except Exception as e:  # onnx raises its own DecodeError family for damaged files
         raise FerlabError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
     if "ferlab" not in props:
         raise FerlabError(f"{path}: an ONNX model without a ferlab model card")
-    return ModelCard.from_dict(json.loads(props["ferlab"]), str(path))
+    try:
+        meta = json.loads(props["ferlab"])
+    except (ValueError, RecursionError) as e:
+        raise FerlabError(
+            f"{path}: its ferlab model card is not JSON ({type(e).__name__})"
+        ) from None
+    return ModelCard.from_dict(meta, str(path))
+
+
+# The study's VGG, the largest registered network, exports to about 180 MB of fp32 weights.
+MAX_ONNX_BYTES = 400_000_000
 
 
 def onnx_file_runner(path: Path, card) -> OnnxRunner:

@@ -90,6 +90,8 @@ class ValidationSplit:
             raise FerlabError(f"{path}: no such split file") from None
         except IsADirectoryError:
             raise FerlabError(f"{path}: is a folder, not a split file") from None
+        except RecursionError:  # json nests without bound
+            raise FerlabError(f"{path}: not a ferlab split file (nested too deeply)") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise FerlabError(f"{path}: not a ferlab split file ({e})") from None
         if split.hashes and len(split.hashes) != len(split.ids):

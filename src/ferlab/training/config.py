@@ -100,6 +100,16 @@ class TrainConfig:
             raise FerlabError(f"--crop must be 0 or between 24 and 48, not {self.crop}")
         if self.epochs < 1 or self.batch_size < 1 or self.devices < 1:
             raise FerlabError("--epochs, --batch-size and --devices must be at least 1")
+        import math
+
+        for name in ("lr", "weight_decay", "label_smoothing", "mixup", "gradient_clip"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise FerlabError(f"--{name.replace('_', '-')} must be a finite number >= 0")
+        if not self.lr > 0:
+            raise FerlabError(f"--lr must be positive, not {self.lr}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise FerlabError(f"--minutes must be a positive budget, not {self.minutes}")
         if not 0 <= self.ema_decay < 1:
             raise FerlabError(f"--ema-decay must be in [0, 1), not {self.ema_decay}")
         if self.warmup_epochs is not None and self.warmup_epochs < 0:
