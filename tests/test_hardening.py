@@ -153,3 +153,17 @@ def test_onnx_files_with_a_bad_card_or_too_large_are_one_line(finished_run, tmp_
     monkeypatch.setattr(runtime, "MAX_ONNX_BYTES", good.stat().st_size - 1)
     r = run_cli("evaluate", good, "--data", tmp_path, "--runtime", "onnx")
     assert r.returncode == 2 and "larger than any ferlab model" in r.stderr, r.stderr
+
+
+def test_predict_refuses_an_output_that_is_its_input(data, finished_run, tmp_path):
+    dataset = tmp_path / "faces.zip"
+    dataset.write_bytes(
+        (data / "..").resolve().joinpath("d").exists() and b"PK\x05\x06" + bytes(18)
+    )
+    before = dataset.read_bytes()
+    r = run_cli("predict", finished_run, dataset, "--out", dataset, "--force")
+    assert r.returncode == 2 and "is (or holds) the input" in r.stderr, r.stderr
+    assert dataset.read_bytes() == before
+    r = run_cli("predict", finished_run, data, "--annotate", data, "--force")
+    assert r.returncode == 2 and "is (or holds) the input" in r.stderr
+    assert any(data.rglob("*.png"))

@@ -348,6 +348,12 @@ def evaluate_cmd(
         out.print(f"wrote {out_dir}/eval.json, confusion.png, most_confused.md, predictions.csv")
 
 
+def _overlaps(output: Path, target: Path) -> bool:
+    """Whether writing `output` (with --force) would replace `target` or anything in it."""
+    out, src = output.resolve(), target.resolve()
+    return out == src or src in out.parents or out in src.parents
+
+
 @app.command("predict")
 def predict_cmd(
     model_ref: str = typer.Argument(
@@ -375,6 +381,9 @@ def predict_cmd(
     """Emotions of the faces in photos or videos (detected), or of a dataset's faces."""
     from ferlab.inference import load_model
 
+    for output in (out_file, annotate):
+        if output is not None and _overlaps(output, target):
+            raise FerlabError(f"{output}: is (or holds) the input {target}; choose another output")
     if out_file is not None and out_file.exists() and not force:
         raise FerlabError(f"{out_file}: exists; choose a new file or use --force")
     if annotate is not None:
