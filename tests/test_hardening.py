@@ -167,3 +167,13 @@ def test_predict_refuses_an_output_that_is_its_input(data, finished_run, tmp_pat
     r = run_cli("predict", finished_run, data, "--annotate", data, "--force")
     assert r.returncode == 2 and "is (or holds) the input" in r.stderr
     assert any(data.rglob("*.png"))
+
+
+def test_a_raw_pickle_checkpoint_is_one_line_and_no_warning(tmp_path, data):
+    import pickle
+
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps({"state_dict": {}}))
+    r = run_cli("evaluate", raw, "--data", data, isolated=True)
+    assert r.returncode == 2 and "not a readable checkpoint" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -6,6 +6,7 @@ network, input crop included, and `read_checkpoint` checks the card before trust
 """
 
 import io
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -103,7 +104,9 @@ def load_checkpoint_safely(path: Path, map_location="cpu") -> dict:
     """The contents of a checkpoint file, read without running code from it (tensors and plain
     values only); a damaged or foreign file is a FerlabError of one line."""
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns of a legacy pickle before failing on it
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for a damaged or foreign file
         first = (str(e).strip().splitlines() or [""])[0]
         raise FerlabError(
