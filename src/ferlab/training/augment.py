@@ -1,6 +1,8 @@
 """Batch augmentation on tensors with kornia: one call per batch, no per-image Python."""
 
 import kornia.augmentation as K
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -24,3 +26,66 @@ def build_augment(strength: str, crop: int = 0) -> nn.Module:
     if erase:
         steps.append(K.RandomErasing(scale=(0.02, 0.12), ratio=(0.3, 3.3), p=erase))
     return nn.Sequential(*steps, *tail)
+
+
+class SmallFace(nn.Module):
+    """A share `p` of the batch shrunk to a face of 12-32 px and blown up again, as a detector
+    hands the model a small face in a photo: one size per batch, drawn from torch's RNG."""
+
+    def __init__(self, p: float, sizes: tuple[int, int] = (12, 32)):
+        super().__init__()
+        self.p, self.sizes = p, sizes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pick = torch.rand(len(x), device=x.device) < self.p
+        if not pick.any():
+            return x
+        side = int(torch.randint(self.sizes[0], self.sizes[1] + 1, ()).item())
+        small = F.interpolate(x[pick], size=(side, side), mode="area")
+        out = x.clone()
+        out[pick] = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return out
+
+
+class GrayJPEG(nn.Module):
+    """kornia's differentiable JPEG on a gray batch (it codes 3 channels)."""
+
+    def __init__(self, p: float, quality: tuple[float, float] = (30.0, 90.0)):
+        super().__init__()
+        self.jpeg = K.RandomJPEG(jpeg_quality=quality, p=p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.jpeg(x.expand(-1, 3, -1, -1)).mean(1, keepdim=True)
+
+
+def build_photo_augment(
+    framing: float = 0.0,
+    small_face: float = 0.0,
+    blur: float = 0.0,
+    jpeg: float = 0.0,
+    photometric: float = 0.0,
+) -> nn.Module:
+    """What a detector's crop of a photo does to a face, each with its probability: framing
+    jitter (scale 0.85-1.2, shift 8%, rotation 15 degrees, beyond the standard affine), the
+    small-face path (down to 12-32 px and back), Gaussian blur, JPEG at quality 30-90, and
+    gamma 0.6-1.6 with contrast 0.7-1.3. All zero: no step."""
+    steps = []
+    if framing:
+        steps.append(
+            K.RandomAffine(
+                degrees=15.0, translate=(0.08, 0.08), scale=(0.85, 1.2), p=framing,
+                padding_mode="border",
+            )
+        )  # fmt: skip
+    if small_face:
+        steps.append(SmallFace(small_face))
+    if blur:
+        steps.append(K.RandomGaussianBlur((5, 5), (0.3, 1.2), p=blur))
+    if jpeg:
+        steps.append(GrayJPEG(jpeg))
+    if photometric:
+        steps += [
+            K.RandomGamma((0.6, 1.6), p=photometric),
+            K.RandomContrast((0.7, 1.3), p=photometric),
+        ]
+    return nn.Sequential(*steps) if steps else nn.Identity()

@@ -50,6 +50,13 @@ class TrainConfig:
         "standard", "Augmentation strength.", choices=("none", "light", "standard", "strong")
     )
     crop: int = setting(0, "Train on random crops of this side; evaluation uses the centre.")
+    # What a detector's crop of a photo looks like (training.augment.build_photo_augment): the
+    # probability of each step, applied before the standard augmentation and the crop.
+    framing: float = setting(0.0, "Photo crops: chance of framing jitter (scale, shift, turn).")
+    small_face: float = setting(0.0, "Photo crops: chance of a small face (to 12-32 px and back).")
+    blur: float = setting(0.0, "Photo crops: chance of Gaussian blur.")
+    jpeg: float = setting(0.0, "Photo crops: chance of JPEG compression (quality 30-90).")
+    photometric: float = setting(0.0, "Photo crops: chance of gamma and contrast changes.")
     label_smoothing: float = setting(0.0, "Label smoothing of the loss.")
     mixup: float = setting(0.0, "Mixup strength: Beta(a, a) mixing of face pairs (0: off).")
     teacher: str | None = setting(
@@ -108,6 +115,9 @@ class TrainConfig:
                 raise FerlabError(f"--{name.replace('_', '-')} must be a finite number >= 0")
         if not self.lr > 0:
             raise FerlabError(f"--lr must be positive, not {self.lr}")
+        for name in ("framing", "small_face", "blur", "jpeg", "photometric"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise FerlabError(f"--{name.replace('_', '-')} is a probability in [0, 1]")
         if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
             raise FerlabError(f"--minutes must be a positive budget, not {self.minutes}")
         if not 0 <= self.ema_decay < 1:

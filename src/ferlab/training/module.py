@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ferlab.data import FaceSet
 from ferlab.models.card import ModelCard
-from ferlab.training.augment import build_augment
+from ferlab.training.augment import build_augment, build_photo_augment
 from ferlab.training.config import TrainConfig
 
 
@@ -108,7 +108,11 @@ class FERModule(L.LightningModule):
         self.model = self.card.build()
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.augment = build_augment(self.cfg.augment, self.cfg.crop)
+        c = self.cfg
+        self.photo_augment = build_photo_augment(
+            c.framing, c.small_face, c.blur, c.jpeg, c.photometric
+        )
+        self.augment = build_augment(c.augment, c.crop)
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         k = len(self.card.classes)
@@ -118,7 +122,7 @@ class FERModule(L.LightningModule):
     def _inputs(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float().div_(255).unsqueeze(1)  # (B, 1, 48, 48) in [0, 1]
         if self.training:
-            x = self.augment(x)
+            x = self.augment(self.photo_augment(x))
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
