@@ -10,6 +10,11 @@ DATA=$1 RUNS=$2 EPOCHS=${3:-3}
 F=${FERLAB:-ferlab}
 for mode in majority probability crossentropy multi-target; do
   [[ -f $RUNS/$mode/metrics.json ]] && continue
+  if [[ -f $RUNS/$mode/checkpoints/last.ckpt ]]; then  # stopped mid-run: continue it
+    $F train --data "$DATA" --out "$RUNS/$mode" --resume --quiet
+    continue
+  fi
+  rm -rf "${RUNS:?}/$mode"  # stopped before its first epoch: nothing to keep
   # flagship@2's network and optimiser, no EMA and no label smoothing (the modes are targets).
   $F train --data "$DATA" --out "$RUNS/$mode" --labels "$mode" --model cnn-baseline \
     --epochs "$EPOCHS" --batch-size 128 --lr 0.05 --optimizer sgd --schedule cosine \
