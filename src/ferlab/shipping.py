@@ -12,7 +12,7 @@ from ferlab.atomic import PACKAGE_WEIGHTS_DIR, shipping, write_text_atomic
 from ferlab.errors import FerlabError
 from ferlab.evaluation import evaluate, select_split
 from ferlab.export import export_weights, shipping_card
-from ferlab.inference import PACKAGE_MODELS, load_model
+from ferlab.inference import PACKAGE_MODELS, Predictor, load_model
 from ferlab.runs import RunFolder
 from ferlab.training import TrainConfig
 
@@ -24,10 +24,8 @@ class Shipped:
     replaced: dict | None  # the metrics of the model it replaced, if one was shipped
 
 
-def measured_metrics(run_path: Path, data: str | Path) -> dict:
+def measured_metrics(predictor: Predictor, run: RunFolder, data: str | Path) -> dict:
     """The figures a shipped card carries: validation and PublicTest, plain and TTA."""
-    run = RunFolder(Path(run_path))
-    predictor = load_model(run_path)
     ev = {}
     for split in ("val", "PublicTest"):
         faces = select_split(predictor, data, split)
@@ -86,7 +84,8 @@ def ship(
     replaced = None
     if target.is_file():
         replaced = load_model(target).card.metrics or {}
-    metrics = measured_metrics(run_path, data)
+    predictor = load_model(run_path)
+    metrics = measured_metrics(predictor, RunFolder(run_path), data)
     old = (replaced or {}).get("val", {}).get("accuracy")
     if old is not None and old > metrics["val"]["accuracy"] and not force:
         raise FerlabError(
@@ -95,7 +94,6 @@ def ship(
         )
     if record is not None:
         write_text_atomic(Path(record) / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    predictor = load_model(run_path)
     with shipping():
         export_weights(predictor.model, shipping_card(predictor, metrics), target)
     return Shipped(target, metrics, replaced)

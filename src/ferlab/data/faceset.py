@@ -65,6 +65,10 @@ class FaceSet:
             votes=None if self.votes is None else self.votes[index],
         )
 
+    def only_labelled(self) -> "FaceSet":
+        """The faces that have a label (FER+: a majority label)."""
+        return self.select(self.labels != UNLABELED)
+
     def split(self, name: str) -> "FaceSet":
         if name not in self.split_names:
             have = ", ".join(self.split_names) or "none"

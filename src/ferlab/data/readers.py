@@ -150,12 +150,12 @@ def _read_zip(path: Path) -> FaceSet:
                 raise _member_error(path, csvs[0], e) from None
         if any(n.rsplit("/", 2)[-2:] == [f, "label.csv"] for n in names for f in FERPLUS_SPLITS):
             wanted = [n for n in sorted(names) if is_image_name(n) or n.endswith("/label.csv")]
-            return read_ferplus([(n, _zip_reader(zf, n)) for n in wanted], str(path))
-        entries = [(n, _zip_reader(zf, n)) for n in sorted(names) if is_image_name(n)]
+            return read_ferplus([(n, zip_reader(zf, n)) for n in wanted], str(path))
+        entries = [(n, zip_reader(zf, n)) for n in sorted(names) if is_image_name(n)]
         return _read_image_tree(entries, str(path))
 
 
-def _zip_reader(zf: zipfile.ZipFile, name: str) -> Callable[[], bytes]:
+def zip_reader(zf: zipfile.ZipFile, name: str) -> Callable[[], bytes]:
     def read() -> bytes:
         try:
             return zf.read(name)

@@ -51,7 +51,7 @@ def select_split(predictor: Predictor, data: str | Path, split: str | None) -> F
     else:
         faces = raw.split(split)
     if faces.votes is not None:  # FER+ is evaluated on its majority labels, as in the paper
-        faces = faces.select(faces.labels >= 0)
+        faces = faces.only_labelled()
     if not faces.labeled:
         raise FerlabError(
             f"{data}: split {split or faces.split_names[0]} has no labels to "

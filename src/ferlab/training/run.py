@@ -163,7 +163,7 @@ def label_faces(train_set, val_set, mode: str):
     targets, kept = vote_targets_of(train_set.votes, mode)
     train_set = train_set.select(kept)
     train_set = replace(train_set, labels=targets.argmax(1).astype(np.int64))
-    val_set = val_set.select(val_set.labels >= 0)
+    val_set = val_set.only_labelled()
     return train_set, val_set, None if mode == "majority" else targets.astype(np.float32)
 
 
@@ -383,8 +383,8 @@ def finish_run(
         metrics["val"] = _accuracy(predictor, val_set)
         # Reported, never used for selection: the best checkpoint is chosen on validation.
         if "PublicTest" in faces.split_names:
-            test = faces.split("PublicTest")
-            metrics["PublicTest"] = _accuracy(predictor, test.select(test.labels >= 0))
+            test = faces.split("PublicTest").only_labelled()
+            metrics["PublicTest"] = _accuracy(predictor, test)
     run.write_summary(metrics)
     return metrics
 
