@@ -58,6 +58,24 @@ class GrayJPEG(nn.Module):
         return self.jpeg(x.expand(-1, 3, -1, -1)).mean(1, keepdim=True)
 
 
+def equalize_batch(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) in [0, 1] -> each face histogram-equalized on 256 gray levels with the
+    formula of cv2.equalizeHist, which the photo path applies to every face it classifies:
+    a face degraded on the batch is equalized again, as it would be at prediction time."""
+    b = len(x)
+    levels = x.mul(255).round_().clamp_(0, 255).long().view(b, -1)
+    ones = torch.ones_like(levels, dtype=torch.float)
+    hist = torch.zeros(b, 256, device=x.device).scatter_add_(1, levels, ones)
+    cdf = hist.cumsum(1)
+    n = levels.shape[1]
+    first = cdf.gather(1, (hist > 0).float().argmax(1, keepdim=True))  # the darkest level's count
+    scale = 255.0 / (n - first).clamp_(min=1)
+    lut = ((cdf - first) * scale).round_().clamp_(0, 255)
+    flat = (first == n).squeeze(1)  # a face of one gray level: cv2 leaves it as it is
+    lut[flat] = torch.arange(256, device=x.device, dtype=lut.dtype)
+    return lut.gather(1, levels).div_(255).view_as(x)
+
+
 def build_photo_augment(
     framing: float = 0.0,
     small_face: float = 0.0,
@@ -68,7 +86,9 @@ def build_photo_augment(
     """What a detector's crop of a photo does to a face, each with its probability: framing
     jitter (scale 0.85-1.2, shift 8%, rotation 15 degrees, beyond the standard affine), the
     small-face path (down to 12-32 px and back), Gaussian blur, JPEG at quality 30-90, and
-    gamma 0.6-1.6 with contrast 0.7-1.3. All zero: no step."""
+    light (gamma 0.6-1.6, contrast 0.7-1.3, a linear gradient of light across the face). All
+    zero: no step. Training equalizes a face again after these (FERModule), as prediction
+    equalizes every face it is handed."""
     steps = []
     if framing:
         steps.append(
@@ -87,5 +107,7 @@ def build_photo_augment(
         steps += [
             K.RandomGamma((0.6, 1.6), p=photometric),
             K.RandomContrast((0.7, 1.3), p=photometric),
+            # Light from one side: unlike gamma and contrast, equalization does not undo it.
+            K.RandomLinearIllumination(gain=(0.05, 0.3), p=photometric),
         ]
     return nn.Sequential(*steps) if steps else nn.Identity()

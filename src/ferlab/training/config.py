@@ -59,6 +59,14 @@ class TrainConfig:
     photometric: float = setting(0.0, "Photo crops: chance of gamma and contrast changes.")
     label_smoothing: float = setting(0.0, "Label smoothing of the loss.")
     mixup: float = setting(0.0, "Mixup strength: Beta(a, a) mixing of face pairs (0: off).")
+    init: str | None = setting(
+        None,
+        "Fine-tune: start from this model's weights (e.g. default); same network and classes, "
+        "and its validation split unless --split names one it held out.",
+    )
+    init_sha256: str | None = setting(
+        None, "sha256 of the --init file, recorded (a recipe's is checked).", cli=False
+    )
     teacher: str | None = setting(
         None, "Distil from this model (e.g. default): its cached probabilities are soft targets."
     )

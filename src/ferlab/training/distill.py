@@ -17,7 +17,7 @@ from ferlab.errors import FerlabError
 def check_teacher(ref: str, split: ValidationSplit, preprocess: Preprocess) -> None:
     """Refuse a teacher that trained on any of the student's validation faces (its answers
     would carry them into training) or that sees faces preprocessed otherwise."""
-    from ferlab.inference import load_model, validation_split_of
+    from ferlab.inference import load_model
 
     teacher = load_model(ref)
     if teacher.preprocess != preprocess:
@@ -25,12 +25,20 @@ def check_teacher(ref: str, split: ValidationSplit, preprocess: Preprocess) -> N
             f"teacher {ref} takes faces preprocessed as {teacher.preprocess.to_dict()}, the "
             f"student {preprocess.to_dict()}: train them on the same preprocessing"
         )
-    held_out = set(validation_split_of(teacher).hashes)
+    check_held_out(teacher, f"teacher {ref}", split)
+
+
+def check_held_out(model, role: str, split: ValidationSplit) -> None:
+    """Refuse a model (a teacher, a fine-tuning start) that trained on any of this run's
+    validation faces: its weights would carry them into training."""
+    from ferlab.inference import validation_split_of
+
+    held_out = set(validation_split_of(model).hashes)
     seen = len(set(split.hashes) - held_out)
     if seen:
         raise FerlabError(
-            f"teacher {ref} trained on {seen} of this run's validation faces; give the student "
-            "the teacher's split (--split with its split.json) or a part of it"
+            f"{role} trained on {seen} of this run's validation faces; give this run its "
+            "split (--split with its split.json) or a part of it"
         )
 
 

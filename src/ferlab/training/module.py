@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ferlab.data import FaceSet
 from ferlab.models.card import ModelCard
-from ferlab.training.augment import build_augment, build_photo_augment
+from ferlab.training.augment import build_augment, build_photo_augment, equalize_batch
 from ferlab.training.config import TrainConfig
 
 
@@ -113,6 +113,8 @@ class FERModule(L.LightningModule):
             c.framing, c.small_face, c.blur, c.jpeg, c.photometric
         )
         self.augment = build_augment(c.augment, c.crop)
+        photo = (c.framing, c.small_face, c.blur, c.jpeg, c.photometric)
+        self.reequalize = any(photo) and self.card.preprocess.equalize_hist
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         k = len(self.card.classes)
@@ -122,7 +124,10 @@ class FERModule(L.LightningModule):
     def _inputs(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float().div_(255).unsqueeze(1)  # (B, 1, 48, 48) in [0, 1]
         if self.training:
-            x = self.augment(self.photo_augment(x))
+            x = self.photo_augment(x)
+            if self.reequalize:  # the photo path equalizes a face after all that befell it
+                x = equalize_batch(x)
+            x = self.augment(x)
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x

@@ -23,7 +23,7 @@ from ferlab.atomic import refuse_package_weights, write_text_atomic
 from ferlab.data import Preprocess, ValidationSplit, carve_validation, load
 from ferlab.data.votes import soft_targets as vote_targets_of
 from ferlab.errors import FerlabError
-from ferlab.inference import Predictor, load_model
+from ferlab.inference import Predictor, load_model, validation_split_of
 from ferlab.models import create, list_models
 from ferlab.models.card import ModelCard
 from ferlab.plots import plot_curves
@@ -38,7 +38,8 @@ from ferlab.training.callbacks import (
     sigterm_as_interrupt,
 )
 from ferlab.training.config import TrainConfig, changed_options
-from ferlab.training.distill import check_teacher, teacher_log_probs
+from ferlab.training.distill import check_held_out, check_teacher, teacher_log_probs
+from ferlab.training.finetune import check_same_network, start_model
 from ferlab.training.module import FERDataModule, FERModule
 
 
@@ -233,10 +234,18 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     preprocess = Preprocess(equalize_hist=cfg.equalize_hist)
     faces, fingerprint = load(cfg.data, preprocess)
     split_path = run.split
+    start = None
+    if cfg.init and not resume:  # a resumed run's weights are in last.ckpt
+        start, digest = start_model(cfg.init, cfg.init_sha256, preprocess)
+        cfg = replace(cfg, init_sha256=digest)
     if split_path.is_file() and (resume or not writer):
         split = ValidationSplit.load(split_path)
     elif cfg.split_file:
         split = ValidationSplit.load(cfg.split_file)
+        if start is not None:
+            check_held_out(start, f"--init {cfg.init}", split)
+    elif start is not None:  # selected on the faces the start never trained on
+        split = validation_split_of(start)
     else:
         split = carve_validation(faces, cfg.val_fraction, cfg.split_seed)
     train_set, val_set = split.apply(faces)  # refuses data the split was not carved from
@@ -267,6 +276,9 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     )
     weights = class_weights(train_set.labels, len(faces.classes)) if cfg.class_weights else None
     module = FERModule(asdict(cfg), card.to_dict(), weights)
+    if start is not None:
+        check_same_network(start, card, cfg.init)
+        module.model.load_state_dict(start.model.state_dict())
     soft_targets = None
     if cfg.teacher:
         check_teacher(cfg.teacher, split, preprocess)
