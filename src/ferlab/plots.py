@@ -223,3 +223,25 @@ def plot_gradient_history(
     return _save_gradient_axes(
         fig, ax, "training step", title or "gradient norm during training", path
     )
+
+
+def plot_timeline(
+    times: np.ndarray, probs: np.ndarray, labels: list[str], path: Path, unit: str, title: str = ""
+) -> Path:
+    """Each emotion's probability over a video: times (frames,) in `unit`, probs (frames,
+    classes) with NaN rows where no face was found (drawn as gaps)."""
+    fig, ax = _subplots(1, 1, figsize=(11, 3.6))
+    for k, label in enumerate(labels):
+        ax.plot(times, probs[:, k], color=f"C{k}", lw=1.4, marker="o", markersize=2, label=label)
+    missing = np.isnan(probs).all(1)
+    if missing.any():
+        ax.plot(times[missing], np.zeros(missing.sum()), "|", color="0.5", label="no face")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(unit)
+    ax.set_ylabel("probability")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=min(len(labels) + 1, 9), loc="upper center",
+              bbox_to_anchor=(0.5, -0.18))  # fmt: skip
+    if title:
+        ax.set_title(title)
+    return save(fig, path)

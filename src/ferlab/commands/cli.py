@@ -375,11 +375,25 @@ def predict_cmd(
     ),
     every: int = typer.Option(10, "--every", help="Video: classify every Nth frame."),
     tta: bool = typer.Option(False, "--tta", help="Datasets: flip + 5-crop averaging."),
+    plot: bool = typer.Option(
+        False, "--plot", help="Video: each emotion's probability over time, a PNG beside --out."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out / --annotate."),
     runtime: str = runtime_option(),
 ) -> None:
     """Emotions of the faces in photos or videos (detected), or of a dataset's faces."""
     from ferlab.inference import load_model
+    from ferlab.photos.analyze import is_video
+
+    figure = None
+    if plot:
+        if not is_video(target):
+            raise FerlabError(f"{target}: --plot draws a video's timeline; this is not a video")
+        if out_file is None:
+            raise FerlabError("--plot writes its figure beside the rows: give --out FILE")
+        figure = out_file.with_suffix(".png")
+        if figure.exists() and not force:
+            raise FerlabError(f"{figure}: exists; choose a new --out or use --force")
 
     for output in (out_file, annotate):
         if output is not None and _overlaps(output, target):
@@ -413,7 +427,9 @@ def predict_cmd(
                         f"({r['confidence']:.0%})"
                     )
 
-    summary = predict_media(predictor, target, out_file, annotate, detector, every, on_rows=show)
+    summary = predict_media(
+        predictor, target, out_file, annotate, detector, every, on_rows=show, plot=figure
+    )
     for message in summary["unreadable"]:
         err.print(f"ferlab: skipped {message}", markup=False, highlight=False, soft_wrap=True)
     found = ", ".join(f"{k} {v}" for k, v in summary["emotions"].items()) or "none"
@@ -422,6 +438,7 @@ def predict_cmd(
         f"{counted(summary['images'], unit)}, {counted(summary['faces'], 'face')} ({found}); "
         f"{summary['images_without_faces']} without a face"
         + (f"; rows in {out_file}" if out_file else "")
+        + (f"; timeline in {figure}" if figure else "")
     )
     if summary["unreadable"]:
         n = len(summary["unreadable"])

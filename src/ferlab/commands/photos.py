@@ -11,6 +11,7 @@ from ferlab.photos.analyze import (
     RowWriter,
     analyze_image,
     annotate,
+    emotion_timeline,
     face_rows,
     image_inputs,
     is_video,
@@ -18,6 +19,7 @@ from ferlab.photos.analyze import (
     read_photo,
     save_jpeg,
     summarize,
+    video_fps,
 )
 from ferlab.photos.detect import create_detector
 
@@ -25,6 +27,16 @@ from ferlab.photos.detect import create_detector
 def _annotated_name(path: Path, root: Path) -> str:
     rel = path.relative_to(root) if root.is_dir() else Path(path.name)
     return "__".join(rel.with_suffix("").parts) + ".jpg"
+
+
+def _plot_video(rows: list[dict], labels: list[str], target: Path, path: Path) -> Path:
+    from ferlab.plots import plot_timeline
+
+    frames, probs = emotion_timeline(rows, labels)
+    fps = video_fps(target)
+    times, unit = (frames / fps, "seconds") if fps else (frames, "frame")
+    title = f"{target.name}: emotions over time"
+    return plot_timeline(times, probs, labels, path, unit, title)
 
 
 def predict_media(
@@ -35,14 +47,19 @@ def predict_media(
     detector: str = "yunet",
     every: int = 10,
     on_rows=None,
+    plot: Path | None = None,
 ) -> dict:
     """Classify every face in a photo, a folder of photos or a video; returns the summary.
-    Unreadable photos are listed in summary['unreadable'], the others still get their rows."""
+    Unreadable photos are listed in summary['unreadable'], the others still get their rows.
+    `plot`: a video's emotion timeline (each emotion's probability over time) to this PNG."""
     if not target.exists():
         raise FerlabError(f"{target}: no such file or folder")
+    video = is_video(target)
+    if plot is not None and not video:
+        raise FerlabError(f"{target}: --plot draws a video's timeline; this is not a video")
     detect = create_detector(detector)
     labels = predictor.classes
-    video = is_video(target)
+    video_rows = []
     inputs = None if video else image_inputs(target)  # fails early on an empty folder
     writer = RowWriter(out, labels, video)
     emotions, bad, counts = Counter(), [], Counter()
@@ -52,6 +69,8 @@ def predict_media(
         counts.update(images=1, no_face=int(not result.faces))
         emotions.update(r["emotion"] for r in rows if r["emotion"])
         writer.write(rows)
+        if plot is not None:
+            video_rows.extend(rows)
         if on_rows:
             on_rows(rows)
         if annotate_dir is not None:
@@ -77,6 +96,8 @@ def predict_media(
         summary = summarize(emotions, counts["images"], counts["no_face"], bad)
         if video:
             summary["every"] = every
+        if plot is not None:
+            summary["plot"] = str(_plot_video(video_rows, labels, target, plot))
         writer.close(summary)
     except BaseException as e:
         writer.abort(e)

@@ -116,6 +116,33 @@ def iter_video(
         )
 
 
+def video_fps(path: Path) -> float | None:
+    """Frames per second the container declares; None when it declares none."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0)
+    finally:
+        cap.release()
+    return fps if 0 < fps < 1000 else None
+
+
+def emotion_timeline(rows: list[dict], labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(frame indices, (frames, classes) probabilities) of a video's rows: the largest face of
+    each sampled frame (the person the video is about), NaN where a frame has no face."""
+    frames = sorted({r["frame"] for r in rows})
+    at = {f: i for i, f in enumerate(frames)}
+    probs = np.full((len(frames), len(labels)), np.nan)
+    area = np.zeros(len(frames))
+    for r in rows:
+        if r["emotion"] is None:
+            continue
+        i, size = at[r["frame"]], r["box"][2] * r["box"][3]
+        if size > area[i]:
+            area[i] = size
+            probs[i] = [r["probabilities"][e] for e in labels]
+    return np.array(frames, dtype=int), probs
+
+
 # ----------------------------------------------------------------------------- output
 def face_rows(result: PhotoResult, labels: list[str], frame: int | None = None) -> list[dict]:
     """One row per face; one row with empty emotion when the image has none."""
