@@ -60,6 +60,21 @@ def test_handler_boxes_faces_with_bars_and_saliency(photo):
     assert caption.startswith("face 1: ")
 
 
+def test_handler_shows_the_landmarks_yunet_aligned_on(photo):
+    def cyan(img, x, y, r=4):
+        patch = np.asarray(img.convert("RGB"), dtype=int)[y - r : y + r, x - r : x + r]
+        return ((patch[..., 0] < 60) & (patch[..., 1] > 180) & (patch[..., 2] > 200)).any()
+
+    yunet = create_detector("yunet")
+    face = analyze_image(load_model("default"), Image.open(photo), yunet).faces[0]
+    models = Models(["default"])
+    boxed = analyze_upload(str(photo), "default", models, yunet, root=photo.parent)[0]
+    eyes = [(round(x), round(y)) for x, y in face.box.landmarks[:2]]
+    assert all(cyan(boxed, x, y) for x, y in eyes)
+    plain = analyze_upload(str(photo), "default", models, create_detector("haar"), photo.parent)
+    assert not any(cyan(plain[0], x, y) for x, y in eyes)  # a cascade gives no landmarks
+
+
 @pytest.mark.parametrize(
     "name, data, says",
     [

@@ -187,8 +187,10 @@ def build_app(model_refs: list[str], detector: str = "yunet", runtime: str = "to
     with gr.Blocks(title="ferlab: facial expressions", delete_cache=DELETE_CACHE) as app:
         gr.Markdown(
             "# ferlab: facial expressions\nUpload, drop or take a photo. Each face is boxed "
-            "with its emotion; the bars give all seven probabilities, and the overlay shows "
-            f"where the model looked (Grad-CAM). Files up to {MAX_UPLOAD}."
+            "with its emotion and the landmarks the face was aligned on (eyes in cyan, levelled "
+            "before the crop; nose and mouth corners in white); the bars give every emotion's "
+            "probability, and the overlay shows where the model looked (Grad-CAM) on the "
+            f"aligned face it classified. Files up to {MAX_UPLOAD}."
         )
         with gr.Row():
             with gr.Column():

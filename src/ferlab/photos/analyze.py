@@ -254,7 +254,9 @@ def _font(size: int):
 
 
 def annotate(img: Image.Image, result: PhotoResult, labels: list[str]) -> Image.Image:
-    """A copy with each face boxed and labelled with its emotion and confidence."""
+    """A copy with each face boxed and labelled with its emotion and confidence, and the
+    detector's landmarks where it gives them: the eyes the crop was levelled on (cyan, joined
+    by the line made level), nose and mouth corners (white)."""
     scale = min(1.0, ANNOTATE_MAX_SIDE / max(img.size))
     out = img.convert("RGB")
     if scale < 1:
@@ -271,6 +273,13 @@ def annotate(img: Image.Image, result: PhotoResult, labels: list[str]) -> Image.
         top = b.y - (tb[3] - tb[1]) - 6 if b.y > (tb[3] - tb[1]) + 6 else b.y + b.h + 2
         draw.rectangle([b.x, top, b.x + tb[2] - tb[0] + 6, top + tb[3] - tb[1] + 6], fill=(0, 0, 0))
         draw.text((b.x + 3, top + 3 - tb[1] + b.y), text, fill=(255, 215, 0), font=font)
+        if b.landmarks:
+            r = max(2, round(b.w / 40))
+            eyes = b.landmarks[:2]
+            draw.line([eyes[0], eyes[1]], fill=(0, 220, 255), width=max(1, width // 2))
+            for i, (x, y) in enumerate(b.landmarks):
+                colour = (0, 220, 255) if i < 2 else (255, 255, 255)
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=colour, outline=(0, 0, 0))
     return out
 
 
