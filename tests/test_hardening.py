@@ -177,3 +177,55 @@ def test_a_raw_pickle_checkpoint_is_one_line_and_no_warning(tmp_path, data):
     r = run_cli("evaluate", raw, "--data", data, isolated=True)
     assert r.returncode == 2 and "not a readable checkpoint" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+class FillsUp:
+    """A file that takes `room` bytes and then fails as a full disk does."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, b) -> int:
+        import errno
+
+        if len(b) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(b)
+        return self.f.write(b)
+
+    def flush(self):
+        self.f.flush()
+
+
+@pytest.mark.parametrize("full_after", [0, 2])  # checkpoint writes that still fit
+def test_a_full_disk_is_one_line_naming_the_file_and_the_run_stays_usable(
+    data, tmp_path, monkeypatch, capsys, full_after
+):
+    from ferlab.commands.cli import main
+
+    real_save, writes = torch.save, []
+
+    def save(obj, f, *a, **kw):
+        writes.append(1)
+        room = 1 << 40 if len(writes) <= full_after else 1000
+        return real_save(obj, FillsUp(f, room), *a, **kw)
+
+    monkeypatch.setattr(torch, "save", save)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--epochs", "2", "--quiet"]
+    args += ["--batch-size", "16", "--precision", "fp32"]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "no space left on the device" in err
+    assert str(out / "checkpoints") in err and ".ckpt" in err
+    monkeypatch.setattr(torch, "save", real_save)
+    if full_after == 0:  # nothing finished: nothing left to block the rerun
+        assert not out.exists()
+    else:  # epoch 1 finished: its last.ckpt is whole and the run continues
+        assert not list((out / "checkpoints").glob("*.tmp")) and not list(out.rglob(".*.tmp"))
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", "--out", str(out), "--resume", "--quiet"])
+        assert exit_.value.code in (0, None)
+        assert "stopped by epochs after 2 epochs" in capsys.readouterr().out

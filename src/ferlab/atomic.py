@@ -1,5 +1,6 @@
 """Atomic writes: a reader never sees a half-written file, and a crash leaves the old one."""
 
+import errno
 import os
 import tempfile
 from contextlib import contextmanager
@@ -50,9 +51,22 @@ def atomic_writer(path: Path, mode: str = "wb"):
         with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
             yield f
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.errno in FULL:  # the OS names no file: say which one could not be written
+            raise FerlabError(disk_full(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(path: Path) -> str:
+    """The one line for a write that ran out of space: the OS's message names no file."""
+    return f"{path}: could not be written: no space left on the device (an older copy is kept)"
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -7,7 +7,7 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from ferlab.atomic import atomic_writer
+from ferlab.atomic import FULL, atomic_writer, disk_full
 from ferlab.errors import FerlabError
 from ferlab.models import weight_layers
 from ferlab.models.card import load_checkpoint_safely
@@ -149,8 +149,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         # Streamed to disk (a vgg-study checkpoint with optimizer state is ~530 MB).
-        with atomic_writer(Path(path)) as f:
-            torch.save(checkpoint, f)
+        try:
+            with atomic_writer(Path(path)) as f:
+                torch.save(checkpoint, f)
+        except RuntimeError as e:  # torch's writer wraps the OS's error in its own
+            cause = e.__context__
+            if isinstance(cause, OSError) and cause.errno in FULL:
+                raise FerlabError(disk_full(Path(path))) from None
+            raise
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
         """--resume reads last.ckpt as every other loader does: tensors and plain values only,

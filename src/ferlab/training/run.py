@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 import ferlab
-from ferlab.atomic import refuse_package_weights, write_text_atomic
+from ferlab.atomic import FULL, disk_full, refuse_package_weights, write_text_atomic
 from ferlab.data import Preprocess, ValidationSplit, carve_validation, load
 from ferlab.data.votes import soft_targets as vote_targets_of
 from ferlab.errors import FerlabError
@@ -220,10 +220,13 @@ def train(
     try:
         with quiet_lightning():
             return _train(cfg, resume, callbacks)
-    except BaseException:
-        # A run that fails before its first epoch leaves nothing that would block a rerun.
-        if made_here and not _is_child_process() and not RunFolder(out).checkpoints.is_dir():
+    except BaseException as e:
+        # A run that fails before its first epoch leaves nothing that would block a rerun;
+        # after one, last.ckpt (written whole or not at all) lets --resume continue it.
+        if made_here and not _is_child_process() and not RunFolder(out).last.is_file():
             shutil.rmtree(out, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in FULL and not e.filename:
+            raise FerlabError(disk_full(out)) from None  # a logger's write names no file
         raise
 
 
