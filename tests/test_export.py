@@ -236,6 +236,18 @@ def test_int8_export_runs_in_onnx_runtime_and_keeps_its_card(trained, tmp_path):
     assert r.returncode == 2 and "--runtime onnx" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("evaluate", path, "--data", data, "--split", "PublicTest", "--runtime", "onnx")
     assert r.returncode == 0 and "accuracy" in r.stdout, r.stderr[-2000:]
+    # Commands that need the torch network say so in words that hold for them: they have no
+    # --runtime, and the way out is the run the file was exported from.
+    commands = [
+        ("layers", path),
+        ("export", path, "--onnx", path.with_suffix(".2.onnx")),
+        ("explain", "saliency", path, "--data", data, "--out", path.parent / "s"),
+    ]
+    for args in commands:
+        r = run_cli(*args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, args
+        assert "run folder or checkpoint it was exported from" in r.stderr, args
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_int8_export_of_a_network_without_convs(tmp_path):

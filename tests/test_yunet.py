@@ -146,3 +146,20 @@ def test_evaluate_on_labelled_photos_counts_by_hand(tmp_path):
     assert r.returncode == 0 and "accuracy 33.33%" in r.stdout and "angry/blank.png" in r.stdout
     r = run_cli("evaluate", "default", "--data", tmp_path / "photos", "--detector", "nope")
     assert r.returncode == 2 and "unknown detector" in r.stderr
+
+
+def test_help_lists_every_registered_detector_and_shipped_model(monkeypatch):
+    from typer.testing import CliRunner
+
+    from ferlab.atomic import PACKAGE_WEIGHTS_DIR
+    from ferlab.commands.cli import app
+    from ferlab.photos.detect import list_detectors
+
+    monkeypatch.setenv("COLUMNS", "200")  # one option per line: nothing wrapped away
+    runner = CliRunner()
+    predict = " ".join(runner.invoke(app, ["predict", "--help"]).output.split())
+    assert f"Face detector: {' | '.join(list_detectors())}." in predict
+    shipped = sorted(p.stem for p in PACKAGE_WEIGHTS_DIR.glob("*.pt"))
+    assert shipped  # the package ships its models
+    evaluate = " ".join(runner.invoke(app, ["evaluate", "--help"]).output.split())
+    assert f"a shipped model ({', '.join(shipped)})" in evaluate

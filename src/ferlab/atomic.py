@@ -12,6 +12,7 @@ from ferlab.errors import FerlabError
 # The package's shipped models: every later user of the install loads them by name, so only
 # `ferlab ship` (ferlab.shipping) may write there.
 PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+PACKAGE_MODELS = ("default", "fast")  # the names a package model may have (weights/NAME.pt)
 _shipping: ContextVar[bool] = ContextVar("shipping", default=False)
 
 

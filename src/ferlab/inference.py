@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ferlab.atomic import PACKAGE_MODELS
 from ferlab.data.preprocess import Preprocess
 from ferlab.errors import FerlabError
 from ferlab.models.card import ModelCard, read_checkpoint
@@ -25,7 +26,6 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 PACKAGE_WEIGHTS = WEIGHTS_DIR / "default.pt"
 # Models shipped in the package, by the name a MODEL_REF uses: the most accurate one, and a
 # small one distilled from it for speed (results/fast/).
-PACKAGE_MODELS = ("default", "fast")
 
 
 def shipped_models() -> list[str]:
@@ -105,7 +105,11 @@ def load_model(
     path = resolve_checkpoint(ref)
     if path.suffix.lower() == ".onnx":
         if runtime != "onnx":
-            raise FerlabError(f"{path}: an ONNX model runs with --runtime onnx")
+            raise FerlabError(
+                f"{path}: an ONNX file runs only with ONNX Runtime (predict, evaluate and serve "
+                "take --runtime onnx); export, layers and explain need the torch network: give "
+                "the run folder or checkpoint it was exported from"
+            )
         card = onnx_card(path)
         runner = onnx_file_runner(path, card)
         return Predictor(runner, card, path, "cpu", "onnx", runner)

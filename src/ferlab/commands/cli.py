@@ -13,7 +13,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ferlab.atomic import PACKAGE_MODELS, PACKAGE_WEIGHTS_DIR
 from ferlab.errors import FerlabError
+from ferlab.photos.detect import list_detectors
+
+# Choices in help texts come from the registries, so they cannot go stale.
+DETECTORS = " | ".join(list_detectors())
+SHIPPED = ", ".join(sorted(p.stem for p in PACKAGE_WEIGHTS_DIR.glob("*.pt")))
+MODEL_REF = f"Run folder, checkpoint file, .onnx file, or a shipped model ({SHIPPED})."
+TORCH_MODEL_REF = f"Run folder, checkpoint file, or a shipped model ({SHIPPED})."
+
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -279,9 +288,7 @@ def _new_output_dir(path: Path, force: bool) -> None:
 
 @app.command("evaluate")
 def evaluate_cmd(
-    model_ref: str = typer.Argument(
-        ..., metavar="MODEL_REF", help="Run folder, checkpoint file, .onnx file or 'default'."
-    ),
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=MODEL_REF),
     data: Path = typer.Option(..., "--data"),
     split: str = typer.Option(
         None, "--split", help="val (the run's saved split) | Training | PublicTest | ..."
@@ -295,7 +302,7 @@ def evaluate_cmd(
         None,
         "--detector",
         help="DATA is a labelled folder/zip of photos (<emotion>/<photo>): run the photo path "
-        "with this detector (yunet | haar | haar-fast), largest face per photo.",
+        f"with this detector ({DETECTORS}), largest face per photo.",
     ),
 ) -> None:
     """Accuracy, macro F1, per-class metrics and the confusion matrix of a trained model."""
@@ -356,9 +363,7 @@ def _overlaps(output: Path, target: Path) -> bool:
 
 @app.command("predict")
 def predict_cmd(
-    model_ref: str = typer.Argument(
-        ..., metavar="MODEL_REF", help="Run, checkpoint, .onnx file or default."
-    ),
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=MODEL_REF),
     target: Path = typer.Argument(
         ...,
         metavar="INPUT",
@@ -370,9 +375,7 @@ def predict_cmd(
     annotate: Path = typer.Option(
         None, "--annotate", help="Folder for copies with boxes, emotions and confidences."
     ),
-    detector: str = typer.Option(
-        "yunet", "--detector", help="Face detector: yunet | haar | haar-fast | whole."
-    ),
+    detector: str = typer.Option("yunet", "--detector", help=f"Face detector: {DETECTORS}."),
     every: int = typer.Option(10, "--every", help="Video: classify every Nth frame."),
     tta: bool = typer.Option(False, "--tta", help="Datasets: flip + 5-crop averaging."),
     plot: bool = typer.Option(
@@ -468,7 +471,9 @@ def compare_cmd(
 
 
 @app.command("layers")
-def layers_cmd(model_ref: str = typer.Argument(..., metavar="MODEL_REF")) -> None:
+def layers_cmd(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
+) -> None:
     """Layer names usable by `ferlab explain activations|filters`, with output shapes."""
     from ferlab.explain import layer_names
     from ferlab.inference import load_model
@@ -483,7 +488,7 @@ def layers_cmd(model_ref: str = typer.Argument(..., metavar="MODEL_REF")) -> Non
 
 @explain_app.command("saliency")
 def explain_saliency(
-    model_ref: str = typer.Argument(..., metavar="MODEL_REF"),
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
     data: Path = typer.Option(..., "--data"),
     split: str = typer.Option(None, "--split", help="Default: PublicTest, or the only split."),
     per_class: int = typer.Option(2, "--per-class", help="Faces per emotion."),
@@ -506,7 +511,7 @@ def explain_saliency(
 
 @explain_app.command("activations")
 def explain_activations(
-    model_ref: str = typer.Argument(..., metavar="MODEL_REF"),
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
     layer: str = typer.Option(..., "--layer", help="See `ferlab layers MODEL_REF`."),
     image: str = typer.Option(..., "--image", help="An image file, or a face id in --data."),
     data: Path = typer.Option(None, "--data"),
@@ -522,7 +527,7 @@ def explain_activations(
 
 @explain_app.command("filters")
 def explain_filters(
-    model_ref: str = typer.Argument(..., metavar="MODEL_REF"),
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
     layer: str = typer.Option(..., "--layer", help="A conv layer name, or 'logits'."),
     filters: str = typer.Option(None, "--filters", help="e.g. 0-15,20 (default: all)"),
     steps: int = typer.Option(200, "--steps"),
@@ -539,9 +544,7 @@ def explain_filters(
 
 @app.command("export")
 def export_cmd(
-    model_ref: str = typer.Argument(
-        ..., metavar="MODEL_REF", help="Run folder, checkpoint, default."
-    ),
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
     onnx_path: Path = typer.Option(None, "--onnx", help="Write an ONNX model here."),
     weights: Path = typer.Option(
         None, "--weights", help="Write a small weights file (what `default` ships) here."
@@ -596,7 +599,7 @@ def export_cmd(
 @app.command("ship")
 def ship_cmd(
     run: Path = typer.Argument(..., help="Run folder whose selected checkpoint ships."),
-    name: str = typer.Option(..., "--as", help="Package model it becomes: default | fast."),
+    name: str = typer.Option(..., "--as", help=f"Package model: {' | '.join(PACKAGE_MODELS)}."),
     data: Path = typer.Option(..., "--data", help="FER2013 source of its split and PublicTest."),
     record: Path = typer.Option(
         None, "--record", help="Folder for metrics.json (default: results/NAME)."
@@ -627,7 +630,7 @@ def serve_cmd(
         "--model",
         help="Runs or checkpoints to offer besides the shipped models (repeatable).",
     ),
-    detector: str = typer.Option("yunet", "--detector", help="yunet | haar | haar-fast | whole"),
+    detector: str = typer.Option("yunet", "--detector", help=f"Face detector: {DETECTORS}."),
     runtime: str = runtime_option(),
 ) -> None:
     """Web demo: upload, drop or take a photo; faces boxed with emotion bars and saliency."""
