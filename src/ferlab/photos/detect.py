@@ -229,11 +229,13 @@ ALIGN_MARGIN = 0.0
 ALIGN_RAISE = 0.03
 
 
-def aligned_face(gray: np.ndarray, box: Box) -> np.ndarray:
+def aligned_face(
+    gray: np.ndarray, box: Box, margin: float = ALIGN_MARGIN, raise_by: float = ALIGN_RAISE
+) -> np.ndarray:
     """The 48x48 face framed as FER2013 frames its faces: the photo turned about the box's
     centre so the eyes (landmarks 0 and 1) are level, then the square of the box's longer
-    side, raised by ALIGN_RAISE of its height. A box without landmarks (a cascade's) is cut by
-    `crop_face` as it is."""
+    side widened by `margin` on each side, raised by `raise_by` of its height. A box without
+    landmarks (a cascade's) is cut by `crop_face` as it is."""
     if box.landmarks is None:
         return crop_face(gray, box)
     (rx, ry), (lx, ly) = box.landmarks[0], box.landmarks[1]
@@ -241,5 +243,5 @@ def aligned_face(gray: np.ndarray, box: Box) -> np.ndarray:
     centre = (box.x + box.w / 2, box.y + box.h / 2)
     turn = cv2.getRotationMatrix2D(centre, degrees, 1.0)
     upright = cv2.warpAffine(gray, turn, gray.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
-    raised = Box(box.x, box.y - round(ALIGN_RAISE * box.h), box.w, box.h)
-    return crop_face(upright, raised, ALIGN_MARGIN)
+    raised = Box(box.x, box.y - round(raise_by * box.h), box.w, box.h)
+    return crop_face(upright, raised, margin)
