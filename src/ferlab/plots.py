@@ -245,3 +245,57 @@ def plot_timeline(
     if title:
         ax.set_title(title)
     return save(fig, path)
+
+
+def plot_trust_curves(result: dict, path: Path) -> Path:
+    """Deletion and insertion curves of each saliency method beside the random-order and edge
+    baselines, and each method's randomization cascade (Spearman per depth): `result` as
+    `ferlab explain check --json` prints it."""
+    fig, (ax_del, ax_ins, ax_rand) = _subplots(1, 3, figsize=(15, 4))
+    series = {**result["methods"], **{f"{k} (baseline)": v for k, v in result["baselines"].items()}}
+    for i, (name, s) in enumerate(series.items()):
+        style = "--" if "baseline" in name else "-"
+        x = np.linspace(0, 1, len(s["deletion_curve"]))
+        ax_del.plot(x, s["deletion_curve"], style, color=f"C{i}",
+                    label=f"{name} ({s['deletion_auc']:.3f})")  # fmt: skip
+        ax_ins.plot(x, s["insertion_curve"], style, color=f"C{i}",
+                    label=f"{name} ({s['insertion_auc']:.3f})")  # fmt: skip
+    for i, (name, m) in enumerate(result["methods"].items()):
+        ax_rand.plot(range(1, len(m["spearman"]) + 1), m["spearman"], "-o", color=f"C{i}",
+                     markersize=3, label=name)  # fmt: skip
+    ax_rand.axhline(result["passes_randomization_below"], color="0.5", lw=0.8, ls=":")
+    for ax, title, xlabel in (
+        (ax_del, "deletion (lower is better)", "share of pixels replaced by the blur"),
+        (ax_ins, "insertion (higher is better)", "share of pixels restored"),
+        (ax_rand, "randomization cascade", "layers re-initialized, from the top"),
+    ):
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    ax_del.set_ylabel("probability of the answered class")
+    ax_rand.set_ylabel("Spearman with the trained model's map")
+    return save(fig, path)
+
+
+def plot_trust_cascade(
+    faces: np.ndarray, cascades: dict[str, np.ndarray], columns: list[str], path: Path
+) -> Path:
+    """Rows: each method for each shown face; columns: the face, then its map for the trained
+    model and after each further layer is re-initialized (cascades: method -> (depths + 1,
+    faces, H, W))."""
+    rows = [(m, j) for j in range(len(faces)) for m in cascades]
+    size = (1.3 * (len(columns) + 1), 1.4 * len(rows))
+    fig, axes = _subplots(len(rows), len(columns) + 1, figsize=size, squeeze=False)
+    for r, (method, j) in enumerate(rows):
+        axes[r, 0].imshow(faces[j], cmap="gray", vmin=0, vmax=1)
+        axes[r, 0].set_ylabel(f"{method}\nface {j + 1}", fontsize=7)
+        for c, name in enumerate(columns):
+            m = cascades[method][c, j]
+            axes[r, c + 1].imshow(m / m.max() if m.max() > 0 else m, cmap="inferno", vmin=0, vmax=1)
+            if r == 0:
+                axes[r, c + 1].set_title(name.replace("features.", ""), fontsize=6)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return save(fig, path)

@@ -509,6 +509,45 @@ def explain_saliency(
     out.print("wrote " + ", ".join(str(f) for f in files))
 
 
+@explain_app.command("check")
+def explain_check(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
+    data: Path = typer.Option(..., "--data"),
+    split: str = typer.Option("val", "--split", help="val (the run's saved split) | PublicTest"),
+    n: int = typer.Option(200, "--n", help="Faces for deletion and insertion (seeded draw)."),
+    cascade_faces: int = typer.Option(
+        50, "--cascade-faces", help="The first of them for randomization and stability."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    out_dir: Path = typer.Option(None, "--out", help="Write trust.json and two figures here."),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Can the saliency maps be trusted? Randomization, deletion/insertion, stability."""
+    from ferlab.commands.explain import trust_report
+
+    if out_dir is not None:
+        _new_output_dir(out_dir, force)
+    result = trust_report(model_ref, data, split, n, cascade_faces, out_dir)
+    if as_json:
+        print(json.dumps(result, indent=1))
+        return
+    table = Table(title=f"{model_ref} on {result['n']} {split} faces")
+    for column in ("method", "randomized (Spearman)", "passes", "deletion AUC", "insertion AUC",
+                   "shift", "flip"):  # fmt: skip
+        table.add_column(column)
+    rows = dict(result["methods"]) | {f"{k} (baseline)": v for k, v in result["baselines"].items()}
+    for name, m in rows.items():
+        randomized = f"{m['spearman'][-1]:.2f}" if "spearman" in m else ""
+        passes = ("yes" if m["passes_randomization"] else "no") if "spearman" in m else ""
+        shift = f"{m['shift_spearman']:.2f}" if "shift_spearman" in m else ""
+        flip = f"{m['flip_spearman']:.2f}" if "flip_spearman" in m else ""
+        table.add_row(name, randomized, passes, f"{m['deletion_auc']:.3f}",
+                      f"{m['insertion_auc']:.3f}", shift, flip)  # fmt: skip
+    out.print(table)
+    wrote = f"; wrote {out_dir}" if out_dir else ""
+    out.print(f"most trustworthy here: {result['best']}{wrote}")
+
+
 @explain_app.command("activations")
 def explain_activations(
     model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),

@@ -1,0 +1,287 @@
+"""Can a saliency map be trusted? Sanity checks and faithfulness scores for every method.
+
+- Model-parameter randomization (Adebayo et al. 2018, "Sanity Checks for Saliency Maps"): the
+  weight layers are re-initialized one by one from the top (the classifier) down, and each
+  map of the trained model is compared with the map of the model so damaged: Spearman rank
+  correlation and SSIM. A map that stays the same shows the image, not the model.
+- Deletion and insertion (Petsiuk et al. 2018, RISE): the face's pixels are replaced, in the
+  order the map ranks them, by the face's blurred copy (deletion: the original fades into the
+  blur; insertion: the blur turns into the original), and the probability of the class the
+  model answered on the untouched face is followed; the area under that curve is the score
+  (deletion: lower is better; insertion: higher). Baselines: a random order, and the edge
+  magnitude of the face (a map that knows nothing of the model).
+- Stability: the map of the face shifted by one pixel (or flipped), moved back, against the
+  map of the face (Spearman).
+
+Model and faces in, numbers and arrays out; plotting is in ferlab.plots.
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+from kornia.metrics import ssim
+from torch import nn
+
+from ferlab.explain.saliency import METHODS, saliency_maps
+
+STEPS = 16  # points on the deletion/insertion curves, pixels in equal shares
+BLUR_SIGMA = 4.0  # px on the 48x48 face: the removed pixels' stand-in
+RANDOMIZED_BELOW = 0.5  # a method passes when, all layers re-initialized, its maps correlate less
+
+
+@dataclass
+class MethodTrust:
+    method: str
+    layers: list[str]  # re-initialized cumulatively, top first
+    spearman: list[float]  # mean over faces, one per depth of the cascade
+    ssim: list[float]
+    deletion_auc: float
+    insertion_auc: float
+    deletion_curve: list[float]  # mean class probability at each step
+    insertion_curve: list[float]
+    shift_spearman: float
+    flip_spearman: float
+    cascade_maps: np.ndarray = field(repr=False)  # (depths + 1, faces shown, H, W)
+
+    @property
+    def passes_randomization(self) -> bool:
+        return self.spearman[-1] < RANDOMIZED_BELOW
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "cascade_maps"}
+        return d | {"passes_randomization": self.passes_randomization}
+
+
+def weight_layers(model: nn.Module) -> list[str]:
+    """The conv and linear layers in the order the forward pass meets them (their definition
+    order, for the sequential networks registered here)."""
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Spearman rank correlation of (N, P) arrays (ties take their mean rank); NaN
+    where a map is constant (a Grad-CAM that went all zero)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.array(
+            [np.corrcoef(_ranks(x), _ranks(y))[0, 1] for x, y in zip(a, b, strict=True)]
+        )
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x))
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return (sums / counts)[inverse]
+
+
+def _normalized(maps: np.ndarray) -> np.ndarray:
+    peak = maps.reshape(len(maps), -1).max(1).reshape(-1, 1, 1)
+    return np.divide(maps, peak, out=np.zeros_like(maps, dtype=np.float32), where=peak > 0)
+
+
+def map_ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N,) SSIM of (N, H, W) maps, each scaled to [0, 1] first."""
+    x = torch.from_numpy(_normalized(a)).float()[:, None]
+    y = torch.from_numpy(_normalized(b)).float()[:, None]
+    return ssim(x, y, window_size=7).mean((1, 2, 3)).numpy()
+
+
+def batched_maps(model, x, target, method, batch_size=50) -> np.ndarray:
+    return np.concatenate(
+        [
+            saliency_maps(model, x[i : i + batch_size], target[i : i + batch_size], method)
+            for i in range(0, len(x), batch_size)
+        ]
+    )
+
+
+def randomization_cascade(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str, seed: int = 0
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(layers, spearman (depths, N), ssim (depths, N), maps (depths + 1, N, H, W)): the maps
+    of the trained model, then with the top 1, 2, ... weight layers re-initialized."""
+    layers = weight_layers(model)[::-1]
+    damaged = copy.deepcopy(model).eval()
+    modules = dict(damaged.named_modules())
+    original = batched_maps(damaged, x, target, method)
+    maps, rho, sim = [original], [], []
+    torch.manual_seed(seed)
+    for name in layers:
+        modules[name].reset_parameters()
+        m = batched_maps(damaged, x, target, method)
+        maps.append(m)
+        flat = (len(m), -1)
+        rho.append(spearman(original.reshape(flat), m.reshape(flat)))
+        sim.append(map_ssim(original, m))
+    return layers, np.array(rho), np.array(sim), np.stack(maps)
+
+
+def blurred(faces: np.ndarray) -> np.ndarray:
+    """(N, H, W) float faces -> their Gaussian-blurred copies (the removed pixels' stand-in)."""
+    return np.stack([cv2.GaussianBlur(f, (0, 0), BLUR_SIGMA) for f in faces])
+
+
+@torch.no_grad()
+def _class_probability(model, faces: np.ndarray, target: torch.Tensor) -> np.ndarray:
+    x = torch.from_numpy(faces).float()[:, None]
+    probs = torch.softmax(model(x).float(), 1)
+    return probs[torch.arange(len(x)), target].numpy()
+
+
+def deletion_insertion(
+    model: nn.Module, faces: np.ndarray, maps: np.ndarray, target: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """(deletion, insertion) curves, each (STEPS + 1, N): the target class's probability as
+    the map's top pixels are replaced by the blurred face (deletion), or the blurred face gets
+    them back (insertion), in STEPS equal shares."""
+    model.eval()
+    n, h, w = faces.shape
+    order = np.argsort(-maps.reshape(n, -1), axis=1, kind="stable")
+    soft = blurred(faces)
+    flat_faces, flat_soft = faces.reshape(n, -1), soft.reshape(n, -1)
+    deletion, insertion = [], []
+    for step in range(STEPS + 1):
+        k = round(step * h * w / STEPS)
+        top = np.zeros((n, h * w), dtype=bool)
+        np.put_along_axis(top, order[:, :k], True, axis=1)
+        deleted = np.where(top, flat_soft, flat_faces).reshape(n, h, w)
+        inserted = np.where(top, flat_faces, flat_soft).reshape(n, h, w)
+        deletion.append(_class_probability(model, deleted.astype(np.float32), target))
+        insertion.append(_class_probability(model, inserted.astype(np.float32), target))
+    return np.array(deletion), np.array(insertion)
+
+
+def auc(curve: np.ndarray) -> float:
+    """Area under a mean curve sampled at equal shares of [0, 1]."""
+    return float(np.trapezoid(curve, dx=1 / (len(curve) - 1)))
+
+
+def edge_maps(faces: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of each face: a 'saliency map' that never looks at the model."""
+    out = []
+    for f in faces:
+        gx = cv2.Sobel(f, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=3)
+        out.append(np.hypot(gx, gy))
+    return np.stack(out)
+
+
+def stability(model, x: torch.Tensor, target: torch.Tensor, method: str) -> tuple[float, float]:
+    """Mean Spearman of the map against the map of the face shifted right by one pixel
+    (shifted back) and of the mirrored face (mirrored back)."""
+    base = batched_maps(model, x, target, method)
+    shifted = np.roll(batched_maps(model, x.roll(1, dims=-1), target, method), -1, axis=-1)
+    flipped = batched_maps(model, x.flip(-1), target, method)[..., ::-1]
+    flat = (len(base), -1)
+    inner = (slice(None), slice(None), slice(1, -1))  # the wrapped column is not the face
+    shift = spearman(base[inner].reshape(flat), shifted[inner].reshape(flat))
+    flip = spearman(base.reshape(flat), np.ascontiguousarray(flipped).reshape(flat))
+    return float(np.nanmean(shift)), float(np.nanmean(flip))
+
+
+@dataclass
+class TrustReport:
+    n: int
+    cascade_faces: int
+    methods: dict[str, MethodTrust]
+    random_order: dict  # deletion/insertion of a random pixel order: {"deletion_auc", ...}
+    edge: dict  # the same for the edge-magnitude map
+    shown: list[int]  # indices of the faces whose cascade maps are kept
+    faces: np.ndarray = field(repr=False)  # (n, H, W) float in [0, 1]
+
+    @property
+    def best(self) -> str:
+        """The method that passes randomization with the largest insertion - deletion gap."""
+        passing = [m for m in self.methods.values() if m.passes_randomization] or list(
+            self.methods.values()
+        )
+        return max(passing, key=lambda m: m.insertion_auc - m.deletion_auc).method
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "cascade_faces": self.cascade_faces,
+            "removed_pixels": f"the face's Gaussian-blurred copy (sigma {BLUR_SIGMA} px)",
+            "steps": STEPS,
+            "passes_randomization_below": RANDOMIZED_BELOW,
+            "methods": {k: v.to_dict() for k, v in self.methods.items()},
+            "baselines": {"random": self.random_order, "edge": self.edge},
+            "best": self.best,
+        }
+
+
+def _mean_over_faces(rho: np.ndarray) -> list[float]:
+    """Per depth, the mean over the faces whose maps were not constant (0 where all were: a
+    map gone flat shares nothing with the trained model's)."""
+    counted = np.isfinite(rho).sum(1)
+    total = np.where(np.isfinite(rho), rho, 0).sum(1)
+    return np.where(counted > 0, total / np.maximum(counted, 1), 0.0).round(4).tolist()
+
+
+def _curve_scores(deletion: np.ndarray, insertion: np.ndarray) -> dict:
+    d, i = deletion.mean(1), insertion.mean(1)
+    return {
+        "deletion_auc": auc(d),
+        "insertion_auc": auc(i),
+        "deletion_curve": d.round(4).tolist(),
+        "insertion_curve": i.round(4).tolist(),
+    }
+
+
+def check_saliency(
+    model: nn.Module,
+    faces: torch.Tensor,
+    methods: tuple[str, ...] = METHODS,
+    shown: int = 2,
+    seed: int = 0,
+    cascade_faces: int = 50,
+) -> TrustReport:
+    """Every check for every method on (N, 1, H, W) faces in [0, 1], each explained for the
+    class the model answers on it: deletion and insertion on all N faces; the randomization
+    cascade and stability, which recompute each map many times, on the first `cascade_faces`."""
+    model = model.eval()
+    with torch.no_grad():
+        target = model(faces).argmax(1)
+    plain = faces[:, 0].numpy().astype(np.float32)
+    few = slice(0, min(cascade_faces, len(faces)))
+    results = {}
+    for method in methods:
+        layers, rho, sim, maps = randomization_cascade(model, faces[few], target[few], method, seed)
+        deletion, insertion = deletion_insertion(
+            model, plain, batched_maps(model, faces, target, method), target
+        )
+        shift, flip = stability(model, faces[few], target[few], method)
+        scores = _curve_scores(deletion, insertion)
+        results[method] = MethodTrust(
+            method=method,
+            layers=layers,
+            spearman=_mean_over_faces(rho),
+            ssim=sim.mean(1).round(4).tolist(),
+            deletion_auc=round(scores["deletion_auc"], 4),
+            insertion_auc=round(scores["insertion_auc"], 4),
+            deletion_curve=scores["deletion_curve"],
+            insertion_curve=scores["insertion_curve"],
+            shift_spearman=round(shift, 4),
+            flip_spearman=round(flip, 4),
+            cascade_maps=maps[:, :shown],
+        )
+    rng = np.random.default_rng(seed)
+    random_maps = rng.random(plain.shape).astype(np.float32)
+    baselines = {}
+    for name, maps in (("random", random_maps), ("edge", edge_maps(plain))):
+        scores = _curve_scores(*deletion_insertion(model, plain, maps, target))
+        baselines[name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}
+    return TrustReport(
+        n=len(faces),
+        cascade_faces=few.stop,
+        methods=results,
+        random_order=baselines["random"],
+        edge=baselines["edge"],
+        shown=list(range(min(shown, len(faces)))),
+        faces=plain,
+    )

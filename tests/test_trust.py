@@ -1,0 +1,112 @@
+"""Can saliency maps be trusted: the checks themselves, on models whose answer is known."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import run_cli, tiny_run
+from ferlab.explain.trust import (
+    STEPS,
+    auc,
+    blurred,
+    check_saliency,
+    deletion_insertion,
+    spearman,
+)
+
+
+def test_spearman_is_the_rank_correlation_with_tied_ranks_averaged():
+    a = np.array([[1.0, 2.0, 2.0, 4.0], [0.0, 1.0, 2.0, 3.0]])
+    b = np.array([[10.0, 20.0, 20.0, 40.0], [3.0, 2.0, 1.0, 0.0]])
+    np.testing.assert_allclose(spearman(a, b), [1.0, -1.0])
+    # ranks of [1, 2, 2, 4] are [0, 1.5, 1.5, 3]; of [4, 3, 2, 1] reversed: Pearson of those
+    c = np.array([[4.0, 3.0, 2.0, 1.0]])
+    ra, rc = np.array([0, 1.5, 1.5, 3]), np.array([3, 2, 1, 0.0])
+    np.testing.assert_allclose(spearman(a[:1], c), [np.corrcoef(ra, rc)[0, 1]])
+
+
+class PatchModel(nn.Module):
+    """Class 0 when the pixels of an 8x8 patch are bright, else class 1: the patch is all the
+    evidence, so a faithful map ranks its pixels first."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(48 * 48, 2)
+        w = torch.zeros(2, 48, 48)
+        w[0, 10:18, 10:18] = 0.5
+        with torch.no_grad():
+            self.linear.weight.copy_(w.reshape(2, -1))
+            self.linear.bias.copy_(torch.tensor([0.0, 24.0]))
+
+    def forward(self, x):
+        return self.linear(x.flatten(1))
+
+
+def patch_faces(n=6):
+    faces = torch.zeros(n, 1, 48, 48)
+    faces[:, :, 10:18, 10:18] = 1.0
+    return faces + 0.05 * torch.rand(n, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+
+
+def test_deleting_the_evidence_first_beats_a_random_order():
+    model, faces = PatchModel(), patch_faces()
+    report = check_saliency(model, faces, methods=("gradient",))
+    gradient, random = report.methods["gradient"], report.random_order
+    assert gradient.deletion_auc < 0.5 * random["deletion_auc"]
+    assert gradient.insertion_auc > random["insertion_auc"] + 0.2
+    # Both curves start on the untouched face and end on its blurred copy (or the reverse).
+    plain = faces[:, 0].numpy()
+    with torch.no_grad():
+        p0 = torch.softmax(model(faces), 1)[:, 0].mean().item()
+        soft = torch.from_numpy(blurred(plain))[:, None].float()
+        p_blur = torch.softmax(model(soft), 1)[:, 0].mean().item()
+    assert gradient.deletion_curve[0] == pytest.approx(p0, abs=1e-4)
+    assert gradient.deletion_curve[-1] == pytest.approx(p_blur, abs=1e-4)
+    assert gradient.insertion_curve[0] == pytest.approx(p_blur, abs=1e-4)
+    assert len(gradient.deletion_curve) == STEPS + 1
+
+
+def test_randomizing_the_only_layer_changes_the_gradient_map_and_not_the_model():
+    model, faces = PatchModel(), patch_faces()
+    before = model.linear.weight.detach().clone()
+    gradient = check_saliency(model, faces, methods=("gradient",)).methods["gradient"]
+    assert gradient.layers == ["linear"]
+    assert gradient.spearman[-1] < 0.5 and gradient.passes_randomization
+    assert torch.equal(model.linear.weight, before)  # checked on a copy
+
+
+def test_area_under_a_curve():
+    assert auc(np.ones(STEPS + 1)) == pytest.approx(1.0)
+    assert auc(np.linspace(1, 0, STEPS + 1)) == pytest.approx(0.5)
+
+
+def test_deletion_with_a_constant_order_is_the_same_for_every_map_at_the_ends(tmp_path):
+    faces = patch_faces(3)[:, 0].numpy()
+    target = torch.zeros(3, dtype=torch.long)
+    a, _ = deletion_insertion(PatchModel(), faces, np.random.rand(3, 48, 48), target)
+    b, _ = deletion_insertion(PatchModel(), faces, np.zeros((3, 48, 48)), target)
+    np.testing.assert_allclose(a[[0, -1]], b[[0, -1]], atol=1e-6)
+
+
+def test_explain_check_command_writes_scores_and_figures(tmp_path):
+    run, data = tiny_run(tmp_path, per_class=6, seed=4, epochs=2)
+    out = tmp_path / "trust"
+    r = run_cli("explain", "check", run, "--data", data, "--n", "5", "--cascade-faces", "3",
+                "--out", out, "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(r.stdout)
+    assert set(result["methods"]) == {"gradient", "smoothgrad", "integrated-gradients", "gradcam"}
+    depth = len(result["methods"]["gradient"]["layers"])
+    assert depth >= 2 and all(len(m["spearman"]) == depth for m in result["methods"].values())
+    assert result["n"] == 5 and result["cascade_faces"] == 3 and len(result["face_ids"]) == 3
+    assert result["best"] in result["methods"]
+    saved = json.loads((out / "trust.json").read_text())
+    assert saved["methods"].keys() == result["methods"].keys()
+    assert (out / "trust_curves.png").stat().st_size > 10_000
+    assert (out / "trust_cascade.png").stat().st_size > 10_000
+    r = run_cli("explain", "check", run, "--data", data, "--n", "0")
+    assert r.returncode == 2 and "--n and --cascade-faces" in r.stderr
+    assert "Traceback" not in r.stderr
