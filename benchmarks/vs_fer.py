@@ -189,6 +189,7 @@ def main(data: str = "../shared/data/fer2013.zip", repeats: int = 15) -> None:
     photos = test_photos(work)
     old_detector = before_detector()
     haar, fast_haar = create_detector("haar"), create_detector("haar-fast")
+    yunet = create_detector("yunet")
 
     sides = {}  # name -> (predictor, detector)
     for name in shipped_models():
@@ -198,6 +199,7 @@ def main(data: str = "../shared/data/fer2013.zip", repeats: int = 15) -> None:
         if name == "default":
             sides["default, torch, detector of 0.3"] = (load_model(name), old_detector)
             sides["default, ONNX Runtime, haar"] = (fp32, haar)
+            sides["default, ONNX Runtime, yunet"] = (fp32, yunet)
         sides[f"{name}, ONNX Runtime, haar-fast"] = (fp32, fast_haar)
         sides[f"{name}, int8 ONNX, haar-fast"] = (load_model(int8_path, runtime="onnx"), fast_haar)
     accuracy = {}
