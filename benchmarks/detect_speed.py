@@ -120,7 +120,8 @@ def write(rows: dict, photos) -> None:
         f"`{out['command']}`: {len(photos)} photos, {base['faces']} faces (the astronaut and "
         "skimage's LFW faces at 32-280 px on scenes; rotated and darkened copies); a face is "
         f"found when a box overlaps it by IoU >= 0.3; time: median of {REPEATS} runs, the "
-        "photos searched at most 800 px wide.",
+        "photos searched at most 800 px wide. FER2013 faces pasted on a canvas, found by each "
+        "detector: benchmarks/results/detect_fer_canvas.md.",
         "",
         "| detector | found | false | ms, all photos | ms, astronaut 512x512 |",
         "| --- | ---: | ---: | ---: | ---: |",
