@@ -229,3 +229,34 @@ def test_a_full_disk_is_one_line_naming_the_file_and_the_run_stays_usable(
             main(["train", "--out", str(out), "--resume", "--quiet"])
         assert exit_.value.code in (0, None)
         assert "stopped by epochs after 2 epochs" in capsys.readouterr().out
+
+
+def test_an_interrupted_predict_annotate_leaves_no_copies(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from ferlab.commands import photos
+    from ferlab.inference import load_model
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((64, 64, 3), 40 * i, np.uint8)).save(folder / f"p{i}.jpg")
+    real, calls = photos.analyze_image, []
+
+    def analyze(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # what SIGTERM becomes in the command
+        return real(*a, **kw)
+
+    monkeypatch.setattr(photos, "analyze_image", analyze)
+    predictor = load_model("default")
+    boxed = tmp_path / "boxed"
+    with pytest.raises(KeyboardInterrupt):
+        photos.predict_media(predictor, folder, tmp_path / "rows.csv", boxed)
+    assert not boxed.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+    monkeypatch.setattr(photos, "analyze_image", real)
+    photos.predict_media(predictor, folder, tmp_path / "rows.csv", boxed)
+    assert len(list(boxed.glob("*.jpg"))) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["boxed", "photos", "rows.csv"]

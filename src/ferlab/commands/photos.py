@@ -1,10 +1,14 @@
 """`ferlab predict` on photos, folders of photos and videos: rows out, annotated copies."""
 
+import os
+import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 
 from PIL import Image
 
+from ferlab.atomic import current_umask
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor
 from ferlab.photos.analyze import (
@@ -61,6 +65,9 @@ def predict_media(
     labels = predictor.classes
     video_rows = []
     inputs = None if video else image_inputs(target)  # fails early on an empty folder
+    # Annotated copies gather in a hidden folder beside the destination and move there when
+    # all are written: an interrupted or failed run leaves no half set behind.
+    staging = _staging_dir(annotate_dir) if annotate_dir is not None else None
     writer = RowWriter(out, labels, video)
     emotions, bad, counts = Counter(), [], Counter()
 
@@ -74,7 +81,7 @@ def predict_media(
         if on_rows:
             on_rows(rows)
         if annotate_dir is not None:
-            save_jpeg(annotate(img, result, labels), annotate_dir / annotated_name)
+            save_jpeg(annotate(img, result, labels), staging / annotated_name)
 
     try:
         if video:
@@ -99,7 +106,29 @@ def predict_media(
         if plot is not None:
             summary["plot"] = str(_plot_video(video_rows, labels, target, plot))
         writer.close(summary)
+        if staging is not None:
+            _move_into(staging, annotate_dir)
     except BaseException as e:
         writer.abort(e)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
     return summary
+
+
+def _staging_dir(dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
+    os.chmod(path, 0o777 & ~current_umask())  # mkdtemp's is owner-only; the result is not
+    return path
+
+
+def _move_into(staging: Path, dest: Path) -> None:
+    """The staged copies into `dest`: renamed whole when it does not exist, else file by file
+    (a --force over an existing folder replaces the copies of the same name)."""
+    if not dest.exists():
+        staging.rename(dest)
+        return
+    for f in staging.iterdir():
+        os.replace(f, dest / f.name)
+    staging.rmdir()
