@@ -25,7 +25,8 @@ import torch
 from kornia.metrics import ssim
 from torch import nn
 
-from ferlab.explain.saliency import METHODS, saliency_maps
+from ferlab.explain.saliency import METHODS, normalize_maps, saliency_maps
+from ferlab.models import weight_layers
 
 STEPS = 16  # points on the deletion/insertion curves, pixels in equal shares
 BLUR_SIGMA = 4.0  # px on the 48x48 face: the removed pixels' stand-in
@@ -55,12 +56,6 @@ class MethodTrust:
         return d | {"passes_randomization": self.passes_randomization}
 
 
-def weight_layers(model: nn.Module) -> list[str]:
-    """The conv and linear layers in the order the forward pass meets them (their definition
-    order, for the sequential networks registered here)."""
-    return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Spearman rank correlation of (N, P) arrays (ties take their mean rank); NaN
     where a map is constant (a Grad-CAM that went all zero)."""
@@ -79,15 +74,10 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return (sums / counts)[inverse]
 
 
-def _normalized(maps: np.ndarray) -> np.ndarray:
-    peak = maps.reshape(len(maps), -1).max(1).reshape(-1, 1, 1)
-    return np.divide(maps, peak, out=np.zeros_like(maps, dtype=np.float32), where=peak > 0)
-
-
 def map_ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N,) SSIM of (N, H, W) maps, each scaled to [0, 1] first."""
-    x = torch.from_numpy(_normalized(a)).float()[:, None]
-    y = torch.from_numpy(_normalized(b)).float()[:, None]
+    x = torch.from_numpy(normalize_maps(a)).float()[:, None]
+    y = torch.from_numpy(normalize_maps(b)).float()[:, None]
     return ssim(x, y, window_size=7).mean((1, 2, 3)).numpy()
 
 
@@ -101,14 +91,19 @@ def batched_maps(model, x, target, method, batch_size=50) -> np.ndarray:
 
 
 def randomization_cascade(
-    model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str, seed: int = 0
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    method: str,
+    original: np.ndarray,
+    seed: int = 0,
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """(layers, spearman (depths, N), ssim (depths, N), maps (depths + 1, N, H, W)): the maps
-    of the trained model, then with the top 1, 2, ... weight layers re-initialized."""
-    layers = weight_layers(model)[::-1]
+    of the trained model (`original`, computed by the caller), then with the top 1, 2, ...
+    weight layers re-initialized (on a copy of the model)."""
     damaged = copy.deepcopy(model).eval()
-    modules = dict(damaged.named_modules())
-    original = batched_maps(damaged, x, target, method)
+    modules = weight_layers(damaged)
+    layers = list(modules)[::-1]
     maps, rho, sim = [original], [], []
     torch.manual_seed(seed)
     for name in layers:
@@ -171,10 +166,11 @@ def edge_maps(faces: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def stability(model, x: torch.Tensor, target: torch.Tensor, method: str) -> tuple[float, float]:
-    """Mean Spearman of the map against the map of the face shifted right by one pixel
-    (shifted back) and of the mirrored face (mirrored back)."""
-    base = batched_maps(model, x, target, method)
+def stability(
+    model, x: torch.Tensor, target: torch.Tensor, method: str, base: np.ndarray
+) -> tuple[float, float]:
+    """Mean Spearman of the faces' maps `base` against the maps of the faces shifted right by
+    one pixel (shifted back) and of the mirrored faces (mirrored back)."""
     shifted = np.roll(batched_maps(model, x.roll(1, dims=-1), target, method), -1, axis=-1)
     flipped = batched_maps(model, x.flip(-1), target, method)[..., ::-1]
     flat = (len(base), -1)
@@ -251,11 +247,12 @@ def check_saliency(
     few = slice(0, min(cascade_faces, len(faces)))
     results = {}
     for method in methods:
-        layers, rho, sim, maps = randomization_cascade(model, faces[few], target[few], method, seed)
-        deletion, insertion = deletion_insertion(
-            model, plain, batched_maps(model, faces, target, method), target
+        trained = batched_maps(model, faces, target, method)  # each check starts from these
+        layers, rho, sim, maps = randomization_cascade(
+            model, faces[few], target[few], method, trained[few], seed
         )
-        shift, flip = stability(model, faces[few], target[few], method)
+        deletion, insertion = deletion_insertion(model, plain, trained, target)
+        shift, flip = stability(model, faces[few], target[few], method, trained[few])
         scores = _curve_scores(deletion, insertion)
         results[method] = MethodTrust(
             method=method,

@@ -109,11 +109,9 @@ class FERModule(L.LightningModule):
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         c = self.cfg
-        self.photo_augment = build_photo_augment(
-            c.framing, c.small_face, c.blur, c.jpeg, c.photometric
-        )
-        self.augment = build_augment(c.augment, c.crop)
         photo = (c.framing, c.small_face, c.blur, c.jpeg, c.photometric)
+        self.photo_augment = build_photo_augment(*photo)
+        self.augment = build_augment(c.augment, c.crop)
         self.reequalize = any(photo) and self.card.preprocess.equalize_hist
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
