@@ -23,7 +23,9 @@ from ferlab.errors import FerlabError
 SECTIONS = ["cnn", "dnn", "confusion", "saliency", "filters", "reproducibility"]
 TINY_DNN = {"depth": 3, "width": 64}
 TINY_CONTROL = {"depth": 1, "width": 96}
-FIGURES = 11  # curves x 4, gradients x 2, confusion, saliency, class average, activations, filters
+# curves x 4, gradients x 2, confusion, trust cascade and curves, saliency, class average,
+# activations, filters
+FIGURES = 13
 
 
 class Page(HTMLParser):
@@ -119,6 +121,24 @@ def test_report_has_every_section_figure_and_number(built):
         assert config["split_file"] == str(out / "runs" / "cnn" / "split.json")
     assert "ferlab report --data" in page.body and "ferlab train --config" in page.body
     assert torch.__version__ in page.body
+
+
+def test_report_says_which_saliency_maps_can_be_trusted_and_shows_the_best(built):
+    _, out = built
+    page = parse((out / "report.html").read_text())
+    trust = json.loads((out / "trust.json").read_text())
+    assert "Can these maps be trusted?" in page.body
+    assert set(trust["methods"]) == {"gradient", "smoothgrad", "integrated-gradients", "gradcam"}
+    for name, m in trust["methods"].items():
+        assert f"{m['spearman'][-1]:.2f}" in page.body and f"{m['deletion_auc']:.3f}" in page.body
+        # the sentence follows the numbers: a failing method is said to show the face
+        says_fails = "shows the face more than the model" in trust["verdicts"][name]
+        assert says_fails == (not m["passes_randomization"]), trust["verdicts"][name]
+    assert f"The maps below use {trust['best']}" in " ".join(page.body.split())
+    methods = trust["methods"].values()
+    passing = [m for m in methods if m["passes_randomization"]] or list(methods)
+    best = max(passing, key=lambda m: m["insertion_auc"] - m["deletion_auc"])
+    assert trust["best"] == best["method"]
 
 
 def test_report_sets_the_studys_confused_table_beside_the_measured_one(built):

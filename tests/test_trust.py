@@ -110,3 +110,21 @@ def test_explain_check_command_writes_scores_and_figures(tmp_path):
     r = run_cli("explain", "check", run, "--data", data, "--n", "0")
     assert r.returncode == 2 and "--n and --cascade-faces" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_methods_sentence_follows_its_numbers():
+    from ferlab.explain.trust import verdict
+
+    random = {"deletion_auc": 0.35, "insertion_auc": 0.35}
+    edge = {"deletion_auc": 0.30, "insertion_auc": 0.50}
+    m = {"spearman": [0.9, 0.3], "passes_randomization": True, "deletion_auc": 0.2,
+         "insertion_auc": 0.6, "shift_spearman": 0.9, "flip_spearman": 0.8}  # fmt: skip
+    good = verdict("gradcam", m, random, edge)
+    assert "changes when the model does" in good and "0.30" in good
+    assert "better than a random order and the edge map" in good and "+0.400" in good
+    assert "it is steady" in good
+    m |= {"spearman": [0.9, 0.8], "passes_randomization": False, "insertion_auc": 0.35,
+          "flip_spearman": 0.2}  # fmt: skip
+    bad = verdict("smoothgrad", m, random, edge)
+    assert "shows the face more than the model" in bad and "0.80" in bad
+    assert "better than the random baseline only" in bad and "unsteady" in bad

@@ -46,6 +46,7 @@ from ferlab.training import TrainConfig, train
 from ferlab.training.config import reproduction
 
 SALIENCY_SAMPLE = {True: 140, False: 700}  # faces averaged per class map: quick, full
+TRUST_FACES = {True: (40, 8), False: (200, 50)}  # faces checked, of them in the cascade
 FILTER_STEPS = {True: 60, False: 200}
 
 
@@ -261,9 +262,10 @@ def _explain(cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, figures:
     )
     confused = most_confused(ev.normalized, labels, CONFUSED_THRESHOLD)
 
+    trust = _trust(predictor, own_val, TRUST_FACES[cfg.quick], figures)
     index = pick_per_class(own_val.labels, 1)
     panel = saliency_panel(
-        predictor, own_val.images[index], own_val.labels[index], own_val.ids[index]
+        predictor, own_val.images[index], own_val.labels[index], own_val.ids[index], trust["best"]
     )
     plot_saliency_panels(
         panel.faces, panel.maps, panel.masked, panel.titles, figures / "saliency.png", panel.method
@@ -298,6 +300,7 @@ def _explain(cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, figures:
         "beside_study": confused_beside_study(confused),
         "saliency_method": panel.method,
         "saliency_faces": len(index),
+        "trust": trust,
         "layer": layer,
         "layer_note": filter_layer_note(predictor.model, layer, n_filters),
         "face": face_id,
@@ -306,6 +309,33 @@ def _explain(cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, figures:
         "filter_seconds": round(seconds, 1),
         "filters_raised": int((result.final > result.initial).sum()),
     }
+
+
+def _trust(predictor: Predictor, val: FaceSet, sizes: tuple[int, int], figures: Path) -> dict:
+    """Every saliency method's sanity checks on a seeded draw of validation faces, their
+    figures, and a sentence per method read off its scores."""
+    from ferlab.explain.trust import check_saliency, verdict
+    from ferlab.plots import plot_trust_cascade, plot_trust_curves
+
+    n, cascade = sizes
+    pick = np.sort(np.random.default_rng(0).permutation(len(val))[: min(n, len(val))])
+    x = predictor.tensor(predictor.prepared(val.images[pick])).contiguous()
+    t0 = time.perf_counter()
+    report = check_saliency(predictor.model, x, cascade_faces=cascade)
+    result = report.to_dict() | {"seconds": round(time.perf_counter() - t0, 1)}
+    plot_trust_curves(result, figures / "trust_curves.png")
+    plot_trust_cascade(
+        report.faces[report.shown],
+        {m: t.cascade_maps for m, t in report.methods.items()},
+        ["trained"] + next(iter(report.methods.values())).layers,
+        figures / "trust_cascade.png",
+    )
+    random, edge = result["baselines"]["random"], result["baselines"]["edge"]
+    result["verdicts"] = {
+        name: verdict(name, m, random, edge) for name, m in result["methods"].items()
+    }
+    write_text_atomic(figures.parent / "trust.json", json.dumps(result, indent=1) + "\n")
+    return result
 
 
 def _gradients(
