@@ -143,6 +143,17 @@ def test_an_eight_class_model_trains_evaluates_and_predicts(mode, tmp_path):
     r = run_cli("predict", tmp_path / "run", photo, "--out", tmp_path / "rows.json")
     (row,) = json.loads((tmp_path / "rows.json").read_text())["rows"]
     assert r.returncode == 0 and set(row["probabilities"]) == set(FERPLUS_CLASSES)
+    if mode != "probability":
+        return  # the explanation does not depend on how the model was trained
+    r = run_cli(
+        "explain", "saliency", tmp_path / "run", "--data", data, "--split", "PublicTest",
+        "--per-class", 1, "--out", tmp_path / "explained",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "explained" / "saliency.json").read_text())["faces"]
+    assert sorted(row["true"] for row in rows) == list(range(8))  # one face of each class
+    assert {row["predicted_class"] for row in rows} <= set(FERPLUS_CLASSES)
+    assert (tmp_path / "explained" / "class_average.png").stat().st_size > 0
 
 
 def test_single_label_data_refuses_a_vote_mode(tmp_path, tree):
@@ -205,3 +216,21 @@ def test_a_seven_class_model_on_ferplus_data_states_the_mapping(tmp_path):
     assert ev["left_out_unmapped"] == contempt > 0 and "contempt" not in ev["class_mapping"]
     assert ev["n"] == len(load(data, RAW)[0].split("PublicTest")) - contempt
     assert len(ev["labels"]) == 7
+    # The majority label holds most of the votes, so an answer that matches it is top-voted.
+    assert 1 >= ev["votes"]["top_voted"] >= ev["accuracy"] - 1e-4  # (both rounded)
+    assert "against the raters' votes" in r.stdout
+
+
+def test_vote_agreement_on_hand_made_votes():
+    from ferlab.evaluation.metrics import vote_agreement
+
+    votes = np.array(
+        [
+            [6, 2, 0, 0, 0, 0, 0, 0, 2, 0],  # neutral leads
+            [0, 5, 5, 0, 0, 0, 0, 0, 0, 0],  # a tie: either answer is top-voted
+            [1, 0, 0, 0, 0, 0, 0, 0, 0, 9],  # not a face: one emotion vote, all of the share
+        ]
+    )
+    got = vote_agreement(votes, np.array([1, 2, 0]), 8)
+    assert got["top_voted"] == pytest.approx(2 / 3, abs=1e-4)  # the first answer is not
+    assert got["vote_share"] == pytest.approx((2 / 8 + 5 / 10 + 1) / 3, abs=1e-4)

@@ -351,6 +351,12 @@ def evaluate_cmd(
             f"classes mapped to the model's: {pairs or 'same names'}; "
             f"{r['left_out_unmapped']} faces of classes the model lacks left out"
         )
+    if "votes" in r:
+        v = r["votes"]
+        out.print(
+            f"against the raters' votes: the answer got the most votes on {v['top_voted']:.2%} "
+            f"of the faces; {v['vote_share']:.2%} of a face's votes went to it on average"
+        )
     if out_dir:
         out.print(f"wrote {out_dir}/eval.json, confusion.png, most_confused.md, predictions.csv")
 

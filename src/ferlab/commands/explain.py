@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.atomic import write_text_atomic
-from ferlab.data import EMOTIONS, RAW, load
+from ferlab.data import RAW, load
 from ferlab.data.images import decode_gray
 from ferlab.data.preprocess import to_face_size
 from ferlab.errors import FerlabError
@@ -40,21 +40,21 @@ def saliency_report(model_ref, data, split, per_class, ids, method, target, samp
         faces.select_ids(ids)  # a clear error for an unknown id
         position = {k: i for i, k in enumerate(faces.ids.tolist())}
         index = np.array([position[i] for i in ids], dtype=np.int64)
-    else:
-        index = panels.pick_per_class(faces.labels, per_class)
+    labels = panels.model_labels(faces, predictor.classes)
+    if not ids:
+        index = panels.pick_per_class(labels, per_class)
     panel = panels.saliency_panel(
-        predictor, faces.images[index], faces.labels[index], faces.ids[index], method, target
+        predictor, faces.images[index], labels[index], faces.ids[index], method, target
     )
     files = [
         plot_saliency_panels(
             panel.faces, panel.maps, panel.masked, panel.titles, out / "saliency.png", method
         )
     ]
-    if (faces.labels >= 0).any():
-        averages, n = panels.class_saliency(predictor, faces.images, faces.labels, method, sample)
-        files.append(
-            plot_class_saliency(averages, list(EMOTIONS), method, n, out / "class_average.png")
-        )
+    if (labels >= 0).any():
+        averages, n = panels.class_saliency(predictor, faces.images, labels, method, sample)
+        names = list(predictor.classes)
+        files.append(plot_class_saliency(averages, names, method, n, out / "class_average.png"))
     write_text_atomic(
         out / "saliency.json", json.dumps({"method": method, "faces": panel.rows}, indent=1) + "\n"
     )
@@ -99,7 +99,7 @@ def filters_report(model_ref, layer, filters_spec, steps, out: Path) -> tuple[Pa
     start = time.perf_counter()
     result = panels.layer_filter_images(predictor, layer, chosen, steps=steps)
     seconds = time.perf_counter() - start
-    names = list(EMOTIONS) if layer == "logits" else None
+    names = list(predictor.classes) if layer == "logits" else None
     path = plot_filter_images(
         result.images, result.filters, result.final, layer, steps, out / "filters.png", names
     )

@@ -34,6 +34,7 @@ from ferlab.explain.panels import (
     class_saliency,
     layer_activations,
     layer_filter_images,
+    model_labels,
     pick_per_class,
     saliency_panel,
 )
@@ -263,16 +264,18 @@ def _explain(cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, figures:
     confused = most_confused(ev.normalized, labels, CONFUSED_THRESHOLD)
 
     trust = _trust(predictor, own_val, TRUST_FACES[cfg.quick], figures)
-    index = pick_per_class(own_val.labels, 1)
+    labels = model_labels(own_val, predictor.classes)
+    index = pick_per_class(labels, 1)
     panel = saliency_panel(
-        predictor, own_val.images[index], own_val.labels[index], own_val.ids[index], trust["best"]
+        predictor, own_val.images[index], labels[index], own_val.ids[index], trust["best"]
     )
     plot_saliency_panels(
         panel.faces, panel.maps, panel.masked, panel.titles, figures / "saliency.png", panel.method
     )
     sample = SALIENCY_SAMPLE[cfg.quick]
-    averages, n = class_saliency(predictor, own_val.images, own_val.labels, panel.method, sample)
-    plot_class_saliency(averages, list(EMOTIONS), panel.method, n, figures / "class_average.png")
+    averages, n = class_saliency(predictor, own_val.images, labels, panel.method, sample)
+    names = list(predictor.classes)
+    plot_class_saliency(averages, names, panel.method, n, figures / "class_average.png")
 
     layer = cfg.layer or predictor.model.contract.filter_layer
     if layer is None:

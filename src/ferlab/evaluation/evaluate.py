@@ -18,6 +18,7 @@ from ferlab.evaluation.metrics import (
     most_confused,
     most_confused_markdown,
     normalize_rows,
+    vote_agreement,
 )
 from ferlab.inference import TTA_MODE, Predictor, validation_split_of
 from ferlab.plots import plot_confusion
@@ -74,7 +75,8 @@ def evaluate(
     `class_mapping`, faces of a class the model lacks left out; the report states both."""
     labels = predictor.classes
     mapping = None
-    if tuple(faces.classes) != tuple(labels):
+    data_classes = tuple(faces.classes)
+    if data_classes != tuple(labels):
         mapping = class_mapping(faces.classes, labels)
         if not mapping:
             raise FerlabError(
@@ -114,6 +116,10 @@ def evaluate(
     if mapping is not None:
         report["class_mapping"] = mapping
         report["left_out_unmapped"] = left_out
+    if faces.votes is not None:  # FER+: how the answers sit with the ten raters' votes
+        back = {m: d for d, m in (mapping or {c: c for c in labels}).items()}
+        column = np.array([data_classes.index(back[c]) for c in labels])
+        report["votes"] = vote_agreement(faces.votes, column[pred], len(data_classes))
     return Evaluation(report, probs, faces)
 
 

@@ -72,3 +72,18 @@ def most_confused_markdown(rows: list[dict], threshold: float) -> str:
             f"{confused or f'none notable (all < {threshold:.0%})'} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def vote_agreement(votes: np.ndarray, predicted: np.ndarray, n_emotions: int) -> dict:
+    """How far answers agree with FER+'s raters, beyond the majority label: (N, V) vote
+    counts whose first `n_emotions` columns are emotions (then "unknown", "not a face"), and
+    (N,) predicted emotion columns. top_voted: the share of faces whose answer got the most
+    emotion votes (a tie for the most counts); vote_share: the mean share of a face's emotion
+    votes that went to its answer."""
+    v = np.asarray(votes, dtype=np.float64)[:, :n_emotions]
+    got = v[np.arange(len(v)), predicted]
+    total = v.sum(1)
+    return {
+        "top_voted": round(float((got == v.max(1)).mean()), 4) if len(v) else 0.0,
+        "vote_share": round(float((got / np.maximum(total, 1)).mean()), 4) if len(v) else 0.0,
+    }

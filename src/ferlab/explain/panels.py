@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ferlab.data import EMOTIONS
+from ferlab.data import FaceSet
+from ferlab.data.labels import class_mapping
 from ferlab.errors import FerlabError
 from ferlab.explain.features import FilterImages, activations, filter_images, layer_names
 from ferlab.explain.saliency import (
@@ -32,10 +33,11 @@ class SaliencyPanel:
 
 
 def pick_per_class(labels: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
-    """Up to `per_class` indices of each emotion, drawn with `seed`, in emotion order."""
+    """Up to `per_class` indices of each class present, drawn with `seed`, in class order
+    (faces without a label, -1, are never picked)."""
     rng = np.random.default_rng(seed)
     picks = []
-    for c in range(len(EMOTIONS)):
+    for c in range(int(labels.max()) + 1 if len(labels) else 0):
         members = np.flatnonzero(labels == c)
         picks += sorted(rng.choice(members, min(per_class, len(members)), replace=False))
     return np.array(picks, dtype=np.int64)
@@ -49,7 +51,9 @@ def saliency_panel(
     method: str = "gradient",
     target: str = "predicted",
 ) -> SaliencyPanel:
-    """Saliency of each face for its predicted class, its true class, or one emotion."""
+    """Saliency of each face for its predicted class, its true class, or one emotion; labels
+    index the model's classes (see model_labels), -1 where a face has none."""
+    classes = list(predictor.classes)
     prepared = predictor.prepared(faces)
     probs = predictor.probabilities(prepared, prepared=True)
     pred = probs.argmax(1)
@@ -59,14 +63,14 @@ def saliency_panel(
         if (labels < 0).any():
             raise FerlabError("--target true needs labeled faces; these have no labels")
         tgt = labels
-    elif target in EMOTIONS:
-        tgt = np.full(len(faces), EMOTIONS.index(target))
+    elif target in classes:
+        tgt = np.full(len(faces), classes.index(target))
     else:
         raise FerlabError(f"--target must be predicted, true or an emotion, not '{target}'")
     x = predictor.tensor(prepared)
     maps = normalize_maps(saliency_maps(predictor.model, x, torch.as_tensor(tgt), method))
     titles = [
-        f"true {EMOTIONS[t] if t >= 0 else '?'} / pred {EMOTIONS[p]} ({probs[i, p]:.0%})"
+        f"true {classes[t] if t >= 0 else '?'} / pred {classes[p]} ({probs[i, p]:.0%})"
         for i, (t, p) in enumerate(zip(labels, pred, strict=True))
     ]
     rows = [
@@ -74,12 +78,26 @@ def saliency_panel(
             "id": str(ids[i]),
             "true": int(labels[i]),
             "predicted": int(pred[i]),
+            "predicted_class": classes[pred[i]],
             "confidence": float(probs[i, pred[i]]),
             "target": int(tgt[i]),
         }
         for i in range(len(faces))
     ]
     return SaliencyPanel(method, prepared, maps, masked_faces(prepared, maps), titles, rows)
+
+
+def model_labels(faces: FaceSet, classes) -> np.ndarray:
+    """The faces' labels as indices into the model's classes: FER+ data for a FER2013 model
+    (or the other way round) through class_mapping; -1 for a face without a label or of a
+    class the model lacks (FER+'s contempt for a FER2013 model)."""
+    if tuple(faces.classes) == tuple(classes):
+        return faces.labels
+    mapping = class_mapping(faces.classes, classes)
+    to_model = np.array(
+        [list(classes).index(mapping[c]) if c in mapping else -1 for c in faces.classes] + [-1]
+    )
+    return to_model[faces.labels]  # a label of -1 picks the trailing -1
 
 
 def class_saliency(
