@@ -98,6 +98,73 @@ def test_a_bad_label_csv_row_is_one_line(tmp_path, edit, says):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def write_fer2013new(folder, faces, rows):
+    """fer2013.csv of `faces` and fer2013new.csv beside it: row i of the vote `rows` for face
+    i; a row of None is one of FER+'s exclusions (no image name, no votes)."""
+    from conftest import write_fer2013_csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_fer2013_csv(faces, folder / "fer2013.csv")
+    lines = [
+        "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    ]
+    for k, votes in enumerate(rows):
+        name = "" if votes is None else f"fer{k:07d}.png"
+        counts = votes or [0] * 10
+        lines.append(f"{faces.splits[k]},{name}," + ",".join(map(str, counts)))
+    (folder / "fer2013new.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("given", ["folder", "csv", "zip"])
+def test_fer2013new_beside_fer2013_reads_votes_row_by_row(tmp_path, given):
+    faces = synthetic_faces(per_class=1, splits=("Training", "PublicTest"))
+    votes = [r for r, _ in ROWS] + [[0, 0, 10, 0, 0, 0, 0, 0, 0, 0]] * (len(faces) - len(ROWS))
+    votes[2] = None  # excluded by FER+
+    folder = write_fer2013new(tmp_path / "fer", faces, votes)
+    src = {
+        "folder": folder,
+        "csv": folder / "fer2013new.csv",
+        "zip": zip_tree(folder, tmp_path / "fer.zip", top="fer"),
+    }[given]
+    read, _ = load(src, RAW)
+    kept = [k for k, v in enumerate(votes) if v is not None]
+    assert read.classes == FERPLUS_CLASSES and read.votes.tolist() == [votes[k] for k in kept]
+    np.testing.assert_array_equal(read.images, faces.images[kept])  # row i is row i
+    assert read.splits.tolist() == faces.splits[kept].tolist()
+    expected = majority_labels(np.array([votes[k] for k in kept]))
+    assert read.labels.tolist() == np.where(expected >= 0, expected, UNLABELED).tolist()
+    assert read.ids[0] == "FER2013Train/fer0000000.png" and "fer0000002.png" not in "".join(
+        read.ids
+    )
+    # fer2013.csv named alone keeps FER2013's own labels
+    alone, _ = load(folder / "fer2013.csv", RAW)
+    assert alone.votes is None and alone.labels.tolist() == faces.labels.tolist()
+
+
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        (lambda lines: lines[:-1], "rows, but fer2013.csv has"),
+        (
+            lambda lines: [lines[0], lines[1].replace("Training", "PublicTest", 1), *lines[2:]],
+            "not of the same faces",
+        ),  # fmt: skip
+        (lambda lines: [lines[0], lines[1].replace(",0,", ",x,", 1), *lines[2:]], "not a count"),
+    ],
+)
+def test_a_bad_fer2013new_is_one_line(tmp_path, edit, says):
+    faces = synthetic_faces(per_class=1, splits=("Training",))
+    folder = write_fer2013new(
+        tmp_path / "fer", faces, [[8, 2, 0, 0, 0, 0, 0, 0, 0, 0]] * len(faces)
+    )
+    table = folder / "fer2013new.csv"
+    table.write_text("\n".join(edit(table.read_text().splitlines())) + "\n")
+    r = run_cli("data", "info", folder)
+    assert r.returncode == 2 and says in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def ferplus_faces_folder(root, per_class: int = 30):
     """Synthetic faces in FERPlus's layout: each face's square says its class (8 of them, the
     eighth a copy of the first's place, brighter), 8 of 10 votes for it, 2 for a neighbour."""

@@ -37,7 +37,8 @@ def source_key(path: Path) -> str:
         for rel, full in image_files(path):
             st = full.stat()
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        for name in ("fer2013.csv", "train.csv", "test.csv", *FERPLUS_LABELS):  # CSV forms
+        csv_forms = ("fer2013.csv", "fer2013new.csv", "train.csv", "test.csv", *FERPLUS_LABELS)
+        for name in csv_forms:
             if (path / name).is_file():
                 st = (path / name).stat()
                 h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -45,6 +46,10 @@ def source_key(path: Path) -> str:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
+        beside = path.parent / "fer2013.csv"  # fer2013new.csv's faces are read from it
+        if path.suffix.lower() == ".csv" and path.name != beside.name and beside.is_file():
+            st = beside.stat()
+            h.update(f"fer2013.csv\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:32]
 
 

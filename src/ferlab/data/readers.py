@@ -34,18 +34,22 @@ from ferlab.errors import FerlabError
 PIXELS = FACE_SIZE * FACE_SIZE
 FER2013_COLUMNS = ("emotion", "pixels", "Usage")
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
+FERPLUS_CSV_COLUMNS = ("Usage", "Image name", *FERPLUS_VOTES)  # fer2013new.csv
 NTU_TRAIN_COLUMNS = ("label", "feature")
 NTU_TEST_COLUMNS = ("id", "feature")
 
 
 def read_source(path: str | Path) -> FaceSet:
-    """Read faces from a folder, a zip of a folder, fer2013.csv, or the train.csv/test.csv pair."""
+    """Read faces from a folder, a zip of a folder, fer2013.csv (with FER+'s fer2013new.csv
+    beside it: its votes), or the train.csv/test.csv pair."""
     path = Path(path)
     if not path.exists():
         raise FerlabError(f"{path}: no such file or folder")
     if path.is_dir():
         if any((path / folder / "label.csv").is_file() for folder in FERPLUS_SPLITS):
             return read_ferplus(_folder_entries(path, everything=True), str(path))
+        if (path / "fer2013.csv").is_file() and (path / "fer2013new.csv").is_file():
+            return read_fer2013new(path / "fer2013.csv", path / "fer2013new.csv")
         if (path / "fer2013.csv").is_file():
             return read_fer2013_csv(path / "fer2013.csv")
         if (path / "train.csv").is_file() or (path / "test.csv").is_file():
@@ -59,6 +63,13 @@ def read_source(path: str | Path) -> FaceSet:
         header = csv_header(path)
         if header == FER2013_COLUMNS:
             return read_fer2013_csv(path)
+        if header == FERPLUS_CSV_COLUMNS:
+            beside = path.parent / "fer2013.csv"
+            if not beside.is_file():
+                raise FerlabError(
+                    f"{path}: FER+'s votes for fer2013.csv's faces; no fer2013.csv beside it"
+                )
+            return read_fer2013new(beside, path)
         if header in (NTU_TRAIN_COLUMNS, NTU_TEST_COLUMNS):
             return FaceSet(
                 *read_ntu_csv(path, labeled=header == NTU_TRAIN_COLUMNS), source=str(path)
@@ -141,6 +152,11 @@ def _read_zip(path: Path) -> FaceSet:
     with zf:
         names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX/" not in n]
         csvs = [n for n in names if n.rsplit("/", 1)[-1] == "fer2013.csv"]
+        new = [n for n in names if n.rsplit("/", 1)[-1] == "fer2013new.csv"]
+        if csvs and new:
+            return read_fer2013new(
+                _zip_text(zf, path, csvs[0]), _zip_text(zf, path, new[0]), f"{path}!{csvs[0]}"
+            )
         if csvs:
             try:
                 with zf.open(csvs[0]) as f:
@@ -153,6 +169,16 @@ def _read_zip(path: Path) -> FaceSet:
             return read_ferplus([(n, zip_reader(zf, n)) for n in wanted], str(path))
         entries = [(n, zip_reader(zf, n)) for n in sorted(names) if is_image_name(n)]
         return _read_image_tree(entries, str(path))
+
+
+def _zip_text(zf: zipfile.ZipFile, path: Path, name: str) -> io.StringIO:
+    """A zip member's text, read whole (a CSV of FER2013's size: about 300 MB at most)."""
+    try:
+        return io.StringIO(zf.read(name).decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError as e:
+        raise FerlabError(f"{path}!{name}: cannot read ({e})") from None
+    except ZIP_MEMBER_ERRORS as e:
+        raise _member_error(path, name, e) from None
 
 
 def zip_reader(zf: zipfile.ZipFile, name: str) -> Callable[[], bytes]:
@@ -374,6 +400,65 @@ def read_fer2013_csv(src: Path | io.TextIOBase, name: str | None = None) -> Face
         np.array(splits),
         np.array(ids),
         source=name,
+    )
+
+
+USAGE_FOLDER = {usage: folder for folder, usage in FERPLUS_SPLITS.items()}
+
+
+def read_fer2013new(
+    faces_csv: Path | io.TextIOBase, votes_csv: Path | io.TextIOBase, name: str | None = None
+) -> FaceSet:
+    """fer2013.csv's faces with FER+'s votes from fer2013new.csv (Usage, Image name, 10 vote
+    counts): row i of one is row i of the other. Rows with no image name are FER+'s
+    exclusions and are left out. Labels are the majority labels, as in FERPlus's layout,
+    and so are ids (FER2013Train/fer0000000.png), so the two layouts name a face alike."""
+    from ferlab.data.votes import majority_labels
+
+    faces = read_fer2013_csv(faces_csv, name)
+    where_votes = (
+        str(votes_csv) if isinstance(votes_csv, Path) else f"{faces.source} (fer2013new.csv)"
+    )
+    f = _open_csv(votes_csv) if isinstance(votes_csv, Path) else votes_csv
+    keep, votes, ids, k = [], [], [], -1
+    with f:
+        for k, (line, row) in enumerate(_rows(f, where_votes, FERPLUS_CSV_COLUMNS)):
+            where = f"{where_votes}: row {line}"
+            if k >= len(faces):
+                raise FerlabError(f"{where}: more rows than fer2013.csv's {len(faces):,}")
+            usage, image = row[0].strip(), row[1].strip()
+            if usage != faces.splits[k]:
+                raise FerlabError(
+                    f"{where}: Usage '{usage[:40]}', but fer2013.csv's row {k + 2} says "
+                    f"'{faces.splits[k]}': the two files are not of the same faces"
+                )
+            if not image:
+                continue  # excluded by FER+ (not a face, or too few raters)
+            counts = []
+            for cell in row[2:]:
+                cell = cell.strip()
+                if not (cell.isascii() and cell.isdigit()):
+                    raise FerlabError(f"{where}: vote count '{cell[:20]}' is not a count >= 0")
+                counts.append(int(cell))
+            keep.append(k)
+            votes.append(counts)
+            ids.append(f"{USAGE_FOLDER[usage]}/{image}")
+    if k + 1 != len(faces):
+        raise FerlabError(f"{where_votes}: {k + 1:,} rows, but fer2013.csv has {len(faces):,}")
+    if not keep:
+        raise FerlabError(f"{where_votes}: every row is excluded (no image names)")
+    votes = np.array(votes, dtype=np.int64)
+    labels = majority_labels(votes)
+    labels[labels < 0] = UNLABELED
+    index = np.array(keep)
+    return FaceSet(
+        faces.images[index],
+        labels,
+        faces.splits[index],
+        np.array(ids),
+        source=faces.source,
+        classes=FERPLUS_CLASSES,
+        votes=votes,
     )
 
 

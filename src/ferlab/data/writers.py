@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferlab.atomic import current_umask, refuse_package_weights
+from ferlab.atomic import FULL, current_umask, disk_full, refuse_package_weights
 from ferlab.data.faceset import FaceSet
 from ferlab.data.labels import EMOTIONS, SPLIT_FILE_PREFIX, UNLABELED
 from ferlab.errors import FerlabError
@@ -45,6 +45,11 @@ def convert(faces: FaceSet, fmt: str, out: str | Path) -> Path:
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's folder is owner-only
         writers[fmt](faces, tmp)
         tmp.rename(out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno in FULL:
+            raise FerlabError(disk_full(out, "nothing of it is left")) from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
