@@ -140,10 +140,5 @@ def trust_report(model_ref, data, split, n: int, cascade_faces: int, out: Path |
     if out is not None:
         write_text_atomic(out / "trust.json", json.dumps(result, indent=1) + "\n")
         plot_trust_curves(result, out / "trust_curves.png")
-        plot_trust_cascade(
-            report.faces[report.shown],
-            {m: t.cascade_maps for m, t in report.methods.items()},
-            ["trained"] + next(iter(report.methods.values())).layers,
-            out / "trust_cascade.png",
-        )
+        plot_trust_cascade(*report.cascades(), out / "trust_cascade.png")
     return result

@@ -327,12 +327,7 @@ def _trust(predictor: Predictor, val: FaceSet, sizes: tuple[int, int], figures: 
     report = check_saliency(predictor.model, x, cascade_faces=cascade)
     result = report.to_dict() | {"seconds": round(time.perf_counter() - t0, 1)}
     plot_trust_curves(result, figures / "trust_curves.png")
-    plot_trust_cascade(
-        report.faces[report.shown],
-        {m: t.cascade_maps for m, t in report.methods.items()},
-        ["trained"] + next(iter(report.methods.values())).layers,
-        figures / "trust_cascade.png",
-    )
+    plot_trust_cascade(*report.cascades(), figures / "trust_cascade.png")
     random, edge = result["baselines"]["random"], result["baselines"]["edge"]
     result["verdicts"] = {
         name: verdict(name, m, random, edge) for name, m in result["methods"].items()

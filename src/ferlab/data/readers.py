@@ -234,6 +234,16 @@ def _read_image_tree(entries: list[Entry], source: str) -> FaceSet:
 # ---- FER+ ---------------------------------------------------------------------------------------
 
 
+def _vote_counts(cells: list[str], where: str) -> list[int]:
+    counts = []
+    for cell in cells:
+        cell = cell.strip()
+        if not (cell.isascii() and cell.isdigit()):
+            raise FerlabError(f"{where}: vote count '{cell[:20]}' is not a count >= 0")
+        counts.append(int(cell))
+    return counts
+
+
 def read_ferplus(entries: list[Entry], source: str) -> FaceSet:
     """FERPlus's layout: FER2013Train/FER2013Valid/FER2013Test folders, each with label.csv
     (no header: file name, face box, 10 vote counts) beside its PNGs. Labels are the majority
@@ -261,12 +271,7 @@ def read_ferplus(entries: list[Entry], source: str) -> FaceSet:
                     f"({', '.join(FERPLUS_VOTES)})"
                 )
             name = row[0].strip()
-            counts = []
-            for cell in row[2:]:
-                cell = cell.strip()
-                if not (cell.isascii() and cell.isdigit()):
-                    raise FerlabError(f"{where}: vote count '{cell[:20]}' is not a count >= 0")
-                counts.append(int(cell))
+            counts = _vote_counts(row[2:], where)
             member = folder + name
             if "/" in name or member not in by_path:
                 raise FerlabError(f"{where}: {name[:80]} is not in {folder or 'the folder'}")
@@ -434,12 +439,7 @@ def read_fer2013new(
                 )
             if not image:
                 continue  # excluded by FER+ (not a face, or too few raters)
-            counts = []
-            for cell in row[2:]:
-                cell = cell.strip()
-                if not (cell.isascii() and cell.isdigit()):
-                    raise FerlabError(f"{where}: vote count '{cell[:20]}' is not a count >= 0")
-                counts.append(int(cell))
+            counts = _vote_counts(row[2:], where)
             keep.append(k)
             votes.append(counts)
             ids.append(f"{USAGE_FOLDER[usage]}/{image}")

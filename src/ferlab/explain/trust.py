@@ -203,6 +203,13 @@ class TrustReport:
         )
         return max(passing, key=lambda m: m.insertion_auc - m.deletion_auc).method
 
+    def cascades(self) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
+        """(shown faces, each method's cascade maps, column names): what plot_trust_cascade
+        draws."""
+        layers = next(iter(self.methods.values())).layers
+        maps = {m: t.cascade_maps for m, t in self.methods.items()}
+        return self.faces[self.shown], maps, ["trained", *layers]
+
     def to_dict(self) -> dict:
         return {
             "n": self.n,
