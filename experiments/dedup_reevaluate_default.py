@@ -1,7 +1,7 @@
 """Re-evaluate the shipped `default` (flagship@1) on the duplicate-free part of the validation
 split it was selected on: the faces of that split with no identical copy in its training part.
 
-    .venv/bin/python results/dedup/reevaluate_default.py ../shared/data/fer2013.zip \
+    .venv/bin/python experiments/dedup_reevaluate_default.py ../shared/data/fer2013.zip \
         > results/dedup/default.json
 """
 
@@ -28,7 +28,7 @@ same_label = np.array(
     ]
 )
 out = {
-    "command": "python results/dedup/reevaluate_default.py ../shared/data/fer2013.zip",
+    "command": "python experiments/dedup_reevaluate_default.py ../shared/data/fer2013.zip",
     "validation_faces": len(val),
     "with_a_copy_in_training": int(leaked.sum()),
     "with_a_copy_of_the_same_label": int(same_label.sum()),

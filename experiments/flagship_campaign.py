@@ -1,7 +1,7 @@
 """The flagship@2 campaign so far: its validation curve against CPU-hours, and a checkpoint
 scored on validation and PublicTest (plain and TTA, raw and EMA weights) at this point.
 
-    .venv/bin/python results/flagship/campaign.py RUN ../shared/data/fer2013.zip [CKPT ...]
+    .venv/bin/python experiments/flagship_campaign.py RUN ../shared/data/fer2013.zip [CKPT ...]
 
 RUN is the campaign's run folder (kept outside the work tree; its latest state is committed in
 results/flagship/campaign/). Scores RUN's last checkpoint, or each CKPT given (copies of it
@@ -23,7 +23,7 @@ from ferlab.evaluation.evaluate import prepared_faces
 from ferlab.inference import load_model
 from ferlab.runs import RunFolder
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "results" / "flagship"  # its records
 
 
 def score(checkpoint: Path, run: Path, data: str) -> dict:
@@ -60,7 +60,7 @@ def main(run: Path, data: str, *checkpoints: str) -> None:
         "val_acc_raw": history["val_acc_raw"],
         "epoch_seconds": history["epoch_seconds"],
     }
-    record["command"] = "python results/flagship/campaign.py RUN DATA [CKPT ...]"
+    record["command"] = "python experiments/flagship_campaign.py RUN DATA [CKPT ...]"
     record_file.write_text(json.dumps(record, indent=1) + "\n")
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()

@@ -1,6 +1,6 @@
 """The gradient figures of results/study/README.md (issue 17).
 
-    .venv/bin/python results/study/figures.py ../shared/data/fer2013.zip
+    .venv/bin/python experiments/study_figures.py ../shared/data/fer2013.zip
 
 gradients_init.png: per-layer gradient norm of the untrained networks on one batch of 128
 training faces (the study's DNN as the study trained it, with the settings that let it learn,
@@ -20,7 +20,7 @@ from ferlab.models import create
 from ferlab.plots import plot_gradient_history, plot_gradient_norms
 from ferlab.runs import RunFolder
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "results" / "study"  # its records
 NETWORKS = {
     "dnn-study, slope 0.1, dropout 0.2 (the study's)": ("dnn-study", {}),
     "dnn-study, slope 0.3, dropout 0.2": ("dnn-study", {"slope": 0.3}),

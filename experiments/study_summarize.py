@@ -1,6 +1,6 @@
 """results/study/summary.json: the study's three networks, quick and fully trained (issue 17).
 
-    .venv/bin/python results/study/summarize.py
+    .venv/bin/python experiments/study_summarize.py
 
 reads results/report-quick/summary.json (`make run`), the full runs recorded in
 results/study/full/{dnn,control}/metrics.json and the shipped `default` model card (the fully
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ferlab.inference import load_model
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parents[1] / "results"  # the records
+HERE = ROOT / "study"
 
 
 def pair(metrics: dict) -> dict:

@@ -1,7 +1,7 @@
 """The flagship@2 recipe's options compared by short runs of equal length (issue 14).
 
-    .venv/bin/python results/flagship/compare_recipes.py train DATA ROOT NAME...
-    .venv/bin/python results/flagship/compare_recipes.py score DATA ROOT
+    .venv/bin/python experiments/flagship_compare_recipes.py train DATA ROOT NAME...
+    .venv/bin/python experiments/flagship_compare_recipes.py score DATA ROOT
 
 Every candidate is flagship@2 shortened to SHORT (same epochs, warmup and EMA horizon for all)
 with one option changed; `train` runs the named candidates one after another into ROOT/NAME
@@ -23,7 +23,7 @@ from ferlab.inference import load_model
 from ferlab.runs import RunFolder
 from ferlab.training import TrainConfig, recipe_settings, train
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "results" / "flagship"  # its records
 # 3 epochs with one of warmup; an EMA decay of 0.99 averages the last ~100 of the ~600 steps,
 # about the share of the run that 0.999 averages over the campaign's 100 epochs.
 SHORT = dict(epochs=3, warmup_epochs=1, ema_decay=0.99)
@@ -84,7 +84,7 @@ def score(data: str, root: Path) -> list[dict]:
 
 def write(rows: list[dict], data: str) -> None:
     record = {
-        "command": "python results/flagship/compare_recipes.py score DATA ROOT",
+        "command": "python experiments/flagship_compare_recipes.py score DATA ROOT",
         "base": BASE,
         "short": SHORT,
         "data": data,

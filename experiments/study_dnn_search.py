@@ -6,7 +6,7 @@ vary) on the same duplicate-free validation split: 3 epochs of 34% of Training e
 pass over the data). A probe has learned when its validation accuracy is clearly above the
 majority class (25.1%). Finished probes are kept and skipped on a rerun.
 
-    .venv/bin/python results/study/dnn_search.py ../shared/data/fer2013.zip /root/study/probes
+    .venv/bin/python experiments/study_dnn_search.py ../shared/data/fer2013.zip /root/study/probes
 
 writes results/study/dnn_search.json and dnn_search.md (with the gradient ratio of each
 setting at initialization: first layer / last layer gradient norm on one batch).
@@ -26,7 +26,7 @@ from ferlab.runs import RunFolder
 from ferlab.training import TrainConfig, train
 from ferlab.training.config import recipe_settings
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "results" / "study"  # its records
 BASE = recipe_settings("study-dnn@1") | {"epochs": 3, "train_fraction": 0.34, "quiet": True}
 PROBES = {
     "study-dnn@1": {},
@@ -93,7 +93,7 @@ def main(data: str, root: Path) -> None:
     lines = [
         "# The study's 51 x 900 DNN: settings probed (3 epochs x 34% of Training each)",
         "",
-        "Command: `.venv/bin/python results/study/dnn_search.py ../shared/data/fer2013.zip "
+        "Command: `.venv/bin/python experiments/study_dnn_search.py ../shared/data/fer2013.zip "
         "/root/study/probes`. Majority class on validation: 25.1%.",
         "",
         "| setting | val acc by epoch | best val | train acc (last) "

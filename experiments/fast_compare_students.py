@@ -1,9 +1,9 @@
 """Candidate networks for the `fast` tier: accuracy in equal short distillations, and speed
 through ONNX Runtime (issue 15).
 
-    .venv/bin/python results/fast/compare_students.py train DATA ROOT NAME...  # ROOT/NAME runs
-    .venv/bin/python results/fast/compare_students.py speed                    # idle CPU only
-    .venv/bin/python results/fast/compare_students.py write ROOT
+    .venv/bin/python experiments/fast_compare_students.py train DATA ROOT NAME...  # ROOT/NAME runs
+    .venv/bin/python experiments/fast_compare_students.py speed                    # idle CPU only
+    .venv/bin/python experiments/fast_compare_students.py write ROOT
 
 Every candidate is recipe fast@1 (distilled from the shipped `default`) cut to SHORT with only
 the network changed, trained from the same seed on the same duplicate-free split. `speed`
@@ -26,10 +26,10 @@ from ferlab.runs import RunFolder
 from ferlab.runtime import onnx_graph, session
 from ferlab.training import TrainConfig, recipe_settings, train
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from timing import items_per_second  # noqa: E402  (benchmarks/ is not a package)
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "results" / "fast"  # its records
 BASE = "fast@1"
 SHORT = dict(epochs=6, warmup_epochs=1)
 CANDIDATES = {  # run folder: (what it is, model, model_args)
@@ -115,7 +115,7 @@ def speed() -> dict:
             "faces_s": round(faces_per_second(net)),
         }
         print(slug, out[slug], flush=True)
-    record = {"command": "python results/fast/compare_students.py speed", "speed": out}
+    record = {"command": "python experiments/fast_compare_students.py speed", "speed": out}
     record["threads"], record["batch"] = THREADS, BATCH
     (HERE / "student_speed.json").write_text(json.dumps(record, indent=1) + "\n")
     return out
@@ -144,7 +144,7 @@ def write(root: Path) -> None:
             }
         )
     record = {
-        "command": "python results/fast/compare_students.py write ROOT",
+        "command": "python experiments/fast_compare_students.py write ROOT",
         "base": BASE,
         "short": SHORT,
         "rows": rows,
