@@ -12,7 +12,8 @@ from ferlab.errors import FerlabError
 # The package's shipped models: every later user of the install loads them by name, so only
 # `ferlab ship` (ferlab.shipping) may write there.
 PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-PACKAGE_MODELS = ("default", "fast")  # the names a package model may have (weights/NAME.pt)
+# The names a package model may have (weights/NAME.pt).
+PACKAGE_MODELS = ("default", "fast", "ferplus")
 _shipping: ContextVar[bool] = ContextVar("shipping", default=False)
 
 
@@ -65,9 +66,9 @@ def atomic_writer(path: Path, mode: str = "wb"):
 FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def disk_full(path: Path) -> str:
+def disk_full(path: Path, left: str = "an older copy is kept") -> str:
     """The one line for a write that ran out of space: the OS's message names no file."""
-    return f"{path}: could not be written: no space left on the device (an older copy is kept)"
+    return f"{path}: could not be written: no space left on the device ({left})"
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

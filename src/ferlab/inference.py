@@ -24,8 +24,10 @@ from ferlab.runtime import OnnxRunner
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PACKAGE_WEIGHTS = WEIGHTS_DIR / "default.pt"
-# Models shipped in the package, by the name a MODEL_REF uses: the most accurate one, and a
-# small one distilled from it for speed (results/fast/).
+# Models shipped in the package, by the name a MODEL_REF uses: the most accurate one (first:
+# the web demo's default, as it is also the best on photos, results/photos/), a small one
+# distilled from it for speed (results/fast/), and one trained on FER+'s votes
+# (results/ferplus/).
 
 
 def shipped_models() -> list[str]:
