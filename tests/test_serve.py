@@ -60,6 +60,18 @@ def test_handler_boxes_faces_with_bars_and_saliency(photo):
     assert caption.startswith("face 1: ")
 
 
+def test_handler_follows_the_classes_of_the_chosen_model(photo):
+    ferplus = load_model("ferplus")
+    result = analyze_image(ferplus, Image.open(photo), create_detector("haar"))
+    answer = ferplus.classes[int(result.faces[0].probs.argmax())]
+    _, summary, bars, _ = analyze_upload(
+        str(photo), "ferplus", Models(["default", "ferplus"]), create_detector("haar"),
+        root=photo.parent,
+    )  # fmt: skip
+    assert len(ferplus.classes) == 8 and bars.count("%</span>") == 8
+    assert f"**{answer}**" in summary and f'data-emotion="{answer}"' in bars
+
+
 def test_handler_shows_the_landmarks_yunet_aligned_on(photo):
     def cyan(img, x, y, r=4):
         patch = np.asarray(img.convert("RGB"), dtype=int)[y - r : y + r, x - r : x + r]
