@@ -5,7 +5,11 @@ code and the first line of stderr. A case holds when the command answers with ex
 result, or exit 2 and exactly one line, never a traceback, within its time limit, and left no
 temporary files behind.
 
-    .venv/bin/python results/reliability/hostile_cases.py > results/reliability.md
+Cases that must also leave something untouched (a shipped model, an input, a run) or run
+nothing (a pickled payload) check that after the command; the full-disk cases need a small
+tmpfs, so they run as root.
+
+    .venv/bin/python benchmarks/hostile_cases.py > results/reliability.md
 """
 
 import contextlib
@@ -18,14 +22,16 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from conftest import synthetic_faces, tiny_run, write_tree, zip_tree  # noqa: E402
+from ferlab.atomic import PACKAGE_WEIGHTS_DIR
+from ferlab.testing import synthetic_faces, tiny_config, tiny_run, write_tree, zip_tree
 
 PX = " ".join(["7"] * 2304)
 CASES = []
@@ -37,6 +43,16 @@ def case(kind: str, name: str, expect: str = "refused"):
         return fn
 
     return wrap
+
+
+@dataclass
+class Then:
+    """A command, then a check of what it must have left alone: the check returns what went
+    wrong ("" when nothing did). `env` is added to the command's environment."""
+
+    cmd: list[str]
+    check: Callable[[], str]
+    env: dict = field(default_factory=dict)
 
 
 def cli(*args) -> list[str]:
@@ -131,32 +147,35 @@ def _(d):
     return cli("data", "info", z)
 
 
-@case("zip", "a zip whose member names an unsupported compression method")
-def _(d):
+def _zip_with_headers(d: Path, edit) -> Path:
+    """A zip of a tree whose every local header and central directory record went through
+    edit(bytes, offset, kind), kind "local" or "central"."""
     z = zip_tree(tree(d), d / "f.zip")
     b = bytearray(z.read_bytes())
     with zipfile.ZipFile(z) as zf:
-        infos = zf.infolist()
-    for info in infos:  # method 99 in every local header and central directory record
-        b[info.header_offset + 8 : info.header_offset + 10] = (99).to_bytes(2, "little")
+        for info in zf.infolist():
+            edit(b, info.header_offset, "local")
     for pos in central_records(b):
-        b[pos + 10 : pos + 12] = (99).to_bytes(2, "little")
+        edit(b, pos, "central")
     z.write_bytes(bytes(b))
-    return cli("data", "info", z)
+    return z
+
+
+@case("zip", "a zip whose member names an unsupported compression method")
+def _(d):
+    def method_99(b, at, kind):  # the method field: byte 8 of a local header, 10 of a record
+        at += 8 if kind == "local" else 10
+        b[at : at + 2] = (99).to_bytes(2, "little")
+
+    return cli("data", "info", _zip_with_headers(d, method_99))
 
 
 @case("zip", "a zip whose member claims the encryption flag")
 def _(d):
-    z = zip_tree(tree(d), d / "f.zip")
-    b = bytearray(z.read_bytes())
-    with zipfile.ZipFile(z) as zf:
-        infos = zf.infolist()
-    for info in infos:
-        b[info.header_offset + 6] |= 1
-    for pos in central_records(b):
-        b[pos + 8] |= 1
-    z.write_bytes(bytes(b))
-    return cli("data", "info", z)
+    def encrypted(b, at, kind):  # bit 0 of the flags: byte 6 of a local header, 8 of a record
+        b[at + (6 if kind == "local" else 8)] |= 1
+
+    return cli("data", "info", _zip_with_headers(d, encrypted))
 
 
 @case("zip", "a zip whose sizes lie (compressed sizes say 10x larger)", expect="either")
@@ -359,14 +378,209 @@ def _(d):
 def _(d):
     buf = io.BytesIO()
     Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(buf, "JPEG")
-    (d / "cut.jpg").write_bytes(buf.getvalue()[:300])
-    return cli("predict", "default", d, "--out", d / "p.csv")
+    (d / "photos").mkdir()
+    (d / "photos" / "cut.jpg").write_bytes(buf.getvalue()[:300])
+    return cli("predict", "default", d / "photos", "--out", d / "p.csv")
 
 
 @case("photo", "predict on an empty folder")
 def _(d):
     (d / "empty").mkdir()
     return cli("predict", "default", d / "empty")
+
+
+# ---- what a hostile pass broke once: each fixed at its cause ------------------------------
+class Payload:
+    """Unpickling this creates a file: proof that loading ran code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def _resumable(d: Path) -> Path:
+    """A copy of a finished one-epoch run whose cosine schedule --extend-epochs continues."""
+    run = d / "run"
+    shutil.copytree(RESUMABLE, run)
+    return run
+
+
+def _resume(run: Path) -> list[str]:
+    return cli("train", "--data", RUN[1], "--out", run, "--resume", "--extend-epochs", "1")
+
+
+@case("security", "resume whose last.ckpt holds a pickled payload, weights-only load disabled")
+def _(d):
+    run, marker = _resumable(d), d / "pwned"
+    torch.save({"state_dict": {}, "x": Payload(marker)}, run / "checkpoints" / "last.ckpt")
+    cmd = _resume(run)
+    check = lambda: "the payload ran" if marker.exists() else ""  # noqa: E731
+    return Then(cmd, check, env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"})
+
+
+@case("run", "resume whose last.ckpt is damaged (truncated)")
+def _(d):
+    ckpt = _resumable(d) / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(ckpt.read_bytes()[:5000])
+    return _resume(d / "run")
+
+
+@case("run", "resume whose last.ckpt is a foreign file (a bare tensor)")
+def _(d):
+    torch.save(torch.zeros(3), _resumable(d) / "checkpoints" / "last.ckpt")
+    return _resume(d / "run")
+
+
+def _unchanged(path: Path) -> Callable[[], str]:
+    before = path.read_bytes()
+    return lambda: "" if path.read_bytes() == before else f"{path.name} was overwritten"
+
+
+@case("output", "export --weights onto the shipped default.pt, with --force")
+def _(d):
+    shipped = PACKAGE_WEIGHTS_DIR / "default.pt"
+    cmd = cli("export", RUN[0], "--weights", shipped, "--force")
+    return Then(cmd, _unchanged(shipped))
+
+
+@case("output", "train --out inside the package's weights folder")
+def _(d):
+    out = PACKAGE_WEIGHTS_DIR / "hostile-run"
+    cmd = cli("train", "--data", RUN[1], "--out", out, "--epochs", "1", "--quiet")
+    return Then(cmd, lambda: f"{out} was created" if out.exists() else "")
+
+
+@case("output", "predict --out naming its input zip, with --force")
+def _(d):
+    faces = zip_tree(tree(d), d / "faces.zip")
+    cmd = cli("predict", RUN[0], faces, "--out", faces, "--force")
+    return Then(cmd, _unchanged(faces))
+
+
+@case("output", "predict --annotate into its input folder, with --force")
+def _(d):
+    t = tree(d)
+    before = sorted(p.name for p in t.rglob("*"))
+    cmd = cli("predict", RUN[0], t, "--annotate", t, "--force")
+    return Then(cmd, lambda: "" if sorted(p.name for p in t.rglob("*")) == before else "changed")
+
+
+def _no_run(run: Path) -> Callable[[], str]:
+    return lambda: f"{run.name} left behind" if run.exists() else ""
+
+
+@case("run", "train --devices 99 on this CPU (refused before any process starts)")
+def _(d):
+    run = d / "run"
+    cmd = cli("train", "--data", RUN[1], "--out", run, "--devices", "99", "--quiet")
+
+    def check() -> str:
+        children = subprocess.run(["pgrep", "-f", str(run)], capture_output=True, text=True)
+        alive = children.stdout.split()
+        return f"{len(alive)} processes alive" if alive else _no_run(run)()
+
+    return Then(cmd, check)
+
+
+for _option, _value in [("--lr", "nan"), ("--lr", "inf"), ("--lr", "-0.1"), ("--minutes", "-1")]:
+    case("run", f"train {_option} {_value}")(
+        lambda d, o=_option, v=_value: Then(
+            cli("train", "--data", RUN[1], "--out", d / "run", o, v, "--epochs", "1"),
+            _no_run(d / "run"),
+        )
+    )
+
+
+@case("run", "a split file nested 100,000 levels deep (--split)")
+def _(d):
+    (d / "split.json").write_text("[" * 100_000 + "]" * 100_000)
+    return cli("train", "--data", RUN[1], "--out", d / "run", "--split", d / "split.json")
+
+
+@case("run", "a run folder whose split.json is nested 100,000 levels deep")
+def _(d):
+    run = _resumable(d)
+    (run / "split.json").write_text("[" * 100_000 + "]" * 100_000)
+    return cli("evaluate", run, "--data", RUN[1], "--split", "val")
+
+
+def _onnx(d: Path) -> Path:
+    subprocess.run(cli("export", RUN[0], "--onnx", d / "m.onnx"), capture_output=True, env=ENV)
+    return d / "m.onnx"
+
+
+@case("model", "an ONNX file whose ferlab card is not JSON")
+def _(d):
+    import onnx
+
+    graph = onnx.load(str(_onnx(d)))
+    for prop in graph.metadata_props:
+        if prop.key == "ferlab":
+            prop.value = "{not json"
+    onnx.save(graph, str(d / "bad.onnx"))
+    return cli("evaluate", d / "bad.onnx", "--data", RUN[1], "--runtime", "onnx")
+
+
+@case("model", "a 700 MB ONNX file (refused before it is read)")
+def _(d):
+    big = _onnx(d)
+    with big.open("r+b") as f:
+        f.truncate(700_000_000)  # sparse: costs no disk
+    return cli("evaluate", big, "--data", RUN[1], "--runtime", "onnx")
+
+
+@case("model", "a raw pickle named .pt (no torch warning before the line)")
+def _(d):
+    import pickle
+
+    (d / "raw.pt").write_bytes(pickle.dumps({"state_dict": {}}))
+    return cli("evaluate", d / "raw.pt", "--data", RUN[1])
+
+
+@contextlib.contextmanager
+def _tmpfs(where: Path, size: str):
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", where], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", where], check=False)
+
+
+@case("disk", "train into a full disk (a 2 MB tmpfs)")
+def _(d):
+    disk = d / "disk"
+    stack = contextlib.ExitStack()
+    stack.enter_context(_tmpfs(disk, "2m"))
+    run = disk / "run"
+    cmd = cli("train", "--data", RUN[1], "--out", run, "--model", "cnn-baseline", "--epochs", "1")
+
+    def check() -> str:
+        try:
+            return f"{run.name} left behind" if run.exists() else ""
+        finally:
+            stack.close()
+
+    return Then([*cmd, "--quiet"], check)
+
+
+@case("disk", "data convert into a full disk (a 64 kB tmpfs)")
+def _(d):
+    t = tree(d)
+    disk = d / "disk"
+    stack = contextlib.ExitStack()
+    stack.enter_context(_tmpfs(disk, "64k"))
+
+    def check() -> str:
+        try:
+            left = [p.name for p in disk.iterdir()]
+            return f"left behind: {left}" if left else ""
+        finally:
+            stack.close()
+
+    return Then(cli("data", "convert", t, disk / "out", "--format", "folders"), check)
 
 
 # ---- signals ---------------------------------------------------------------------------------
@@ -380,6 +594,17 @@ def _(d):
         cli("data", "convert", t, d / "work" / "out", "--format", "folders"),
         d / "work",
     )
+
+
+@case("signal", "SIGTERM during predict --annotate: no copies left", expect="interrupted")
+def _(d):
+    photos = d / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(200):
+        Image.fromarray(rng.integers(0, 255, (160, 160, 3), np.uint8)).save(photos / f"{k}.jpg")
+    (d / "work").mkdir()
+    return ("sigterm", cli("predict", RUN[0], photos, "--annotate", d / "work" / "out"), d / "work")
 
 
 def run_case(fn, d: Path) -> tuple[int, str, str]:
@@ -396,15 +621,19 @@ def run_case(fn, d: Path) -> tuple[int, str, str]:
         _, err = proc.communicate(timeout=120)
         left = [p.name for p in folder.iterdir()]
         return proc.returncode, err, f"left behind: {left}" if left else "nothing left behind"
+    then = spec if isinstance(spec, Then) else Then(spec, lambda: "")
     try:
-        r = subprocess.run(spec, capture_output=True, text=True, timeout=120, env=ENV)
+        r = subprocess.run(
+            then.cmd, capture_output=True, text=True, timeout=120, env=ENV | then.env
+        )
     except subprocess.TimeoutExpired:
-        return -1, "timed out after 120 s", ""
-    return r.returncode, r.stderr, ""
+        return -1, "timed out after 120 s", then.check()
+    wrong = then.check()
+    return r.returncode, r.stderr, f"but: {wrong}" if wrong else ""
 
 
 def holds(expect: str, code: int, err: str, extra: str) -> bool:
-    if "Traceback" in err or code < 0 or extra.startswith("left behind"):
+    if "Traceback" in err or code < 0 or extra.startswith(("left behind", "but:")):
         return False
     lines = [line for line in err.strip().splitlines() if line.startswith("ferlab:")]
     if expect == "refused":
@@ -419,12 +648,16 @@ def holds(expect: str, code: int, err: str, extra: str) -> bool:
 
 
 def main() -> None:
-    global ENV, RUN
+    global ENV, RUN, RESUMABLE
+    from ferlab.training import train
+
     base = Path(tempfile.mkdtemp(prefix="ferlab-hostile-"))
     ENV = os.environ | {"FERLAB_CACHE": str(base / "cache")}
     os.environ["FERLAB_CACHE"] = ENV["FERLAB_CACHE"]
     with contextlib.redirect_stdout(io.StringIO()):  # its epoch line is not part of the table
         RUN = tiny_run(base / "trained", per_class=6, seed=0, epochs=1)
+        RESUMABLE = base / "resumable"
+        train(tiny_config(RUN[1], RESUMABLE, epochs=1, schedule="cosine"))
     rows, held = [], 0
     for i, (kind, name, expect, fn) in enumerate(CASES):
         d = base / f"case{i}"
@@ -451,6 +684,7 @@ def main() -> None:
 
 ENV: dict = {}
 RUN: tuple = ()
+RESUMABLE = Path()
 
 if __name__ == "__main__":
     main()

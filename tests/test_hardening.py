@@ -157,9 +157,7 @@ def test_onnx_files_with_a_bad_card_or_too_large_are_one_line(finished_run, tmp_
 
 def test_predict_refuses_an_output_that_is_its_input(data, finished_run, tmp_path):
     dataset = tmp_path / "faces.zip"
-    dataset.write_bytes(
-        (data / "..").resolve().joinpath("d").exists() and b"PK\x05\x06" + bytes(18)
-    )
+    dataset.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
     before = dataset.read_bytes()
     r = run_cli("predict", finished_run, dataset, "--out", dataset, "--force")
     assert r.returncode == 2 and "is (or holds) the input" in r.stderr, r.stderr
@@ -260,3 +258,23 @@ def test_an_interrupted_predict_annotate_leaves_no_copies(tmp_path, monkeypatch)
     photos.predict_media(predictor, folder, tmp_path / "rows.csv", boxed)
     assert len(list(boxed.glob("*.jpg"))) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["boxed", "photos", "rows.csv"]
+
+
+def test_convert_into_a_full_disk_names_the_output_and_leaves_nothing(data, tmp_path, monkeypatch):
+    import errno
+
+    written = []
+    real = Path.write_bytes
+
+    def write_bytes(self, b):
+        if len(written) >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(self)
+        return real(self, b)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    out = tmp_path / "work" / "out"
+    r = run_cli("data", "convert", data, out, "--format", "folders")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"{out}: could not be written: no space left on the device" in r.stderr
+    assert written and not any((tmp_path / "work").iterdir())
