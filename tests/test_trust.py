@@ -128,3 +128,22 @@ def test_a_methods_sentence_follows_its_numbers():
     bad = verdict("smoothgrad", m, random, edge)
     assert "shows the face more than the model" in bad and "0.80" in bad
     assert "better than the random baseline only" in bad and "unsteady" in bad
+
+
+def test_maps_are_compared_on_the_pixels_the_model_reads():
+    from ferlab.explain.trust import seen_pixels
+
+    class Cropping(nn.Module):
+        input_crop = 44
+
+    seen = seen_pixels(Cropping(), 48, 48)
+    assert seen.sum() == 44 * 44 and not seen[:2].any() and seen[2:46, 2:46].all()
+    assert seen_pixels(nn.Linear(1, 1), 48, 48).all()  # no crop: every pixel
+    # Two unrelated maps that share only the zero border a crop leaves: counted whole, the
+    # border alone makes them correlate (about 0.34); on the pixels read, they do not.
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2, 40, 48, 48))
+    a[:, ~seen], b[:, ~seen] = 0, 0
+    whole = spearman(a.reshape(40, -1), b.reshape(40, -1)).mean()
+    read = spearman(a[:, seen], b[:, seen]).mean()
+    assert 0.25 < whole < 0.45 and abs(read) < 0.05
