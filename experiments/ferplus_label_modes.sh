@@ -21,5 +21,6 @@ for mode in majority probability crossentropy multi-target; do
     --warmup-epochs 1 --crop 44 --augment standard --label-smoothing 0 --quiet
 done
 for mode in majority probability crossentropy multi-target; do
+  [[ -d $RUNS/$mode/checkpoints ]] || continue  # its run folder is elsewhere: its record stands
   $F evaluate "$RUNS/$mode" --data "$DATA" --split val --tta --json > "$RUNS/$mode/val-tta.json"
 done
