@@ -299,3 +299,12 @@ def plot_trust_cascade(
         ax.set_xticks([])
         ax.set_yticks([])
     return save(fig, path)
+
+
+def plot_trust(result: dict, cascades: tuple, folder: Path) -> list[Path]:
+    """trust_curves.png and trust_cascade.png in `folder`: `result` as `ferlab explain check
+    --json` prints it, `cascades` as TrustReport.cascades() gives them."""
+    return [
+        plot_trust_curves(result, folder / "trust_curves.png"),
+        plot_trust_cascade(*cascades, folder / "trust_cascade.png"),
+    ]

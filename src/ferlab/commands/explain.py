@@ -120,25 +120,22 @@ def trust_report(model_ref, data, split, n: int, cascade_faces: int, out: Path |
     on `n` faces of `split` (seeded draw), as the dict --json prints; with `out`, also
     trust.json and the two figures."""
     from ferlab.evaluation import select_split
-    from ferlab.explain.trust import check_saliency
-    from ferlab.plots import plot_trust_cascade, plot_trust_curves
+    from ferlab.plots import plot_trust
 
     if n < 1 or cascade_faces < 1:
         raise FerlabError("--n and --cascade-faces must be at least 1")
     predictor = load_model(model_ref)
     faces = select_split(predictor, data, split or "val")
-    pick = np.sort(np.random.default_rng(0).permutation(len(faces))[: min(n, len(faces))])
-    x = predictor.tensor(faces.images[pick]).contiguous()
-    started = time.perf_counter()
-    report = check_saliency(predictor.model, x, cascade_faces=cascade_faces)
+    report, pick, seconds = panels.trust_check(
+        predictor, faces.images, n, cascade_faces, prepared=True
+    )
     result = report.to_dict() | {
         "model": str(model_ref),
         "split": split or "val",
         "face_ids": faces.ids[pick][: report.cascade_faces].tolist(),
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": seconds,
     }
     if out is not None:
         write_text_atomic(out / "trust.json", json.dumps(result, indent=1) + "\n")
-        plot_trust_curves(result, out / "trust_curves.png")
-        plot_trust_cascade(*report.cascades(), out / "trust_cascade.png")
+        plot_trust(result, report.cascades(), out)
     return result

@@ -37,6 +37,7 @@ from ferlab.explain.panels import (
     model_labels,
     pick_per_class,
     saliency_panel,
+    trust_check,
 )
 from ferlab.inference import Predictor, load_model, validation_split_of
 from ferlab.models import conv_layers, create, list_models
@@ -317,17 +318,12 @@ def _explain(cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, figures:
 def _trust(predictor: Predictor, val: FaceSet, sizes: tuple[int, int], figures: Path) -> dict:
     """Every saliency method's sanity checks on a seeded draw of validation faces, their
     figures, and a sentence per method read off its scores."""
-    from ferlab.explain.trust import check_saliency, verdict
-    from ferlab.plots import plot_trust_cascade, plot_trust_curves
+    from ferlab.explain.trust import verdict
+    from ferlab.plots import plot_trust
 
-    n, cascade = sizes
-    pick = np.sort(np.random.default_rng(0).permutation(len(val))[: min(n, len(val))])
-    x = predictor.tensor(predictor.prepared(val.images[pick])).contiguous()
-    t0 = time.perf_counter()
-    report = check_saliency(predictor.model, x, cascade_faces=cascade)
-    result = report.to_dict() | {"seconds": round(time.perf_counter() - t0, 1)}
-    plot_trust_curves(result, figures / "trust_curves.png")
-    plot_trust_cascade(*report.cascades(), figures / "trust_cascade.png")
+    report, _, seconds = trust_check(predictor, val.images, *sizes)
+    result = report.to_dict() | {"seconds": seconds}
+    plot_trust(result, report.cascades(), figures)
     random, edge = result["baselines"]["random"], result["baselines"]["edge"]
     result["verdicts"] = {
         name: verdict(name, m, random, edge) for name, m in result["methods"].items()

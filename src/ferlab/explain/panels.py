@@ -4,6 +4,7 @@
 Faces are given as read (uint8, 48x48); the Predictor prepares them as its model was trained.
 """
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +99,21 @@ def model_labels(faces: FaceSet, classes) -> np.ndarray:
         [list(classes).index(mapping[c]) if c in mapping else -1 for c in faces.classes] + [-1]
     )
     return to_model[faces.labels]  # a label of -1 picks the trailing -1
+
+
+def trust_check(
+    predictor: Predictor, images: np.ndarray, n: int, cascade_faces: int, prepared: bool = False
+):
+    """(TrustReport, indices of the faces checked, seconds): every saliency method's checks
+    (explain.trust.check_saliency) on a seeded draw of `n` of `images`, in their order."""
+    from ferlab.explain.trust import check_saliency
+
+    pick = np.sort(np.random.default_rng(0).permutation(len(images))[: min(n, len(images))])
+    chosen = images[pick] if prepared else predictor.prepared(images[pick])
+    x = predictor.tensor(chosen).contiguous()
+    started = time.perf_counter()
+    report = check_saliency(predictor.model, x, cascade_faces=cascade_faces)
+    return report, pick, round(time.perf_counter() - started, 1)
 
 
 def class_saliency(
