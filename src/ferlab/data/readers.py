@@ -153,14 +153,13 @@ def _read_zip(path: Path) -> FaceSet:
         names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX/" not in n]
         csvs = [n for n in names if n.rsplit("/", 1)[-1] == "fer2013.csv"]
         new = [n for n in names if n.rsplit("/", 1)[-1] == "fer2013new.csv"]
-        if csvs and new:
-            return read_fer2013new(
-                _zip_text(zf, path, csvs[0]), _zip_text(zf, path, new[0]), f"{path}!{csvs[0]}"
-            )
         if csvs:
+            votes = _zip_text(zf, path, new[0]) if new else None
             try:
                 with zf.open(csvs[0]) as f:
                     text = io.TextIOWrapper(f, newline="", encoding="utf-8-sig")
+                    if votes is not None:
+                        return read_fer2013new(text, votes, f"{path}!{csvs[0]}")
                     return read_fer2013_csv(text, name=f"{path}!{csvs[0]}")
             except ZIP_MEMBER_ERRORS as e:
                 raise _member_error(path, csvs[0], e) from None
@@ -172,7 +171,7 @@ def _read_zip(path: Path) -> FaceSet:
 
 
 def _zip_text(zf: zipfile.ZipFile, path: Path, name: str) -> io.StringIO:
-    """A zip member's text, read whole (a CSV of FER2013's size: about 300 MB at most)."""
+    """A small zip member's text, read whole (fer2013new.csv: about 2 MB)."""
     try:
         return io.StringIO(zf.read(name).decode("utf-8-sig"), newline="")
     except UnicodeDecodeError as e:
@@ -248,7 +247,6 @@ def read_ferplus(entries: list[Entry], source: str) -> FaceSet:
     """FERPlus's layout: FER2013Train/FER2013Valid/FER2013Test folders, each with label.csv
     (no header: file name, face box, 10 vote counts) beside its PNGs. Labels are the majority
     labels by FERPlus's rule (UNLABELED where a face has none); the votes are kept."""
-    from ferlab.data.votes import majority_labels
 
     by_path = dict(entries)
     tables = sorted(
@@ -282,17 +280,19 @@ def read_ferplus(entries: list[Entry], source: str) -> FaceSet:
             ids.append(member)
     if not images:
         raise FerlabError(f"{source}: FER+ label.csv files list no faces")
+    return _voted_faces(np.stack(images), votes, np.array(splits), ids, source)
+
+
+def _voted_faces(images: np.ndarray, votes: list, splits: np.ndarray, ids: list, source: str):
+    """A FER+ FaceSet: the votes kept, the labels their majority labels (FERPlus's rule;
+    UNLABELED where a face has none)."""
+    from ferlab.data.votes import majority_labels
+
     votes = np.array(votes, dtype=np.int64)
     labels = majority_labels(votes)
     labels[labels < 0] = UNLABELED
     return FaceSet(
-        np.stack(images),
-        labels,
-        np.array(splits),
-        np.array(ids),
-        source=source,
-        classes=FERPLUS_CLASSES,
-        votes=votes,
+        images, labels, splits, np.array(ids), source=source, classes=FERPLUS_CLASSES, votes=votes
     )
 
 
@@ -418,8 +418,6 @@ def read_fer2013new(
     counts): row i of one is row i of the other. Rows with no image name are FER+'s
     exclusions and are left out. Labels are the majority labels, as in FERPlus's layout,
     and so are ids (FER2013Train/fer0000000.png), so the two layouts name a face alike."""
-    from ferlab.data.votes import majority_labels
-
     faces = read_fer2013_csv(faces_csv, name)
     where_votes = (
         str(votes_csv) if isinstance(votes_csv, Path) else f"{faces.source} (fer2013new.csv)"
@@ -447,19 +445,8 @@ def read_fer2013new(
         raise FerlabError(f"{where_votes}: {k + 1:,} rows, but fer2013.csv has {len(faces):,}")
     if not keep:
         raise FerlabError(f"{where_votes}: every row is excluded (no image names)")
-    votes = np.array(votes, dtype=np.int64)
-    labels = majority_labels(votes)
-    labels[labels < 0] = UNLABELED
     index = np.array(keep)
-    return FaceSet(
-        faces.images[index],
-        labels,
-        faces.splits[index],
-        np.array(ids),
-        source=faces.source,
-        classes=FERPLUS_CLASSES,
-        votes=votes,
-    )
+    return _voted_faces(faces.images[index], votes, faces.splits[index], ids, faces.source)
 
 
 def read_ntu_csv(path: Path, labeled: bool) -> tuple[np.ndarray, ...]:

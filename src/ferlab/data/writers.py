@@ -45,13 +45,10 @@ def convert(faces: FaceSet, fmt: str, out: str | Path) -> Path:
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's folder is owner-only
         writers[fmt](faces, tmp)
         tmp.rename(out)
-    except OSError as e:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if e.errno in FULL:
+        if isinstance(e, OSError) and e.errno in FULL:
             raise FerlabError(disk_full(out, "nothing of it is left")) from None
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
