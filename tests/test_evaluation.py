@@ -14,7 +14,8 @@ from ferlab.evaluation import (
     most_confused,
     normalize_rows,
 )
-from ferlab.inference import load_model, probabilities, probabilities_tta, tta_views
+from ferlab.inference import load_model, probabilities, tta_views
+from ferlab.runtime import TorchBackend
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +61,16 @@ def test_most_confused_uses_the_threshold():
 def test_tta_averages_flipped_and_cropped_views(trained):
     run, _ = trained
     model = load_model(run).model
+    backend = TorchBackend(model)
     faces = synthetic_faces(per_class=1).images
     x = torch.from_numpy(faces).float().div(255).unsqueeze(1)
-    assert len(tta_views(x, "flip")) == 2 and len(tta_views(x, "flip+crops")) == 10
-    assert all(v.shape == x.shape for v in tta_views(x, "flip+crops"))
+    views = tta_views(x.numpy(), "flip+crops")
+    assert len(tta_views(x.numpy(), "flip")) == 2 and len(views) == 10
+    assert all(v.shape == x.shape for v in views)
     with torch.no_grad():
         manual = (torch.softmax(model(x), 1) + torch.softmax(model(x.flip(-1)), 1)) / 2
-    np.testing.assert_allclose(probabilities_tta(model, faces, "flip"), manual.numpy(), atol=1e-5)
-    np.testing.assert_allclose(probabilities_tta(model, faces, "flip+crops").sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(probabilities(backend, faces, "flip"), manual.numpy(), atol=1e-5)
+    np.testing.assert_allclose(probabilities(backend, faces, "flip+crops").sum(1), 1, atol=1e-5)
 
 
 def test_evaluate_json_schema_and_outputs(trained, tmp_path):
@@ -193,22 +196,23 @@ def test_compare_and_evaluate_refuse_what_the_run_was_not_selected_on(trained, t
 
 
 def test_probabilities_rows_sum_to_one(trained):
-    model = load_model(trained[0]).model
-    probs = probabilities(model, synthetic_faces(per_class=2).images, batch_size=5)
+    backend = load_model(trained[0]).backend
+    probs = probabilities(backend, synthetic_faces(per_class=2).images, batch_size=5)
     assert probs.shape == (28, 7)
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
 
 
 def test_tta_of_a_whole_face_model_includes_the_unaltered_face():
-    x = torch.rand(2, 1, 48, 48)
+    x = np.random.default_rng(0).random((2, 1, 48, 48), dtype=np.float32)
     views = tta_views(x, "flip+crops")
-    assert len(views) == 10 and torch.equal(views[0], x) and torch.equal(views[5], x.flip(-1))
+    eq = np.array_equal
+    assert len(views) == 10 and eq(views[0], x) and eq(views[5], x[..., ::-1])
     # A crop model sees the centre 44x44 of each view: there, the centre and the corners.
     native = [v[..., 2:46, 2:46] for v in tta_views(x, "flip+crops", native=44)]
     crops = [x[..., t : t + 44, left : left + 44] for t, left in ((2, 2), (0, 0), (0, 4), (4, 0))]
-    assert len(native) == 10 and torch.equal(native[0], crops[0])
-    assert torch.equal(native[1], crops[1]) and torch.equal(native[2], crops[2])
-    assert torch.equal(native[3], crops[3]) and torch.equal(native[6], crops[1].flip(-1))
+    assert len(native) == 10 and eq(native[0], crops[0])
+    assert eq(native[1], crops[1]) and eq(native[2], crops[2])
+    assert eq(native[3], crops[3]) and eq(native[6], crops[1][..., ::-1])
 
 
 def test_evaluate_reports_the_majority_class_accuracy(trained):
@@ -221,3 +225,30 @@ def test_evaluate_reports_the_majority_class_accuracy(trained):
     assert report["majority_accuracy"] == pytest.approx(expected, abs=1e-4)
     r = run_cli("evaluate", trained[0], "--data", trained[1], "--split", "PublicTest")
     assert r.returncode == 0 and "majority class" in r.stdout
+
+
+def test_the_predictor_reads_only_logits_from_its_backend():
+    """Any object with `logits(batch) -> array` computes a Predictor's probabilities: the
+    batch is the prepared faces as floats in [0, 1], TTA views are averaged after softmax."""
+    from ferlab.inference import Predictor
+    from ferlab.models.card import ModelCard
+
+    class Brightness:  # logit k = k x the mean brightness of the view
+        name = "stub"
+
+        def logits(self, batch):
+            assert batch.dtype == np.float32 and batch.shape[1:] == (1, 48, 48)
+            assert batch.min() >= 0 and batch.max() <= 1
+            return batch.mean((1, 2, 3))[:, None] * np.arange(7, dtype=np.float32)
+
+    card = ModelCard("cnn-baseline", {"num_classes": 7}, tuple(EMOTIONS))
+    predictor = Predictor(None, card, Brightness())
+    faces = synthetic_faces(per_class=1, seed=2).images
+    mean = faces.reshape(len(faces), -1).mean(1) / 255
+    expected = np.exp(mean[:, None] * np.arange(7))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(predictor.probabilities(faces, prepared=True), expected, rtol=1e-5)
+    # A mirror image has the same brightness, so flip-averaging keeps the answer.
+    flipped = probabilities(predictor.backend, faces, "flip")
+    np.testing.assert_allclose(flipped, expected, rtol=1e-5)
+    assert predictor.runtime == "stub" and predictor.probabilities(faces[:0]).shape == (0, 7)

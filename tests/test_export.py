@@ -167,7 +167,8 @@ def test_a_card_with_an_unknown_field_or_a_whole_face_model_with_a_crop_is_refus
 def test_onnx_and_torch_runtimes_give_the_same_probabilities(trained, monkeypatch):
     run, _ = trained
     on_torch, on_onnx = load_model(run, runtime="torch"), load_model(run, runtime="onnx")
-    assert on_torch.runner is None and on_onnx.runner is not None
+    assert (on_torch.runtime, on_onnx.runtime) == ("torch", "onnx")
+    assert on_onnx.model is not None  # explanation still has the torch network
     faces = synthetic_faces(per_class=3, seed=5).images
     for tta in (False, True):
         np.testing.assert_allclose(
@@ -185,8 +186,8 @@ def test_onnx_and_torch_runtimes_give_the_same_probabilities(trained, monkeypatc
 
 
 def test_a_crop_model_sees_its_native_crops_under_tta_in_both_runtimes():
-    from ferlab.inference import probabilities_tta
-    from ferlab.runtime import onnx_runner
+    from ferlab.inference import TTA_MODE, probabilities
+    from ferlab.runtime import TorchBackend, onnx_backend
 
     torch.manual_seed(0)
     model = create("cnn-baseline", widths=[8, 16, 16, 32], input_crop=44).eval()
@@ -198,8 +199,9 @@ def test_a_crop_model_sees_its_native_crops_under_tta_in_both_runtimes():
         ]
         views = crops + [v.flip(-1) for v in crops]
         expected = torch.stack([torch.softmax(model(v), 1) for v in views]).mean(0).numpy()
-    np.testing.assert_allclose(probabilities_tta(model, faces), expected, atol=1e-6)
-    np.testing.assert_allclose(probabilities_tta(onnx_runner(model), faces), expected, atol=1e-5)
+    for backend, atol in ((TorchBackend(model), 1e-6), (onnx_backend(model), 1e-5)):
+        got = probabilities(backend, faces, TTA_MODE, native=44)
+        np.testing.assert_allclose(got, expected, atol=atol)
 
 
 def test_runtime_choice_on_the_command_line(trained, tmp_path):

@@ -1,14 +1,17 @@
 """Inference: faces in, emotion probabilities out, the same way for every caller.
 
-`load_model(ref)` gives a Predictor for a run folder, a checkpoint file or `default` (the
-weights shipped in the package). A Predictor applies what its model card says the model was
-trained on: preprocessing (histogram equalization), pixels to a [0, 1] tensor, the model's own
-centre crop (inside the model, so ONNX exports carry it too) and, on request, test-time
-augmentation. Evaluation, photos, the web demo, explanation and export all go through it.
+`load_model(ref)` gives a Predictor for a run folder, a checkpoint file, an `.onnx` file or a
+shipped model (`default`, ...). A Predictor applies what its model card says the model was
+trained on: preprocessing (histogram equalization), the faces as the model's batch
+(`face_batch`), on request test-time augmentation, and a softmax; a backend computes the
+logits (`ferlab.runtime`: PyTorch or ONNX Runtime) and knows nothing else. The model's own
+centre crop is inside the network, so ONNX exports carry it too. Evaluation, photos, the web
+demo, explanation and export all go through it.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -18,9 +21,10 @@ from torch import nn
 from ferlab.atomic import PACKAGE_MODELS
 from ferlab.data.preprocess import Preprocess
 from ferlab.errors import FerlabError
+from ferlab.models import face_batch
 from ferlab.models.card import ModelCard, read_checkpoint
 from ferlab.runs import RunFolder
-from ferlab.runtime import OnnxRunner
+from ferlab.runtime import TorchBackend
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PACKAGE_WEIGHTS = WEIGHTS_DIR / "default.pt"
@@ -39,19 +43,27 @@ TTA_MODE = "flip+crops"
 TTA_CROP = 44  # whole-face models: crops of 44x44 at the corners, resized back to 48x48
 
 
+class Backend(Protocol):
+    name: str
+
+    def logits(self, batch: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass
 class Predictor:
-    model: nn.Module  # the torch model (explanation hooks into it); for an .onnx file, its runner
+    model: nn.Module | None  # the torch network (explanation hooks into it); None: an .onnx file
     card: ModelCard
+    backend: Backend | None = None  # what computes logits (None: the torch network does)
     path: Path | None = None  # the file it was loaded from
     device: str = "cpu"
-    runtime: str = "torch"  # what computes probabilities: torch | onnx (ferlab.runtime)
-    runner: nn.Module | None = None  # the ONNX Runtime twin of `model` when runtime is onnx
+
+    def __post_init__(self):
+        if self.backend is None:
+            self.backend = TorchBackend(self.model, self.device)
 
     @property
-    def predicting_model(self) -> nn.Module:
-        """The module probabilities are computed with, in the chosen runtime."""
-        return self.runner if self.runner is not None else self.model
+    def runtime(self) -> str:
+        return self.backend.name
 
     @property
     def classes(self) -> list[str]:
@@ -66,8 +78,9 @@ class Predictor:
         return self.preprocess.apply(faces)
 
     def tensor(self, faces: np.ndarray) -> torch.Tensor:
-        """Prepared (N, 48, 48) uint8 faces -> the model's input batch."""
-        return face_batch(faces, self.device)
+        """Prepared (N, 48, 48) uint8 faces -> the torch network's input batch."""
+        x = torch.from_numpy(face_batch(faces)).to(self.device)
+        return x.contiguous(memory_format=torch.channels_last)
 
     def probabilities(
         self, faces: np.ndarray, tta: bool = False, prepared: bool = False
@@ -75,10 +88,11 @@ class Predictor:
         """(N, 48, 48) uint8 faces -> (N, classes) probabilities; `prepared`: the faces are
         already preprocessed (e.g. by `prepared()`), as explanation keeps them."""
         faces = faces if prepared else self.prepared(faces)
-        model = self.predicting_model
+        if not len(faces):
+            return np.zeros((0, len(self.classes)), np.float32)
         if tta:
-            return probabilities_tta(model, faces, TTA_MODE, device=self.device)
-        return probabilities(model, faces, device=self.device)
+            return probabilities(self.backend, faces, TTA_MODE, self.card.input_crop, 256)
+        return probabilities(self.backend, faces)
 
 
 def resolve_checkpoint(ref: str | Path) -> Path:
@@ -97,11 +111,12 @@ def resolve_checkpoint(ref: str | Path) -> Path:
 
 
 def load_model(
-    ref: str | Path, device: str = "cpu", weights: str = "final", runtime: str = "torch"
+    ref: str | Path, device: str = "cpu", weights: str = "final", runtime: str | None = None
 ) -> Predictor:
     """The Predictor a MODEL_REF names; weights="raw": a run's raw weights beside its EMA;
-    runtime="onnx": probabilities computed by ONNX Runtime (an `.onnx` file needs it)."""
-    from ferlab.runtime import check_runtime, onnx_card, onnx_file_runner, onnx_runner
+    runtime: torch | onnx (None: FERLAB_RUNTIME, else ONNX Runtime where installed, as the
+    commands do). An `.onnx` file runs only with ONNX Runtime and has no torch network."""
+    from ferlab.runtime import OnnxBackend, check_runtime, onnx_backend, onnx_card
 
     runtime = check_runtime(runtime)
     path = resolve_checkpoint(ref)
@@ -112,12 +127,10 @@ def load_model(
                 "take --runtime onnx); export, layers and explain need the torch network: give "
                 "the run folder or checkpoint it was exported from"
             )
-        card = onnx_card(path)
-        runner = onnx_file_runner(path, card)
-        return Predictor(runner, card, path, "cpu", "onnx", runner)
+        return Predictor(None, onnx_card(path), OnnxBackend(path), path)
     model, card = read_checkpoint(path, device, weights)
-    runner = onnx_runner(model) if runtime == "onnx" else None
-    return Predictor(model, card, path, device, runtime, runner)
+    backend = onnx_backend(model) if runtime == "onnx" else TorchBackend(model, device)
+    return Predictor(model, card, backend, path, device)
 
 
 def validation_split_of(predictor: Predictor):
@@ -133,31 +146,25 @@ def validation_split_of(predictor: Predictor):
     return run.read_split()
 
 
-def face_batch(faces: np.ndarray, device: str = "cpu") -> torch.Tensor:
-    """(B, 48, 48) uint8 -> (B, 1, 48, 48) float in [0, 1], channels_last (faster convs)."""
-    x = torch.from_numpy(faces).to(device).float().div_(255).unsqueeze(1)
-    return x.contiguous(memory_format=torch.channels_last)
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
 
 
-@torch.no_grad()
 def probabilities(
-    model: nn.Module, faces: np.ndarray, batch_size: int = 512, device: str = "cpu"
+    backend: Backend, faces: np.ndarray, tta: str = "none", native: int = 0, batch_size: int = 512
 ) -> np.ndarray:
-    """(N, 48, 48) preprocessed uint8 faces -> (N, classes) softmax probabilities."""
-    chunks = [faces[i : i + batch_size] for i in range(0, len(faces), batch_size)]
-    if isinstance(model, OnnxRunner):  # no torch op around the session (its docstring: why)
-        out = [model.probabilities(chunk) for chunk in chunks]
-    else:
-        model.eval().to(memory_format=torch.channels_last)
-        out = [
-            torch.softmax(model(face_batch(chunk, device)).float(), dim=1).cpu().numpy()
-            for chunk in chunks
-        ]
-    n_classes = model.model_args.get("num_classes", 7) if hasattr(model, "model_args") else 7
-    return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
+    """(N, 48, 48) prepared uint8 faces -> (N, classes): the softmax of the backend's logits,
+    averaged over the TTA views (tta: none | flip | flip+crops; `native`: the centre crop the
+    model reads, from its card)."""
+    out = []
+    for i in range(0, len(faces), batch_size):
+        views = tta_views(face_batch(faces[i : i + batch_size]), tta, native)
+        out.append(np.mean([softmax(backend.logits(v)) for v in views], axis=0))
+    return np.concatenate(out)
 
 
-def tta_views(x: torch.Tensor, mode: str, native: int = 0) -> list[torch.Tensor]:
+def tta_views(x: np.ndarray, mode: str, native: int = 0) -> list[np.ndarray]:
     """(B, 1, 48, 48) -> list of (B, 1, 48, 48) views. mode: none | flip | flip+crops.
     flip+crops: the plain view and the four corner crops, resized back to 48x48 for a
     whole-face model. A model trained on crops of side `native` looks at the centre crop of
@@ -170,32 +177,15 @@ def tta_views(x: torch.Tensor, mode: str, native: int = 0) -> list[torch.Tensor]
         size, m = x.shape[-1], x.shape[-1] - crop
         for top, left in ((0, 0), (0, m), (m, 0), (m, m)):
             if native:  # rows/columns that wrap around land outside the centre crop
-                view = x.roll((m // 2 - top, m // 2 - left), dims=(-2, -1))
-            else:
-                view = x[..., top : top + crop, left : left + crop]
-                view = F.interpolate(view, size=(size, size), mode="bilinear", align_corners=False)
+                view = np.roll(x, (m // 2 - top, m // 2 - left), axis=(-2, -1))
+            else:  # only whole-face models (no ONNX speed at stake) resize, with torch's filter
+                corner = torch.from_numpy(
+                    np.ascontiguousarray(x[..., top : top + crop, left : left + crop])
+                )
+                view = F.interpolate(
+                    corner, size=(size, size), mode="bilinear", align_corners=False
+                ).numpy()
             views.append(view)
     if mode in ("flip", "flip+crops"):
-        views = views + [v.flip(-1) for v in views]
+        views = views + [np.ascontiguousarray(v[..., ::-1]) for v in views]
     return views
-
-
-@torch.no_grad()
-def probabilities_tta(
-    model: nn.Module,
-    faces: np.ndarray,
-    mode: str = TTA_MODE,
-    batch_size: int = 256,
-    device: str = "cpu",
-) -> np.ndarray:
-    """(N, 48, 48) preprocessed uint8 -> (N, classes) mean softmax over the TTA views."""
-    if not len(faces):
-        return probabilities(model, faces)  # the empty (0, classes) answer lives there
-    model.eval().to(memory_format=torch.channels_last)
-    out = []
-    for i in range(0, len(faces), batch_size):
-        x = face_batch(faces[i : i + batch_size], device)
-        views = tta_views(x, mode, getattr(model, "input_crop", 0))
-        probs = [torch.softmax(model(v).float(), 1) for v in views]
-        out.append(torch.stack(probs).mean(0).cpu().numpy())
-    return np.concatenate(out)

@@ -4,8 +4,8 @@ ONNX Runtime runs the models here 1.6-2.4x faster than eager PyTorch on this CPU
 (`benchmarks/results/export_speed.json`), so it is the default where installed. A model's
 graph is exported once and kept in the cache (FERLAB_CACHE, keyed by the weights), because
 torch's exporter takes seconds; an `.onnx` file (e.g. from `ferlab export --onnx --int8`) runs
-as it is. Either way the runtime sits behind the module interface inference already uses:
-(B, 1, 48, 48) faces in, logits out.
+as it is. Either way a backend has one method, `logits`: a (B, 1, 48, 48) float32 batch in,
+(B, classes) logits out, numpy both; it knows nothing of the network's attributes.
 """
 
 import contextlib
@@ -84,44 +84,49 @@ def onnx_graph(model: nn.Module):
         quiet.setLevel(level)
 
 
-def session(graph: Path | bytes, spinning: bool = False):
-    """An ONNX Runtime CPU session using as many threads as torch does; `spinning`: its idle
-    threads spin between runs (ONNX Runtime's own default; benchmarks/onnx_spinning.py)."""
+def session(graph: Path | bytes):
+    """An ONNX Runtime CPU session using as many threads as torch does."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.log_severity_level = 3  # errors only
-    # Its idle threads would otherwise spin between runs, taking the cores from torch's own
-    # steps around each run (preprocessing, softmax): `fast` ran 1,688 faces/s so, 2,334 not.
-    options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
+    # Its idle threads would otherwise spin between runs, taking the cores from the work
+    # around each run (preprocessing, softmax): `fast` ran 1,688 faces/s so, 2,334 not
+    # (results/speed/onnx_spinning.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = str(graph) if isinstance(graph, Path) else graph
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
-class OnnxRunner(nn.Module):
-    """An ONNX Runtime session behind the module interface: (B, 1, 48, 48) -> logits. Holds no
-    parameters; `model_args` and `input_crop` describe the network as the torch model does."""
+class TorchBackend:
+    """Logits by the torch network: (B, 1, 48, 48) float32 faces in [0, 1] -> (B, classes)."""
 
-    def __init__(self, graph: Path | bytes, model_args: dict, input_crop: int = 0):
-        super().__init__()
-        self.graph = graph  # what the session runs: a file, or the graph's bytes
+    name = "torch"
+
+    def __init__(self, model: nn.Module, device: str = "cpu"):
+        self.model, self.device = model, device
+
+    @torch.no_grad()
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        model = self.model.eval().to(memory_format=torch.channels_last)  # faster convs
+        x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+        return model(x).float().cpu().numpy()
+
+
+class OnnxBackend:
+    """Logits by an ONNX Runtime session, numpy in and out. No torch op runs around the
+    session: torch's threads, woken by them, took the cores from the session's (`fast`: 2,082
+    faces/s that way, 2,822 so; the bare session 2,812: results/speed/predictor_overhead.md)."""
+
+    name = "onnx"
+
+    def __init__(self, graph: Path | bytes):
         self.session = session(graph)
-        self.model_args, self.input_crop = dict(model_args), input_crop
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        faces = np.ascontiguousarray(x.detach().cpu().float().numpy())
-        return torch.from_numpy(self.session.run([ONNX_OUTPUT], {ONNX_INPUT: faces})[0])
-
-    def probabilities(self, faces: np.ndarray) -> np.ndarray:
-        """(N, 48, 48) prepared uint8 faces -> (N, classes) softmax probabilities, in numpy
-        alone: torch's threads, woken by the tensor ops around each run, took the cores from
-        the session's (`fast`: 2,082 faces/s that way, 2,822 so; the bare session 2,812:
-        benchmarks/results/predictor_overhead.md)."""
-        x = faces[:, None].astype(np.float32) / np.float32(255)
-        logits = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: x})[0]
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        faces = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.session.run([ONNX_OUTPUT], {ONNX_INPUT: faces})[0]
 
 
 def weights_key(model: nn.Module) -> str:
@@ -134,8 +139,8 @@ def weights_key(model: nn.Module) -> str:
     return h.hexdigest()[:32]
 
 
-def onnx_runner(model: nn.Module) -> OnnxRunner:
-    """The torch model's ONNX Runtime twin, its graph exported once and cached."""
+def onnx_backend(model: nn.Module) -> OnnxBackend:
+    """The torch model run by ONNX Runtime, its graph exported once and cached."""
     from ferlab.data.cache import cache_dir
 
     path = cache_dir() / "onnx" / f"{weights_key(model)}.onnx"
@@ -144,8 +149,8 @@ def onnx_runner(model: nn.Module) -> OnnxRunner:
         try:
             write_bytes_atomic(path, graph)
         except OSError:  # a read-only cache: run from memory, export again next time
-            return OnnxRunner(graph, model.model_args, getattr(model, "input_crop", 0))
-    return OnnxRunner(path, model.model_args, getattr(model, "input_crop", 0))
+            return OnnxBackend(graph)
+    return OnnxBackend(path)
 
 
 def onnx_card(path: Path):
@@ -177,7 +182,3 @@ def onnx_card(path: Path):
 
 # The study's VGG, the largest registered network, exports to about 180 MB of fp32 weights.
 MAX_ONNX_BYTES = 400_000_000
-
-
-def onnx_file_runner(path: Path, card) -> OnnxRunner:
-    return OnnxRunner(Path(path), card.model_args, card.input_crop)

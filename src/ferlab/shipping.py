@@ -83,8 +83,8 @@ def ship(
     target = Path(weights_dir) / f"{name}.pt"
     replaced = None
     if target.is_file():
-        replaced = load_model(target).card.metrics or {}
-    predictor = load_model(run_path)
+        replaced = load_model(target, runtime="torch").card.metrics or {}
+    predictor = load_model(run_path, runtime="torch")
     metrics = measured_metrics(predictor, RunFolder(run_path), data)
     old = (replaced or {}).get("val", {}).get("accuracy")
     if old is not None and old > metrics["val"]["accuracy"] and not force:

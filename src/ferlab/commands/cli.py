@@ -130,7 +130,7 @@ def models_list(pattern: str = typer.Argument("*", help="Wildcard, e.g. 'vgg*'."
     for col in ("name", "network", "recipe", "PublicTest", "validation"):
         shipped.add_column(col)
     for name in shipped_models():
-        card = load_model(name).card
+        card = load_model(name, runtime="torch").card
         metrics = card.metrics or {}
         shipped.add_row(
             name,
@@ -487,7 +487,7 @@ def layers_cmd(
     table = Table()
     table.add_column("layer")
     table.add_column("output shape")
-    for name, shape in layer_names(load_model(model_ref).model):
+    for name, shape in layer_names(load_model(model_ref, runtime="torch").model):
         table.add_row(name, str(shape))
     out.print(table)
 
@@ -617,7 +617,7 @@ def export_cmd(
     for target in (onnx_path, weights):
         if target and target.exists() and not force:
             raise FerlabError(f"{target}: exists; use --force to replace it")
-    predictor = load_model(model_ref)
+    predictor = load_model(model_ref, runtime="torch")
     if weights:
         measured = None
         if metrics:

@@ -33,7 +33,7 @@ def _default_split(names: list[str], split: str | None) -> str:
 
 
 def saliency_report(model_ref, data, split, per_class, ids, method, target, sample, out: Path):
-    predictor = load_model(model_ref)
+    predictor = load_model(model_ref, runtime="torch")
     raw, _ = load(data, preprocess=RAW)
     faces = raw.split(_default_split(raw.split_names, split))
     if ids:
@@ -73,7 +73,7 @@ def load_face(image: str, data: Path | None) -> tuple[np.ndarray, str]:
 
 
 def activations_report(model_ref, layer, image, data, out: Path) -> Path:
-    predictor = load_model(model_ref)
+    predictor = load_model(model_ref, runtime="torch")
     face, name = load_face(image, data)
     maps = panels.layer_activations(predictor, face, layer)  # (C, h, w)
     prepared = predictor.prepared(face[None])[0]
@@ -94,7 +94,7 @@ def parse_filters(spec: str | None, n: int) -> list[int]:
 
 
 def filters_report(model_ref, layer, filters_spec, steps, out: Path) -> tuple[Path, float]:
-    predictor = load_model(model_ref)
+    predictor = load_model(model_ref, runtime="torch")
     chosen = parse_filters(filters_spec, panels.check_layer(predictor, layer))
     start = time.perf_counter()
     result = panels.layer_filter_images(predictor, layer, chosen, steps=steps)
@@ -124,7 +124,7 @@ def trust_report(model_ref, data, split, n: int, cascade_faces: int, out: Path |
 
     if n < 1 or cascade_faces < 1:
         raise FerlabError("--n and --cascade-faces must be at least 1")
-    predictor = load_model(model_ref)
+    predictor = load_model(model_ref, runtime="torch")
     faces = select_split(predictor, data, split or "val")
     report, pick, seconds = panels.trust_check(
         predictor, faces.images, n, cascade_faces, prepared=True

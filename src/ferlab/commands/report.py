@@ -171,7 +171,7 @@ def build_report(cfg: ReportConfig, console=None) -> Path:
     write_bytes_atomic(out / "split.json", runs["cnn"].split.read_bytes())
     train_faces, val = split.apply(raw)
 
-    predictors = {role: load_model(run.path) for role, run in runs.items()}
+    predictors = {role: load_model(run.path, runtime="torch") for role, run in runs.items()}
     with stages.stage("evaluate"):
         evaluation = {role: _scores(p, val, raw) for role, p in predictors.items()} | {
             "majority": _majority(val, raw)
@@ -235,7 +235,7 @@ def _explained(cfg: ReportConfig, cnn: Predictor, raw: FaceSet, val: FaceSet):
     default on the split it was selected on, when asked for and these are its faces."""
     if not cfg.explains_default:
         return cnn, val, None
-    default = load_model("default")
+    default = load_model("default", runtime="torch")
     try:
         return default, validation_split_of(default).apply(raw)[1], None
     except FerlabError as e:

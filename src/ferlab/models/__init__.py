@@ -6,6 +6,7 @@ from ferlab.models.base import (
     cam_layer,
     conv_layers,
     explainable_layers,
+    face_batch,
     weight_layers,
 )
 from ferlab.models.registry import create, describe, list_models, register
@@ -18,6 +19,7 @@ __all__ = [
     "create",
     "describe",
     "explainable_layers",
+    "face_batch",
     "keras_param_counts",
     "list_models",
     "register",

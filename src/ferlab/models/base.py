@@ -6,12 +6,22 @@ A model maps (B, 1, 48, 48) float faces in [0, 1] to (B, classes) logits, in two
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 # Equalized faces are spread over 0..1 with mean ~0.5 and std ~0.29; centring in the model
 # keeps callers (saliency, prediction) working on plain [0, 1] pixels.
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.29
+
+
+def face_batch(faces):
+    """(B, 48, 48) uint8 faces, prepared as the model card says -> the batch every model takes,
+    (B, 1, 48, 48) float32 in [0, 1]: the one step from faces to a model's input, for training
+    (torch tensors in and out), prediction and export (numpy)."""
+    if isinstance(faces, torch.Tensor):
+        return faces.unsqueeze(1).float().div_(255)
+    return faces[:, None].astype(np.float32) / np.float32(255)
 
 
 @dataclass(frozen=True)

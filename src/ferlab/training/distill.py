@@ -19,7 +19,7 @@ def check_teacher(ref: str, split: ValidationSplit, preprocess: Preprocess) -> N
     would carry them into training) or that sees faces preprocessed otherwise."""
     from ferlab.inference import load_model
 
-    teacher = load_model(ref)
+    teacher = load_model(ref, runtime="torch")
     if teacher.preprocess != preprocess:
         raise FerlabError(
             f"teacher {ref} takes faces preprocessed as {teacher.preprocess.to_dict()}, the "

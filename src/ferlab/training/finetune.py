@@ -20,7 +20,7 @@ def start_model(ref: str, expected_sha256: str | None, preprocess: Preprocess):
             f"--init {ref}: {path} is not the model this recipe starts from (sha256 "
             f"{digest[:12]}, expected {expected_sha256[:12]}); pass --init with that file"
         )
-    start = load_model(path)
+    start = load_model(path, runtime="torch")
     if start.preprocess != preprocess:
         raise FerlabError(
             f"--init {ref} takes faces preprocessed as {start.preprocess.to_dict()}, this run "

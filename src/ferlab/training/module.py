@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
 from ferlab.data import FaceSet
+from ferlab.models import face_batch
 from ferlab.models.card import ModelCard
 from ferlab.training.augment import build_augment, build_photo_augment, equalize_batch
 from ferlab.training.config import TrainConfig
@@ -120,7 +121,7 @@ class FERModule(L.LightningModule):
         self.val_acc = MulticlassAccuracy(k, average="micro")
 
     def _inputs(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float().div_(255).unsqueeze(1)  # (B, 1, 48, 48) in [0, 1]
+        x = face_batch(images)
         if self.training:
             x = self.photo_augment(x)
             if self.reequalize:  # the photo path equalizes a face after all that befell it

@@ -391,7 +391,7 @@ def finish_run(
     best = run.best
     if best.is_file():
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        predictor = load_model(best, device)
+        predictor = load_model(best, device, runtime="torch")
         metrics["best_epoch"] = predictor.card.epochs
         metrics["model"] = predictor.card.model
         metrics["params"] = sum(p.numel() for p in predictor.model.parameters())
