@@ -1,7 +1,7 @@
 """int8 with and without the first conv (the one on the 1-channel face) quantized, for the
 shipped models: top-1 agreement with fp32 and accuracy on their validation faces (the
 calibration faces, never a test split), and faces/s at batch 64 the way `Predictor` runs an
-ONNX model (equalization, then `OnnxRunner.probabilities`: /255, the session, softmax in
+ONNX model (equalization, then `ferlab.inference.probabilities`: /255, the session, softmax in
 numpy), 2 threads, 5 interleaved rounds, medians. The evidence behind the choice
 ferlab.export.export_onnx_int8 makes between these graphs.
 
@@ -21,8 +21,8 @@ import torch
 from ferlab.data.preprocess import equalize_hist
 from ferlab.evaluation import select_split
 from ferlab.export import int8_graphs
-from ferlab.inference import load_model
-from ferlab.runtime import OnnxRunner
+from ferlab.inference import load_model, probabilities
+from ferlab.runtime import OnnxBackend
 from timing import items_per_second
 
 RESULTS = Path(__file__).parent / "results"
@@ -32,16 +32,15 @@ ROUNDS = 5
 def measure(ref: str, data: str) -> dict:
     predictor = load_model(ref, runtime="torch")
     val = select_split(predictor, data, "val")
-    card = predictor.card
     with tempfile.TemporaryDirectory() as tmp:  # the candidates `ferlab export --int8` weighs
         graphs = int8_graphs(predictor, val.images, Path(tmp))
-        runners = {k: OnnxRunner(p, card.model_args, card.input_crop) for k, p in graphs.items()}
-    answers = {k: r.probabilities(val.images).argmax(1) for k, r in runners.items()}
+        runners = {k: OnnxBackend(p) for k, p in graphs.items()}
+    answers = {k: probabilities(r, val.images).argmax(1) for k, r in runners.items()}
     rates = {k: [] for k in runners}
     faces = val.images[:64]
     for _ in range(ROUNDS):
         for k, r in runners.items():  # as Predictor runs an ONNX model: equalize, then numpy
-            rate = items_per_second(lambda r=r: r.probabilities(equalize_hist(faces)), 64)
+            rate = items_per_second(lambda r=r: probabilities(r, equalize_hist(faces)), 64)
             rates[k].append(rate)
     return {
         k: {

@@ -1,18 +1,17 @@
-"""Where `Predictor.probabilities` loses time against the bare ONNX Runtime session (issue 15):
-faces/s at batch 64, 2 threads, for the shipped models, each path a step further from the
-bare session to the full call. Run on an idle CPU:
+"""Where `Predictor.probabilities` lost time against the bare ONNX Runtime session: faces/s
+at batch 64, 2 threads, for the shipped models, each path a step further from the bare
+session to the full call. A closed investigation; run on an idle CPU:
 
-    .venv/bin/python benchmarks/predictor_overhead.py [SUFFIX]
+    .venv/bin/python experiments/speed_predictor_overhead.py [SUFFIX]
 
 Paths (each timed 3 s, interleaved over 3 rounds, medians):
 - session: `session.run` on a float32 batch made once (the ceiling);
-- numpy: equalize + `OnnxRunner.probabilities` (/255, session.run and softmax in numpy, no
-  torch op at all; before it existed this script did the same steps itself);
-- torch tensor: equalize + the torch batch Predictor builds (`face_batch`) + session.run +
-  softmax in torch, i.e. what `Predictor.probabilities` did step for step until it ran the
-  session with numpy alone around it (ferlab.runtime.OnnxRunner.probabilities);
+- numpy: equalize + `ferlab.inference.probabilities` on the ONNX backend (/255, session.run
+  and softmax in numpy, no torch op at all);
+- torch tensor: equalize + a torch batch + session.run + softmax in torch, i.e. what
+  `Predictor.probabilities` once did step for step;
 - predictor: `Predictor.probabilities` itself.
-Writes benchmarks/results/predictor_overhead[SUFFIX].json; predictor_overhead.md tells them apart.
+Writes results/speed/predictor_overhead[SUFFIX].json; predictor_overhead.md tells them apart.
 """
 
 import json
@@ -25,27 +24,30 @@ import numpy as np
 import torch
 
 from ferlab.data.preprocess import equalize_hist
-from ferlab.inference import face_batch, load_model
+from ferlab.inference import load_model, probabilities
+from ferlab.models import face_batch
 from ferlab.runtime import ONNX_INPUT, ONNX_OUTPUT
-from timing import items_per_second
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+from timing import items_per_second  # noqa: E402 (the benchmarks' one timing helper)
 
 THREADS, BATCH, ROUNDS = 2, 64, 3
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parents[1] / "results" / "speed"
 FACES = np.random.default_rng(0).integers(0, 255, (BATCH, 48, 48), dtype=np.uint8)
 
 
 def paths(predictor) -> dict:
-    run = predictor.runner.session.run
+    run = predictor.backend.session.run
     ready = (FACES[:, None] / np.float32(255)).astype(np.float32)
 
     def session():
         run([ONNX_OUTPUT], {ONNX_INPUT: ready})
 
     def numpy_path():
-        predictor.runner.probabilities(equalize_hist(FACES))
+        probabilities(predictor.backend, equalize_hist(FACES))
 
     def torch_tensor():
-        x = face_batch(equalize_hist(FACES)).numpy()
+        x = torch.from_numpy(face_batch(equalize_hist(FACES))).numpy()
         torch.softmax(torch.from_numpy(run([ONNX_OUTPUT], {ONNX_INPUT: x})[0]), 1).numpy()
 
     def full():
@@ -69,7 +71,7 @@ def main() -> None:
     }
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY") if k in os.environ}
     out = {
-        "command": "python benchmarks/predictor_overhead.py",
+        "command": "python experiments/speed_predictor_overhead.py",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
         "env": env,
         "threads": THREADS,
