@@ -263,3 +263,30 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
     assert rows_with_ink > 0.3
     if os.environ.get("FERLAB_SCREENSHOT_DIR"):
         shutil.copyfile(shot, Path(os.environ["FERLAB_SCREENSHOT_DIR"]) / "report.png")
+
+
+def test_report_options_come_from_the_config_and_its_command_asks_for_it_again(monkeypatch):
+    """`ferlab report` offers every ReportConfig option, and the command a report records
+    (ReportConfig.command) builds the same config when it is run."""
+    import shlex
+
+    from ferlab.commands import report
+
+    asked = []
+    monkeypatch.setattr(report, "build_report", lambda cfg, console=None: asked.append(cfg))
+    args = ["--data", "d.zip", "--out", "r", "--quick", "--cnn", "resnet-fer", "--minutes",
+            "7.5", "--reuse", "dnn=runs/a", "--reuse", "control=runs/b", "--seed", "3",
+            "--layer", "stages.stage2.0.act2"]  # fmt: skip
+    assert run_cli("report", *args).returncode == 0
+    again = shlex.split(asked[0].command())
+    assert again[:2] == ["ferlab", "report"]
+    assert run_cli(*again[1:]).returncode == 0
+    first, second = asked
+    assert first == second
+    assert (first.cnn, first.minutes, first.reuse, first.seed) == (
+        "resnet-fer",
+        7.5,
+        ["dnn=runs/a", "control=runs/b"],
+        3,
+    )
+    assert (first.dnn, first.control, first.quiet) == ("dnn-study", "dense-control", False)

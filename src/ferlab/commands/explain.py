@@ -1,4 +1,4 @@
-"""`ferlab explain` and `ferlab layers`: load a model and faces, compute with
+"""`ferlab explain saliency|check|activations|filters`: load a model and faces, compute with
 ferlab.explain.panels, draw with ferlab.plots, write the figures and their numbers."""
 
 import json
@@ -6,13 +6,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import typer
+from rich.table import Table
 
 from ferlab.atomic import write_text_atomic
+from ferlab.commands.common import TORCH_MODEL_REF, new_output_dir, out
 from ferlab.data import RAW, load
 from ferlab.data.images import decode_gray
 from ferlab.data.preprocess import to_face_size
 from ferlab.errors import FerlabError
-from ferlab.explain import panels
+from ferlab.explain import METHODS, panels
 from ferlab.inference import load_model
 from ferlab.plots import (
     plot_activations,
@@ -139,3 +142,84 @@ def trust_report(model_ref, data, split, n: int, cascade_faces: int, out: Path |
         write_text_atomic(out / "trust.json", json.dumps(result, indent=1) + "\n")
         plot_trust(result, report.cascades(), out)
     return result
+
+
+def explain_saliency(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
+    data: Path = typer.Option(..., "--data"),
+    split: str = typer.Option(None, "--split", help="Default: PublicTest, or the only split."),
+    per_class: int = typer.Option(2, "--per-class", help="Faces per emotion."),
+    ids: list[str] = typer.Option(None, "--ids", help="Face ids instead of --per-class."),
+    method: str = typer.Option("gradient", "--method", help=" | ".join(METHODS)),
+    target: str = typer.Option("predicted", "--target", help="predicted | true | EMOTION"),
+    sample: int = typer.Option(700, "--sample", help="Faces for the class-average maps."),
+    out_dir: Path = typer.Option(..., "--out"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Saliency maps for chosen faces, and a class-average map per emotion."""
+    new_output_dir(out_dir, force)
+    files = saliency_report(model_ref, data, split, per_class, ids, method, target, sample, out_dir)
+    out.print("wrote " + ", ".join(str(f) for f in files))
+
+
+def explain_check(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
+    data: Path = typer.Option(..., "--data"),
+    split: str = typer.Option("val", "--split", help="val (the run's saved split) | PublicTest"),
+    n: int = typer.Option(200, "--n", help="Faces for deletion and insertion (seeded draw)."),
+    cascade_faces: int = typer.Option(
+        50, "--cascade-faces", help="The first of them for randomization and stability."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    out_dir: Path = typer.Option(None, "--out", help="Write trust.json and two figures here."),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Can the saliency maps be trusted? Randomization, deletion/insertion, stability."""
+    if out_dir is not None:
+        new_output_dir(out_dir, force)
+    result = trust_report(model_ref, data, split, n, cascade_faces, out_dir)
+    if as_json:
+        print(json.dumps(result, indent=1))
+        return
+    table = Table(title=f"{model_ref} on {result['n']} {split} faces")
+    for column in ("method", "randomized (Spearman)", "passes", "deletion AUC", "insertion AUC",
+                   "shift", "flip"):  # fmt: skip
+        table.add_column(column)
+    for name, m in result["methods"].items():
+        passes = "yes" if m["passes_randomization"] else "no"
+        table.add_row(name, f"{m['spearman'][-1]:.2f}", passes, f"{m['deletion_auc']:.3f}",
+                      f"{m['insertion_auc']:.3f}", f"{m['shift_spearman']:.2f}",
+                      f"{m['flip_spearman']:.2f}")  # fmt: skip
+    for name, m in result["baselines"].items():  # orders, not maps of the model: no cascade
+        table.add_row(f"{name} (baseline)", "", "", f"{m['deletion_auc']:.3f}",
+                      f"{m['insertion_auc']:.3f}", "", "")  # fmt: skip
+    out.print(table)
+    wrote = f"; wrote {out_dir}" if out_dir else ""
+    out.print(f"most trustworthy here: {result['best']}{wrote}")
+
+
+def explain_activations(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
+    layer: str = typer.Option(..., "--layer", help="See `ferlab layers MODEL_REF`."),
+    image: str = typer.Option(..., "--image", help="An image file, or a face id in --data."),
+    data: Path = typer.Option(None, "--data"),
+    out_dir: Path = typer.Option(..., "--out"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """The output of every filter of one layer for one face, as one grid."""
+    new_output_dir(out_dir, force)
+    out.print(f"wrote {activations_report(model_ref, layer, image, data, out_dir)}")
+
+
+def explain_filters(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
+    layer: str = typer.Option(..., "--layer", help="A conv layer name, or 'logits'."),
+    filters: str = typer.Option(None, "--filters", help="e.g. 0-15,20 (default: all)"),
+    steps: int = typer.Option(200, "--steps"),
+    out_dir: Path = typer.Option(..., "--out"),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Gradient-ascent images that excite each filter (or class output) most."""
+    new_output_dir(out_dir, force)
+    path, seconds = filters_report(model_ref, layer, filters, steps, out_dir)
+    out.print(f"wrote {path} in {seconds:.1f} s")

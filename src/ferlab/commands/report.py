@@ -14,6 +14,8 @@ interruption continues them, and finished runs are not trained again.
 
 import hashlib
 import json
+import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import typer
 
 from ferlab.atomic import write_bytes_atomic, write_text_atomic
+from ferlab.commands.common import err, note_renamed, with_field_options
 from ferlab.data import EMOTIONS, RAW, FaceSet, load
 from ferlab.errors import FerlabError
 from ferlab.evaluation import evaluate
@@ -44,6 +48,7 @@ from ferlab.models import conv_layers, create, list_models
 from ferlab.report.plan import ROLES, ReportConfig, training_plan
 from ferlab.report.study import comparison, structure, summary
 from ferlab.runs import RunFolder, common_split, environment
+from ferlab.settings import cli_settings
 from ferlab.training import TrainConfig, train
 from ferlab.training.config import reproduction
 
@@ -410,3 +415,41 @@ def _context(cfg, runs, plan, fingerprint, evaluation, explanation, timing, spli
         },
         "timing": timing,
     }
+
+
+GET_FER2013 = (
+    "no FER2013 data: pass --data or set FERLAB_DATA to fer2013.csv (Kaggle: 'Challenges in "
+    "Representation Learning: Facial Expression Recognition Challenge') or a folder/zip of "
+    "train/ and test/ images (Kaggle dataset msambare/fer2013)"
+)
+
+
+def default_data() -> Path:
+    """FERLAB_DATA, else the shared copy beside the project (run from the project root)."""
+    if os.environ.get("FERLAB_DATA"):
+        return Path(os.environ["FERLAB_DATA"])
+    shared = Path("../shared/data/fer2013.zip")
+    if shared.is_file():
+        return shared
+    raise FerlabError(GET_FER2013)
+
+
+def report_cmd(
+    data: Path = typer.Option(
+        None, "--data", help="FER2013 source \\[default: $FERLAB_DATA, else ../shared/data]."
+    ),
+    report_dir: Path = typer.Option(..., "--out", help="Report folder (rerun it to resume)."),
+    **given,
+) -> None:
+    """The whole study in one command: train, compare, evaluate, explain; write report.html."""
+    given = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items() if v is not None}
+    note_renamed(given.get("cnn"), given.get("dnn"), given.get("control"))
+    cfg = ReportConfig(data=str(data or default_data()), out=str(report_dir), **given)
+    try:
+        build_report(cfg, console=err)
+    except Interrupted as e:
+        err.print(f"interrupted; {e} is resumable: run the same command again to continue")
+        sys.exit(130)
+
+
+report_cmd = with_field_options(report_cmd, cli_settings(ReportConfig))

@@ -6,12 +6,13 @@ plan into a time budget instead (and the report says its numbers depend on the m
 """
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ferlab.inference import PACKAGE_WEIGHTS
 from ferlab.models import create
 from ferlab.models.registry import canonical
+from ferlab.settings import cli_settings, flag_of, setting
 from ferlab.training import TrainConfig
 from ferlab.training.config import recipe_settings
 
@@ -25,21 +26,27 @@ BUDGET_SHARE = {"cnn": 0.6, "dnn": 0.2, "control": 0.2}  # of --minutes
 
 @dataclass
 class ReportConfig:
-    data: str
-    out: str
-    quick: bool = False
-    cnn: str = "cnn-baseline"
-    dnn: str = "dnn-study"
-    control: str = "dense-control"
-    minutes: float | None = None  # a time budget for all training instead of fixed work
-    reuse: list[str] = field(default_factory=list)  # finished runs, as ROLE=RUN or RUN
-    seed: int = 0
-    layer: str | None = None  # layer for the filter figures (default: the model's own)
-    cnn_args: dict = field(default_factory=dict)  # model arguments (tests build tiny ones)
-    dnn_args: dict = field(default_factory=dict)
-    control_args: dict = field(default_factory=dict)
-    explain_default: bool | None = None  # None: the shipped default when --quick
-    quiet: bool = False
+    """What `ferlab report` is asked to do: its options are made from these fields."""
+
+    data: str = setting("", "FER2013 source.", cli=False)
+    out: str = setting("", "Report folder.", cli=False)
+    quick: bool = setting(False, "A fixed short share of each recipe (about 10 min here).")
+    cnn: str = setting("cnn-baseline", "Registered CNN to train.")
+    dnn: str = setting("dnn-study", "Registered deep dense network.")
+    control: str = setting("dense-control", "Shallow dense network of the same size.")
+    minutes: float | None = setting(None, "Train to this time budget instead of fixed work.")
+    reuse: list[str] = setting(
+        [], "A finished run to use instead: ROLE=RUN (cnn, dnn, control); repeatable."
+    )
+    seed: int = setting(0, "Seed of every training run.")
+    layer: str | None = setting(None, "CNN layer for the filter figures (none: the model's own).")
+    quiet: bool = setting(False, "No training progress bars.")
+    # Not options: model arguments (tests build tiny networks) and which CNN is explained
+    # (None: the shipped default when --quick).
+    cnn_args: dict = setting({}, "", cli=False)
+    dnn_args: dict = setting({}, "", cli=False)
+    control_args: dict = setting({}, "", cli=False)
+    explain_default: bool | None = setting(None, "", cli=False)
 
     def __post_init__(self):
         self.cnn, self.dnn, self.control = map(canonical, (self.cnn, self.dnn, self.control))
@@ -53,17 +60,17 @@ class ReportConfig:
         return wanted and PACKAGE_WEIGHTS.is_file()
 
     def command(self) -> str:
+        """The `ferlab report` command that asks for this report (progress bars aside)."""
         parts = ["ferlab", "report", "--data", self.data, "--out", self.out]
-        if self.quick:
-            parts.append("--quick")
-        parts += ["--cnn", self.cnn, "--dnn", self.dnn, "--control", self.control]
-        if self.minutes:
-            parts += ["--minutes", f"{self.minutes:g}"]
-        parts += ["--seed", str(self.seed)]
-        if self.layer:
-            parts += ["--layer", self.layer]
-        for run in self.reuse:
-            parts += ["--reuse", run]
+        for f in cli_settings(ReportConfig):
+            value = getattr(self, f.name)
+            if f.name == "quiet" or value is None or value is False:
+                continue
+            if value is True:
+                parts.append(flag_of(f))
+                continue
+            for v in value if isinstance(value, list) else [value]:
+                parts += [flag_of(f), f"{v:g}" if isinstance(v, float) else str(v)]
         return shlex.join(parts)
 
 

@@ -1,18 +1,10 @@
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import yaml
 
 from ferlab.errors import FerlabError
-
-
-def setting(default, help: str, flag: str | None = None, choices: tuple = (), cli: bool = True):
-    """A TrainConfig field and how `ferlab train` offers it: the options are made from these
-    fields, so a setting is declared once (flag: its option name when not --field-name)."""
-    meta = {"help": help, "flag": flag, "choices": choices, "cli": cli}
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata=meta)
-    return field(default=default, metadata=meta)
+from ferlab.settings import setting
 
 
 @dataclass
@@ -185,15 +177,6 @@ def reproduction(config_path: Path | str, out: str, data: str | None = None) -> 
         extend += ["--extend-epochs", str(cfg.extended)]
         commands.append(shlex.join(extend))
     return commands
-
-
-def cli_settings() -> list:
-    """The TrainConfig fields `ferlab train` offers as options."""
-    return [f for f in fields(TrainConfig) if f.metadata.get("cli", True)]
-
-
-def flag_of(f) -> str:
-    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
 # Options that may differ when a run is resumed: they do not change what is trained.

@@ -1,0 +1,88 @@
+"""`ferlab export` (ONNX, int8 ONNX, a weights file) and `ferlab ship` (a run into the
+package, measured and recorded)."""
+
+import json
+from pathlib import Path
+
+import typer
+
+from ferlab.atomic import PACKAGE_MODELS
+from ferlab.commands.common import TORCH_MODEL_REF, out
+from ferlab.errors import FerlabError
+
+
+def export_cmd(
+    model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
+    onnx_path: Path = typer.Option(None, "--onnx", help="Write an ONNX model here."),
+    weights: Path = typer.Option(
+        None, "--weights", help="Write a small weights file (what `default` ships) here."
+    ),
+    metrics: Path = typer.Option(
+        None, "--metrics", help="JSON of measured metrics to store with --weights."
+    ),
+    int8: bool = typer.Option(
+        False, "--int8", help="Quantize --onnx to int8, calibrated on the validation faces."
+    ),
+    data: Path = typer.Option(
+        None, "--data", help="--int8: the FER2013 source its validation split is read from."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace existing output files."),
+) -> None:
+    """Export a trained model: ONNX (dynamic batch, fp32 or int8) and/or a self-describing
+    weights file."""
+    from ferlab.export import export_onnx, export_onnx_int8, export_weights, shipping_card
+    from ferlab.inference import load_model
+
+    if not onnx_path and not weights:
+        raise FerlabError("nothing to export: give --onnx OUT and/or --weights OUT")
+    if int8 and not (onnx_path and data):
+        raise FerlabError("--int8 quantizes the --onnx export: give --onnx OUT and --data DATA")
+    for target in (onnx_path, weights):
+        if target and target.exists() and not force:
+            raise FerlabError(f"{target}: exists; use --force to replace it")
+    predictor = load_model(model_ref, runtime="torch")
+    if weights:
+        measured = None
+        if metrics:
+            try:
+                measured = json.loads(metrics.read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                raise FerlabError(f"{metrics}: not a readable JSON file ({e})") from None
+        export_weights(predictor.model, shipping_card(predictor, measured), weights)
+        out.print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB)")
+    if onnx_path and int8:
+        from ferlab.evaluation import select_split
+
+        val = select_split(predictor, data, "val")
+        export_onnx_int8(predictor, onnx_path, val.images, val.labels)
+        out.print(
+            f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, int8, calibrated on "
+            f"{len(val.images)} validation faces)"
+        )
+    elif onnx_path:
+        export_onnx(predictor, onnx_path)
+        out.print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
+
+
+def ship_cmd(
+    run: Path = typer.Argument(..., help="Run folder whose selected checkpoint ships."),
+    name: str = typer.Option(..., "--as", help=f"Package model: {' | '.join(PACKAGE_MODELS)}."),
+    data: Path = typer.Option(..., "--data", help="FER2013 source of its split and PublicTest."),
+    record: Path = typer.Option(
+        None, "--record", help="Folder for metrics.json (default: results/NAME)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a shipped model that scored higher on validation."
+    ),
+) -> None:
+    """Ship a run as a package model: measured on validation and PublicTest (plain and TTA),
+    recorded, and written into the package: the only way a model gets there."""
+    from ferlab.shipping import ship
+
+    shipped = ship(run, name, data, record or Path("results") / name, force)
+    m = shipped.metrics
+    out.print(
+        f"shipped {run} as {name} ({shipped.weights}): validation {m['val']['accuracy']:.2%} "
+        f"({m['val']['accuracy_tta']:.2%} TTA), PublicTest {m['PublicTest']['accuracy']:.2%} "
+        f"({m['PublicTest']['accuracy_tta']:.2%} TTA)"
+    )
