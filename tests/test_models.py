@@ -8,8 +8,10 @@ from ferlab.models import (
     explainable_layers,
     keras_param_counts,
     list_models,
+    model_config,
     summary_rows,
 )
+from ferlab.report.study import OUR_PARAMS
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -27,6 +29,31 @@ def test_every_model_runs_forward_and_backward(name):
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     assert model.model_name == name and model.model_args["num_classes"] == 7
+    # Its config, read without building it, names layers the network has.
+    config = model_config(name)
+    assert model.config == config and config.convolutional == bool(conv_layers(model))
+    layers = dict(model.named_modules())
+    assert all(n is None or n in layers for n in (config.cam_layer, config.filter_layer))
+    if name in OUR_PARAMS:  # the report prints these without building the network
+        counts = keras_param_counts(model)
+        assert (counts.total, counts.trainable, counts.non_trainable) == OUR_PARAMS[name]
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [("cnn-baseline", {"widths": (8, 16, 32)}), ("cnn-small", {}), ("cnn-fast",
+     {"stages": ((8,), (16, 16), ())}), ("resnet-fer", {"widths": (8, 16), "depths": (2, 1)})],
+)  # fmt: skip
+def test_a_model_config_follows_the_arguments_and_the_crop(name, args):
+    config = model_config(name, input_crop=40, **args)
+    model = create(name, input_crop=40, **args)
+    assert config == model.config and config.crop == model.input_crop == 40
+    layers = dict(model.named_modules())
+    assert config.cam_layer in layers and config.filter_layer in layers
+    with pytest.raises(FerlabError, match="no argument 'width'"):
+        model_config(name, width=3)
+    with pytest.raises(FerlabError, match="whole 48x48 faces"):
+        model_config("dnn-study", input_crop=40)
 
 
 def test_dnn_seed_matches_the_study_exactly():

@@ -44,7 +44,7 @@ from ferlab.explain.panels import (
     trust_check,
 )
 from ferlab.inference import Predictor, load_model, validation_split_of
-from ferlab.models import conv_layers, create, list_models
+from ferlab.models import list_models, model_config
 from ferlab.report.plan import ROLES, ReportConfig, training_plan
 from ferlab.report.study import comparison, structure, summary
 from ferlab.runs import RunFolder, common_split, environment
@@ -116,7 +116,7 @@ def _reused(cfg: ReportConfig) -> dict[str, RunFolder]:
             )
         if role is None:
             c = TrainConfig.from_yaml(run.config)
-            role = "cnn" if conv_layers(create(c.model, **c.model_args)) else "dnn"
+            role = "cnn" if model_config(c.model, **c.model_args).convolutional else "dnn"
         if role in reused:
             raise FerlabError(f"--reuse: two {role} runs given ({reused[role].path}, {run.path})")
         reused[role] = run
@@ -207,7 +207,8 @@ def build_report(cfg: ReportConfig, console=None) -> Path:
             "seconds": round(time.monotonic() - started, 1),
             "resumed": len(trained_here) < len(ROLES),
         }
-        context = _context(cfg, runs, plan, fingerprint, evaluation, explanation, timing, split)
+        context = _context(cfg, runs, predictors, fingerprint, evaluation, explanation, timing,
+                           split)  # fmt: skip
         figures_json = summary(cfg.quick, cfg.minutes, evaluation)
         write_text_atomic(out / "summary.json", json.dumps(figures_json, indent=1) + "\n")
         html = render_report(context, out, figures)
@@ -283,7 +284,7 @@ def _explain(cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, figures:
     names = list(predictor.classes)
     plot_class_saliency(averages, names, panel.method, n, figures / "class_average.png")
 
-    layer = cfg.layer or predictor.model.contract.filter_layer
+    layer = cfg.layer or predictor.model.config.filter_layer
     if layer is None:
         raise FerlabError("the explained CNN names no layer for its filters; give --layer")
     n_filters = check_layer(predictor, layer)
@@ -375,7 +376,7 @@ def _gradients(
     return {"first_to_last": {k: round(v, 3) for k, v in spread.items()}}
 
 
-def _context(cfg, runs, plan, fingerprint, evaluation, explanation, timing, split) -> dict:
+def _context(cfg, runs, predictors, fingerprint, evaluation, explanation, timing, split) -> dict:
     from ferlab.report.study import params_beside_study, vgg_gap_sentence
 
     roles = {}
@@ -384,7 +385,7 @@ def _context(cfg, runs, plan, fingerprint, evaluation, explanation, timing, spli
         roles[role] = {
             "name": ROLES[role],
             "run": str(run.path),
-            "structure": structure(c.model, c.model_args),
+            "structure": structure(predictors[role].model),
             "metrics": run.read_summary(),
             "evaluation": evaluation[role],
             "config": asdict(c),

@@ -3,17 +3,19 @@
 from ferlab.models import compact, dnn, resnet, vgg  # noqa: F401  (each module registers its models)
 from ferlab.models.base import (
     FERModel,
+    ModelConfig,
     cam_layer,
     conv_layers,
     explainable_layers,
     face_batch,
     weight_layers,
 )
-from ferlab.models.registry import create, describe, list_models, register
+from ferlab.models.registry import create, describe, list_models, model_config, register
 from ferlab.models.summary import keras_param_counts, summary_rows
 
 __all__ = [
     "FERModel",
+    "ModelConfig",
     "cam_layer",
     "conv_layers",
     "create",
@@ -22,6 +24,7 @@ __all__ = [
     "face_batch",
     "keras_param_counts",
     "list_models",
+    "model_config",
     "register",
     "summary_rows",
     "weight_layers",

@@ -25,38 +25,44 @@ def face_batch(faces):
 
 
 @dataclass(frozen=True)
-class InputContract:
-    """What a model takes and where to look inside it (as timm's model configs say it):
-    callers read this instead of model names."""
+class ModelConfig:
+    """What a model takes and where to look inside it (timm's `pretrained_cfg` idea), readable
+    by name without building the network: `ferlab.models.model_config(name, **args)`. Callers
+    read this instead of model names."""
 
-    size: int  # side of the square grayscale faces it takes
-    crop: int  # the centre crop of them it sees (0: the whole face)
-    accepts_crops: bool  # whether it can be trained on random crops smaller than `size`
-    cam_layer: str | None  # the feature map Grad-CAM explains (None: no conv)
-    filter_layer: str | None  # the layer whose filters a report shows by default
+    size: int = 48  # side of the square grayscale faces it takes
+    crop: int = 0  # the centre crop of them it sees (0: the whole face); from input_crop
+    accepts_crops: bool = True  # whether it can be trained on random crops smaller than `size`
+    convolutional: bool = True  # whether it has conv layers (feature maps to explain)
+    cam_layer: str | None = None  # the feature map Grad-CAM explains (None: no conv)
+    filter_layer: str | None = None  # the layer whose filters a report shows by default
     mean: float = PIXEL_MEAN
     std: float = PIXEL_STD
 
 
 class FERModel(nn.Module):
+    """input_crop: a model trained on random crops (TrainConfig.crop) sees larger faces through
+    their centre crop: given whole 48x48 faces it scored 1.3 points lower on validation."""
+
     model_name: str = ""
     model_args: dict
-    # A model trained on random crops (TrainConfig.crop) sees larger faces through their
-    # centre crop: given whole 48x48 faces it scored 1.3 points lower on validation.
-    input_crop: int = 0
-    # The input contract, read by training, evaluation and explanation instead of model names:
-    # whether the model can be trained on random crops smaller than 48x48, the layer whose
-    # output Grad-CAM explains (the last feature map after its activation; None: no conv), and
-    # the layer whose filters a report shows. `contract` gathers them.
-    accepts_crops: bool = True
-    cam_layer: str | None = None
-    filter_layer: str | None = None
+    config: ModelConfig = ModelConfig()  # set by create() from the registry
+
+    def __init__(self, input_crop: int = 0):
+        super().__init__()
+        self.input_crop = int(input_crop or 0)
 
     @property
-    def contract(self) -> InputContract:
-        return InputContract(
-            48, self.input_crop, self.accepts_crops, self.cam_layer, self.filter_layer
-        )
+    def accepts_crops(self) -> bool:
+        return self.config.accepts_crops
+
+    @property
+    def cam_layer(self) -> str | None:
+        return self.config.cam_layer
+
+    @property
+    def filter_layer(self) -> str | None:
+        return self.config.filter_layer
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         c = self.input_crop

@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from ferlab.models.base import PooledCNN
+from ferlab.models.base import ModelConfig, PooledCNN
 from ferlab.models.registry import register
 
 
@@ -31,6 +31,9 @@ def conv_bn_act(c_in: int, c_out: int, stride: int = 1, separable: bool = False)
     ]
 
 
+STAGES = ((32,), (64,), (128,), (256,))
+
+
 class CompactCNN(PooledCNN):
     """stem (3x3, stride 2) -> stages of 3x3 convs, a 2x2 max-pool before each stage after the
     first -> global average pooling -> dropout -> classes. `stages` lists each stage's conv
@@ -40,31 +43,40 @@ class CompactCNN(PooledCNN):
         self,
         num_classes: int = 7,
         stem: int = 32,
-        stages=((32,), (64,), (128,), (256,)),
+        stages=STAGES,
         separable: bool = False,
         dropout: float = 0.1,
+        input_crop: int = 0,
     ):
-        super().__init__()
+        super().__init__(input_crop)
         blocks = [("stem", nn.Sequential(OrderedDict(conv_bn_act(1, stem, stride=2))))]
-        c_in, last = stem, "stem.act"
+        c_in = stem
         for s, widths in enumerate(stages, 1):
             layers = [("pool", nn.MaxPool2d(2))] if s > 1 else []
             for j, width in enumerate(widths, 1):
                 block = conv_bn_act(c_in, width, separable=separable)
                 layers.append((f"conv{j}", nn.Sequential(OrderedDict(block))))
-                c_in, last = width, f"stage{s}.conv{j}.act"
+                c_in = width
             if layers:
                 blocks.append((f"stage{s}", nn.Sequential(OrderedDict(layers))))
         self.features = nn.Sequential(OrderedDict(blocks))
-        self.cam_layer = f"features.{last}"
-        self.filter_layer = "features.stem.act"  # the only full 3x3 filters a face meets whole
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(c_in, num_classes)
+
+
+def compact_config(stages=STAGES, **_) -> ModelConfig:
+    # Grad-CAM on the last conv's activation; filters of the stem: the only full 3x3 filters
+    # a face meets whole.
+    last = [f"stage{s}.conv{len(w)}.act" for s, w in enumerate(stages, 1) if w]
+    return ModelConfig(
+        cam_layer=f"features.{(last or ['stem.act'])[-1]}", filter_layer="features.stem.act"
+    )
 
 
 @register(
     "cnn-fast",
     "compact CNN: stride-2 stem 32, one 3x3 conv per stage 32-64-128-256, GAP (0.40M)",
+    compact_config,
 )
 def cnn_fast(num_classes: int = 7, **kw) -> CompactCNN:
     # Twice cnn-small's faces/s through ONNX Runtime, but 4 points below it in equal short

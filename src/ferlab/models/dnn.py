@@ -4,14 +4,12 @@ from collections import OrderedDict
 
 from torch import nn
 
-from ferlab.models.base import FERModel
+from ferlab.models.base import FERModel, ModelConfig
 from ferlab.models.registry import register
 
 
 class DNNStudy(FERModel):
     """2304 pixels -> depth x [Dense width, BatchNorm, LeakyReLU, Dropout] -> classes."""
-
-    accepts_crops = False  # its first layer takes exactly 48x48 pixels
 
     def __init__(
         self,
@@ -21,8 +19,9 @@ class DNNStudy(FERModel):
         dropout: float = 0.2,
         slope: float = 0.1,
         in_pixels: int = 48 * 48,
+        input_crop: int = 0,
     ):
-        super().__init__()
+        super().__init__(input_crop)
         layers, w_in = [], in_pixels
         for i in range(1, depth + 1):
             layers += [
@@ -42,7 +41,11 @@ class DNNStudy(FERModel):
         return self.classifier(features)
 
 
-@register("dnn-study", "the study's DNN: 51 x Dense 900 + BN + LeakyReLU + Dropout (42.8M)")
+# Its first layer takes exactly 48x48 pixels: no crops, no feature maps.
+DENSE = ModelConfig(accepts_crops=False, convolutional=False)
+
+
+@register("dnn-study", "the study's DNN: 51 x Dense 900 + BN + LeakyReLU + Dropout (42.8M)", DENSE)
 def dnn_study(num_classes: int = 7, **kw) -> DNNStudy:
     return DNNStudy(num_classes, **kw)
 
@@ -50,6 +53,7 @@ def dnn_study(num_classes: int = 7, **kw) -> DNNStudy:
 @register(
     "dense-control",
     "control for the study's DNN: 3 x Dense 4096 + BN + LeakyReLU + Dropout, same size (43.0M)",
+    DENSE,
 )
 def dense_control(num_classes: int = 7, depth: int = 3, width: int = 4096, **kw) -> DNNStudy:
     """About dnn-study's parameter count in 3 wide layers instead of 51 narrow ones: what a

@@ -1,14 +1,20 @@
-"""Models by name, as timm does: a decorator registers a factory; create() builds by name."""
+"""Models by name, as timm does: a decorator registers a factory with its config; create()
+builds by name, model_config() says what a model takes without building it."""
 
 import fnmatch
+import inspect
 from collections.abc import Callable
+from dataclasses import replace
 
 from torch import nn
 
 from ferlab.errors import FerlabError
+from ferlab.models.base import ModelConfig
 
 _FACTORIES: dict[str, Callable[..., nn.Module]] = {}
 _DESCRIPTIONS: dict[str, str] = {}
+# A model's config, or a function of its arguments giving it (layer names follow the widths).
+_CONFIGS: dict[str, ModelConfig | Callable[..., ModelConfig]] = {}
 # Names models had before; "seed" means the RNG seed everywhere else, so the study's networks
 # were renamed. Old names are still accepted (the CLI says the new one) and old cards load.
 RENAMED = {"vgg-seed": "vgg-study", "dnn-seed": "dnn-study"}
@@ -19,12 +25,15 @@ def canonical(name: str) -> str:
     return RENAMED.get(name, name)
 
 
-def register(name: str, description: str):
+def register(
+    name: str, description: str, config: ModelConfig | Callable[..., ModelConfig] = ModelConfig()
+):
     def wrap(factory: Callable[..., nn.Module]):
         if name in _FACTORIES:
             raise ValueError(f"model '{name}' registered twice")
         _FACTORIES[name] = factory
         _DESCRIPTIONS[name] = description
+        _CONFIGS[name] = config
         return factory
 
     return wrap
@@ -38,28 +47,56 @@ def describe(name: str) -> str:
     return _DESCRIPTIONS[canonical(name)]
 
 
+def _arguments(factory) -> set[str] | None:
+    """The argument names `factory` takes, through to the class it returns (None: any)."""
+    sig = inspect.signature(factory)
+    names = {n for n, p in sig.parameters.items() if p.kind != p.VAR_KEYWORD}
+    if len(names) == len(sig.parameters):
+        return names
+    built = sig.return_annotation
+    if not inspect.isclass(built):
+        return None
+    return names | set(inspect.signature(built).parameters)
+
+
+def model_config(name: str, **args) -> ModelConfig:
+    """What model `name` built with `args` takes and where to look inside it, without building
+    it; refuses arguments it does not take and an input crop it cannot use."""
+    name = canonical(name)
+    if name not in _FACTORIES:
+        raise FerlabError(f"unknown model '{name}'; choose one of {', '.join(list_models())}")
+    known = _arguments(_FACTORIES[name])
+    unknown = sorted(set(args) - known) if known is not None else []
+    if unknown:
+        raise FerlabError(f"model '{name}': no argument {', '.join(map(repr, unknown))}")
+    args.pop("num_classes", None)
+    crop = int(args.pop("input_crop", 0) or 0)
+    config = _CONFIGS[name]
+    config = config(**args) if callable(config) else config
+    if crop:
+        if not config.accepts_crops:
+            raise FerlabError(f"model '{name}' takes whole 48x48 faces only (no input crop)")
+        if not 24 <= crop < config.size:
+            raise FerlabError(f"input crop must be between 24 and 47, not {crop}")
+    return replace(config, crop=crop)
+
+
 def create(name: str, num_classes: int = 7, input_crop: int = 0, **kwargs) -> nn.Module:
     """Build a registered model; its arguments are kept on `model.model_args`, so that
-    `create(model.model_name, **model.model_args)` builds the same network again.
+    `create(model.model_name, **model.model_args)` builds the same network again, and its
+    config on `model.config`.
 
     input_crop: a model trained on random crops of this side sees a 48x48 face through its
     centre crop (0: the whole face)."""
     name = canonical(name)
-    if name not in _FACTORIES:
-        raise FerlabError(f"unknown model '{name}'; choose one of {', '.join(list_models())}")
+    config = model_config(name, num_classes=num_classes, input_crop=input_crop, **kwargs)
     try:
-        model = _FACTORIES[name](num_classes=num_classes, **kwargs)
+        model = _FACTORIES[name](num_classes=num_classes, input_crop=config.crop, **kwargs)
     except TypeError as e:  # an argument the model does not take
         raise FerlabError(f"model '{name}': {e}") from None
-    input_crop = int(input_crop or 0)
-    if input_crop:
-        if not model.accepts_crops:
-            raise FerlabError(f"model '{name}' takes whole 48x48 faces only (no input crop)")
-        if not 24 <= input_crop < 48:
-            raise FerlabError(f"input crop must be between 24 and 47, not {input_crop}")
-    model.input_crop = input_crop
+    model.config = config
     model.model_name = name
     model.model_args = {"num_classes": num_classes, **kwargs}
-    if input_crop:
-        model.model_args["input_crop"] = input_crop
+    if config.crop:
+        model.model_args["input_crop"] = config.crop
     return model

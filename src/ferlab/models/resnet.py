@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from ferlab.models.base import PooledCNN
+from ferlab.models.base import ModelConfig, PooledCNN
 from ferlab.models.registry import register
 
 
@@ -28,6 +28,9 @@ class BasicBlock(nn.Module):
         return self.act2(y + self.shortcut(x))
 
 
+WIDTHS, DEPTHS = (64, 128, 256), (1, 2, 2)
+
+
 class ResNetFER(PooledCNN):
     """Stem conv at 48x48, then stages of basic blocks, each stage halving the resolution."""
 
@@ -35,11 +38,12 @@ class ResNetFER(PooledCNN):
         self,
         num_classes: int = 7,
         stem: int = 32,
-        widths=(64, 128, 256),
-        depths=(1, 2, 2),
+        widths=WIDTHS,
+        depths=DEPTHS,
         dropout: float = 0.3,
+        input_crop: int = 0,
     ):
-        super().__init__()
+        super().__init__(input_crop)
         self.stem = nn.Sequential(
             OrderedDict(
                 conv=nn.Conv2d(1, stem, 3, padding=1, bias=False),
@@ -53,9 +57,6 @@ class ResNetFER(PooledCNN):
             stages.append((f"stage{i}", nn.Sequential(*blocks)))
             c_in = w
         self.stages = nn.Sequential(OrderedDict(stages))
-        # The last block's output (after the residual sum), never a conv inside its branch.
-        self.cam_layer = f"stages.stage{len(widths)}.{depths[-1] - 1}"
-        self.filter_layer = f"stages.stage{(len(widths) + 1) // 2}.0.act2"
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(c_in, num_classes)
 
@@ -63,6 +64,19 @@ class ResNetFER(PooledCNN):
         return self.stages(self.stem(self.normalize(x))).mean((2, 3))  # (B, C)
 
 
-@register("resnet-fer", "compact ResNet: stem 32, stages 64-128-256 of 1-2-2 blocks (2.7M)")
+def resnet_config(widths=WIDTHS, depths=DEPTHS, **_) -> ModelConfig:
+    # Grad-CAM on the last block's output (after the residual sum), never a conv inside its
+    # branch; filters of the middle stage's first block.
+    return ModelConfig(
+        cam_layer=f"stages.stage{len(widths)}.{depths[-1] - 1}",
+        filter_layer=f"stages.stage{(len(widths) + 1) // 2}.0.act2",
+    )
+
+
+@register(
+    "resnet-fer",
+    "compact ResNet: stem 32, stages 64-128-256 of 1-2-2 blocks (2.7M)",
+    resnet_config,
+)
 def resnet_fer(num_classes: int = 7, **kw) -> ResNetFER:
     return ResNetFER(num_classes, **kw)

@@ -5,11 +5,13 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ferlab.models.base import FERModel, PooledCNN
+from ferlab.models.base import FERModel, ModelConfig, PooledCNN
 from ferlab.models.registry import register
 
 # VGG16's conv stack ('M' = 2x2 max-pool): with the seed's FC head this lands 0.34% under the
 # study's Keras total (see README, models).
+BASELINE_WIDTHS = (32, 64, 128, 256)
+SMALL_WIDTHS = (16, 32, 64, 128)
 VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
@@ -39,12 +41,15 @@ class VGGStudy(FERModel):
     LeakyReLU and Dropout, then the classes."""
 
     def __init__(
-        self, num_classes: int = 7, dropout: float = 0.5, slope: float = 0.1, conv_bias: bool = True
+        self,
+        num_classes: int = 7,
+        dropout: float = 0.5,
+        slope: float = 0.1,
+        conv_bias: bool = True,
+        input_crop: int = 0,
     ):
-        super().__init__()
+        super().__init__(input_crop)
         self.features = conv_stack(VGG16, nn.LeakyReLU, slope)
-        self.cam_layer = "features.block5.act3"  # 3x3 maps before the last pool
-        self.filter_layer = "features.block1.conv2"  # the study's: its second conv, 64 filters
         if conv_bias:  # Keras convs carry a bias even before BatchNorm; the study counts them
             for m in self.features.modules():
                 if isinstance(m, nn.Conv2d):
@@ -74,18 +79,16 @@ class PlainCNN(PooledCNN):
     def __init__(
         self,
         num_classes: int = 7,
-        widths=(32, 64, 128, 256),
+        widths=BASELINE_WIDTHS,
         dropout: float = 0.3,
         stage_dropout: float = 0.0,
+        input_crop: int = 0,
     ):
-        super().__init__()
+        super().__init__(input_crop)
         config = []
         for w in widths:
             config += [w, w, "M"]
         self.features = conv_stack(config[:-1], nn.ReLU)  # no pool after the last stage
-        self.cam_layer = f"features.block{len(widths)}.act2"
-        # Mid-depth: parts of faces (eyes, mouth corners) at 24x24, not edges nor whole faces.
-        self.filter_layer = f"features.block{max(1, len(widths) // 2)}.act2"
         if stage_dropout:  # after each pooled stage: regularizes a long schedule
             for block in list(self.features)[:-1]:
                 block.add_module("drop", nn.Dropout(stage_dropout))
@@ -93,16 +96,41 @@ class PlainCNN(PooledCNN):
         self.classifier = nn.Linear(widths[-1], num_classes)
 
 
-@register("vgg-study", "the study's CNN: VGG16-BN-style conv stack, FC 4096-4096-2048-1024 (44.2M)")
+# The study's: 3x3 maps before the last pool; its second conv, 64 filters.
+VGG_STUDY = ModelConfig(cam_layer="features.block5.act3", filter_layer="features.block1.conv2")
+
+
+def plain_cnn_config(widths=BASELINE_WIDTHS, **_) -> ModelConfig:
+    # Filters at mid-depth: parts of faces (eyes, mouth corners) at 24x24, not edges nor whole
+    # faces; Grad-CAM on the last stage's maps.
+    return ModelConfig(
+        cam_layer=f"features.block{len(widths)}.act2",
+        filter_layer=f"features.block{max(1, len(widths) // 2)}.act2",
+    )
+
+
+@register(
+    "vgg-study",
+    "the study's CNN: VGG16-BN-style conv stack, FC 4096-4096-2048-1024 (44.2M)",
+    VGG_STUDY,
+)
 def vgg_study(num_classes: int = 7, **kw) -> VGGStudy:
     return VGGStudy(num_classes, **kw)
 
 
-@register("cnn-baseline", "plain CNN, 4 stages of 2 conv, widths 32-64-128-256, GAP (1.2M)")
+@register(
+    "cnn-baseline",
+    "plain CNN, 4 stages of 2 conv, widths 32-64-128-256, GAP (1.2M)",
+    plain_cnn_config,
+)
 def cnn_baseline(num_classes: int = 7, **kw) -> PlainCNN:
     return PlainCNN(num_classes, **kw)
 
 
-@register("cnn-small", "the plain CNN at a quarter of the work: widths 16-32-64-128, GAP (0.29M)")
-def cnn_small(num_classes: int = 7, widths=(16, 32, 64, 128), **kw) -> PlainCNN:
+@register(
+    "cnn-small",
+    "the plain CNN at a quarter of the work: widths 16-32-64-128, GAP (0.29M)",
+    lambda widths=SMALL_WIDTHS, **kw: plain_cnn_config(widths, **kw),
+)
+def cnn_small(num_classes: int = 7, widths=SMALL_WIDTHS, **kw) -> PlainCNN:
     return PlainCNN(num_classes, widths=widths, **kw)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ferlab.inference import PACKAGE_WEIGHTS
-from ferlab.models import create
+from ferlab.models import model_config
 from ferlab.models.registry import canonical
 from ferlab.settings import cli_settings, flag_of, setting
 from ferlab.training import TrainConfig
@@ -85,7 +85,7 @@ def training_plan(cfg: ReportConfig, n_train: int, speed=None) -> dict[str, Trai
     for role in ROLES:
         model, args = cfg.model(role)
         settings = recipe_settings(RECIPES[role]) | {"model": model, "model_args": args}
-        if role == "cnn" and not create(model, **args).accepts_crops:
+        if role == "cnn" and not model_config(model, **args).accepts_crops:
             settings["crop"] = 0
         if cfg.minutes:
             img_s = (speed or train_images_per_second)(model, args, side=settings.get("crop") or 48)

@@ -24,7 +24,7 @@ from ferlab.data import Preprocess, ValidationSplit, carve_validation, load
 from ferlab.data.votes import soft_targets as vote_targets_of
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor, load_model, validation_split_of
-from ferlab.models import create, list_models
+from ferlab.models import list_models, model_config
 from ferlab.models.card import ModelCard
 from ferlab.plots import plot_curves
 from ferlab.runs import RunFolder, environment
@@ -208,7 +208,7 @@ def train(
     if cfg.model not in list_models():  # before anything is written to the run folder
         raise FerlabError(f"unknown model '{cfg.model}'; choose one of {', '.join(list_models())}")
     try:  # refuses arguments the model does not take, and crops for whole-face models
-        create(cfg.model, **cfg.model_kwargs())
+        model_config(cfg.model, **cfg.model_kwargs())
     except FerlabError as e:
         raise FerlabError(f"--crop/--model: {e}" if cfg.crop else str(e)) from None
     check_devices(cfg)
