@@ -1,4 +1,5 @@
 import json
+import math
 from dataclasses import replace
 
 import lightning as L
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from conftest import run_cli, synthetic_faces, tiny_config, write_tree
 from ferlab.errors import FerlabError
 from ferlab.inference import load_model
+from ferlab.runs import RunFolder
 from ferlab.training import TrainConfig, recipe_settings, train
 from ferlab.training.augment import build_augment
 from ferlab.training.speed import plan_epochs
@@ -326,8 +328,28 @@ class ReadHistoryAt(L.Callback):
 
 def test_metrics_csv_is_current_while_training(data, tmp_path):
     probe = ReadHistoryAt(tmp_path / "run", epoch=2)
-    train(tiny_config(data, tmp_path / "run", epochs=3), callbacks=[probe])
+    result = train(tiny_config(data, tmp_path / "run", epochs=3), callbacks=[probe])
     assert [row.split(",")[0] for row in probe.rows] == ["1", "2"]
+    # The record's validation accuracy of the selected epoch is what evaluating its
+    # checkpoint gives afterwards.
+    history = RunFolder(tmp_path / "run").read_history()
+    best = result.metrics["best_epoch"]
+    recorded = history["val_acc"][best - 1]
+    assert recorded == pytest.approx(result.metrics["val"]["accuracy"], abs=1e-4)
+    assert all(0 < x < 10 for x in history["train_loss"]) and all(history["epoch_seconds"])
+
+
+def test_an_epoch_recorded_again_replaces_its_row_and_the_later_ones(tmp_path):
+    run = RunFolder(tmp_path)
+    for epoch in (1, 2, 3):
+        run.append_history({"epoch": epoch, "train_loss": float(epoch), "val_acc": 0.5})
+    # Stopped after epoch 3's row but before its checkpoint: resumed, epoch 3 runs again.
+    run.append_history({"epoch": 3, "train_loss": 30.0, "val_acc": 0.6})
+    history = run.read_history()
+    assert history["epoch"] == [1, 2, 3] and history["train_loss"] == [1.0, 2.0, 30.0]
+    assert history["val_acc"] == [0.5, 0.5, 0.6] and math.isnan(history["val_acc_raw"][0])
+    run.append_history({"epoch": 2, "train_loss": 20.0})
+    assert run.read_history()["train_loss"] == [1.0, 20.0]
 
 
 def test_crop_is_refused_for_a_model_that_takes_whole_faces(data, tmp_path):

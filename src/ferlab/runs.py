@@ -3,12 +3,12 @@
     RUN/config.yaml        the TrainConfig it was started with (`ferlab train --config` reads it)
     RUN/split.json         the validation split it was selected on
     RUN/env.json           software and hardware of its first invocation
-    RUN/metrics.csv        one row per finished epoch, current while it trains
+    RUN/metrics.csv        one row per finished epoch, appended as each epoch ends
     RUN/metrics.json       summary written when an invocation ends (best epoch, accuracies)
     RUN/curves.png         its training curves
     RUN/gradient_norms.csv per-layer gradient norms every N steps (when asked for)
     RUN/checkpoints/       best.ckpt (selected on validation) and last.ckpt (resumable)
-    RUN/csv/part-N/        Lightning's CSV log of invocation N; RUN/tensorboard/ its events
+    RUN/tensorboard/       Lightning's TensorBoard events
 
 Training, evaluation, compare, the report and the CLI all reach these files through RunFolder.
 """
@@ -91,10 +91,6 @@ class RunFolder:
         return self.checkpoints / "last.ckpt"
 
     @property
-    def logs(self) -> Path:
-        return self.path / "csv"
-
-    @property
     def tensorboard(self) -> Path:
         return self.path / "tensorboard"
 
@@ -147,41 +143,34 @@ class RunFolder:
         write_text_atomic(self.summary, json.dumps(summary, indent=1) + "\n")
 
     def read_history(self) -> dict[str, list]:
-        """Per-epoch metrics (epoch from 1): metrics.csv (all a copied or moved run keeps)
-        overlaid with Lightning's logs of every invocation on this machine, later rows winning
-        (a resumed epoch replaces nothing: unfinished epochs log no row)."""
-        rows = []
-        if self.history.is_file():
-            with open(self.history, newline="") as f:
-                # metrics.csv counts epochs from 1; Lightning's logs from 0.
-                rows += [r | {"epoch": str(int(r["epoch"]) - 1)} for r in csv.DictReader(f)]
-        parts = sorted(self.logs.glob("part-*/metrics.csv"), key=lambda p: int(p.parent.name[5:]))
-        for path in parts:
-            with open(path, newline="") as f:
-                rows.extend(csv.DictReader(f))
-        return _history_from_rows(rows)
+        """Per-epoch metrics from metrics.csv: {"epoch": [1, 2, ...], key: [...]} for every
+        HISTORY_KEYS entry (NaN where a run did not record it)."""
+        history = {"epoch": [], **{k: [] for k in HISTORY_KEYS}}
+        if not self.history.is_file():
+            return history
+        with open(self.history, newline="") as f:
+            for row in csv.DictReader(f):
+                history["epoch"].append(int(row["epoch"]))
+                for k in HISTORY_KEYS:
+                    history[k].append(float(row[k]) if row.get(k) not in ("", None) else math.nan)
+        return history
 
-    def write_history(self, history: dict[str, list]) -> None:
+    def append_history(self, row: dict) -> None:
+        """Record a finished epoch: `row` (epoch and HISTORY_KEYS) replaces any rows of that
+        epoch or later, which a run stopped before its checkpoint was saved left behind."""
+        history = self.read_history()
+        keep = [i for i, e in enumerate(history["epoch"]) if e < row["epoch"]]
         keys = ("epoch", *HISTORY_KEYS)
         lines = [",".join(keys)]
-        for i in range(len(history["epoch"])):
-            lines.append(
-                ",".join(
-                    str(history[k][i]) if k == "epoch" else f"{history[k][i]:.6g}" for k in keys
-                )
-            )
+        for i in keep:
+            lines.append(",".join(_cell(k, history[k][i]) for k in keys))
+        lines.append(",".join(_cell(k, row.get(k, math.nan)) for k in keys))
         write_text_atomic(self.history, "\n".join(lines) + "\n")
 
     def read_gradients(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps, norms of shape (rows, layers)) recorded during training."""
         rows = np.loadtxt(self.gradients, delimiter=",", skiprows=1, ndmin=2)
         return rows[:, 0].astype(int), rows[:, 2:]
-
-    def next_log_part(self) -> str:
-        """The name of this invocation's CSV log: Lightning's CSV writer deletes an existing
-        metrics.csv, so each invocation logs apart and read_history merges them."""
-        parts = [int(p.name.split("-")[1]) for p in self.logs.glob("part-*")]
-        return f"part-{max(parts, default=-1) + 1}"
 
 
 def environment(precision: str | None = None) -> dict:
@@ -239,15 +228,5 @@ def _read_mapping(path: Path, parse) -> dict:
     return value
 
 
-def _history_from_rows(rows) -> dict[str, list]:
-    by_epoch: dict[int, dict] = {}
-    for row in rows:
-        if not row.get("epoch"):
-            continue
-        entry = by_epoch.setdefault(int(float(row["epoch"])), {})
-        entry.update({k: float(v) for k, v in row.items() if v not in ("", None)})
-    epochs = sorted(by_epoch)
-    history = {"epoch": [e + 1 for e in epochs]}
-    for k in HISTORY_KEYS:
-        history[k] = [by_epoch[e].get(k, math.nan) for e in epochs]
-    return history
+def _cell(key: str, value) -> str:
+    return str(int(value)) if key == "epoch" else f"{float(value):.6g}"

@@ -177,15 +177,22 @@ def build_report(cfg: ReportConfig, console=None) -> Path:
     train_faces, val = split.apply(raw)
 
     predictors = {role: load_model(run.path, runtime="torch") for role, run in runs.items()}
+    splits = {"val": val} | (
+        {"PublicTest": raw.split("PublicTest")} if "PublicTest" in raw.split_names else {}
+    )
+    prepared = Prepared(splits)
     with stages.stage("evaluate"):
-        evaluation = {role: _scores(p, val, raw) for role, p in predictors.items()} | {
+        evaluation = {role: _scores(p, prepared) for role, p in predictors.items()} | {
             "majority": _majority(val, raw)
         }
         evaluation["comparison"] = comparison(evaluation)
     figures = out / "figures"
     explained, explained_val, note = _explained(cfg, predictors["cnn"], raw, val)
+    # Its faces as read (the explanation panels prepare what they draw), its evaluation on
+    # the validation faces prepared above when they are the same faces.
+    scored_val = prepared(explained, "val") if explained_val is val else explained_val
     with stages.stage("explain", explained.card.model):
-        explanation = _explain(cfg, explained, explained_val, figures)
+        explanation = _explain(cfg, explained, explained_val, scored_val, figures)
         explanation["is_default"] = explained is not predictors["cnn"]
         explanation["default_note"] = note
         explanation["gradients"] = _gradients(cfg, predictors, runs, train_faces, figures)
@@ -216,13 +223,24 @@ def build_report(cfg: ReportConfig, console=None) -> Path:
     return html
 
 
-def _scores(predictor: Predictor, val: FaceSet, raw: FaceSet) -> dict:
+class Prepared:
+    """Each split's faces prepared once per preprocessing: the networks of a report take the
+    same, so the validation and test faces are equalized once, not once per network."""
+
+    def __init__(self, splits: dict[str, FaceSet]):
+        self.splits, self.done = splits, {}
+
+    def __call__(self, predictor: Predictor, name: str) -> FaceSet:
+        key = (name, json.dumps(predictor.preprocess.to_dict(), sort_keys=True))
+        if key not in self.done:
+            self.done[key] = prepared_faces(predictor, self.splits[name])
+        return self.done[key]
+
+
+def _scores(predictor: Predictor, prepared: Prepared) -> dict:
     result = {}
-    splits = {"val": val} | (
-        {"PublicTest": raw.split("PublicTest")} if "PublicTest" in raw.split_names else {}
-    )
-    for name, faces in splits.items():
-        report = evaluate(predictor, prepared_faces(predictor, faces), split=name).report
+    for name in prepared.splits:
+        report = evaluate(predictor, prepared(predictor, name), split=name).report
         result[name] = {k: report[k] for k in ("n", "accuracy", "majority_accuracy", "macro_f1")}
     return result
 
@@ -248,7 +266,9 @@ def _explained(cfg: ReportConfig, cnn: Predictor, raw: FaceSet, val: FaceSet):
         return cnn, val, f"the shipped default was selected on other faces than these ({e})"
 
 
-def _explain(cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, figures: Path) -> dict:
+def _explain(
+    cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, scored_val: FaceSet, figures: Path
+) -> dict:
     """Confusion, saliency and filter figures of the explained CNN, on the validation split
     it was selected on."""
     from ferlab.plots import (
@@ -260,7 +280,7 @@ def _explain(cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, figures:
     )
     from ferlab.report.study import confused_beside_study, filter_layer_note
 
-    ev = evaluate(predictor, prepared_faces(predictor, own_val), split="val")
+    ev = evaluate(predictor, scored_val, split="val")
     labels = ev.report["labels"]
     plot_confusion(
         ev.normalized,

@@ -62,18 +62,28 @@ def select_split(predictor: Predictor, data: str | Path, split: str | None) -> F
 
 
 def prepared_faces(predictor: Predictor, faces: FaceSet) -> FaceSet:
-    """Faces as read -> as the model was trained on them (what `evaluate` takes)."""
-    pre = predictor.preprocess
-    return replace(faces, images=predictor.prepared(faces.images), preprocess=pre.to_dict())
+    """Faces as read or already prepared -> as the model was trained on them, by the
+    preprocessing they record (FaceSet.preprocess): prepared here when read raw, returned as
+    they are when already prepared for this model; any other preprocessing is refused."""
+    wanted = predictor.preprocess.to_dict()
+    if faces.preprocess == wanted:
+        return faces
+    if faces.preprocess not in ({}, RAW.to_dict()):
+        raise FerlabError(
+            f"faces preprocessed as {faces.preprocess}; the model takes them read raw or "
+            f"preprocessed as {wanted}"
+        )
+    return replace(faces, images=predictor.prepared(faces.images), preprocess=wanted)
 
 
 def evaluate(
     predictor: Predictor, faces: FaceSet, tta: bool = False, name: str = "", split: str = ""
 ) -> Evaluation:
-    """`faces` as select_split gives them: preprocessed for this model. Data labelled with
+    """`faces` read raw or prepared for this model (`prepared_faces`). Data labelled with
     another class set (FER+ for a FER2013 model, or the other way round) is scored through
     `class_mapping`, faces of a class the model lacks left out; the report states both."""
     labels = predictor.classes
+    faces = prepared_faces(predictor, faces)
     mapping = None
     data_classes = tuple(faces.classes)
     if data_classes != tuple(labels):

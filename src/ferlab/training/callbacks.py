@@ -1,3 +1,4 @@
+import math
 import signal
 import time
 from contextlib import contextmanager
@@ -48,20 +49,21 @@ class WallClockBudget(L.Callback):
 
 
 class HistoryWriter(L.Callback):
-    """Keep RUN/metrics.csv current: rewritten from the logs once each epoch's metrics are
-    logged (Lightning logs them after the epoch-end hooks, so at the next epoch's start), so a
-    killed run's history holds every finished epoch. With `write` (for logs and CI, where a
-    progress bar is noise) it also reports each finished epoch in one line, and on resume the
-    hours trained so far and the time to the end of the schedule at this pace."""
+    """The run's record: when an epoch ends (after its validation), its row goes into
+    RUN/metrics.csv, so a killed run's history holds every finished epoch. It also times the
+    epoch and counts its images (the live images/s in the progress bar, the epoch's in the
+    row): Lightning's ThroughputMonitor logs per-step figures to every logger and needs a
+    batch-size function, where a run wants one figure an epoch. With `write` (for logs and CI,
+    where a progress bar is noise) it reports each finished epoch in one line, and on resume
+    the hours trained so far and the time to the end of the schedule at this pace."""
 
     def __init__(self, out: Path, total_epochs: int = 0, write=None):
-        self.out, self.total, self.write = out, total_epochs, write
-        self.recorded = 0  # epochs already in metrics.csv (those before a resume included)
+        self.run, self.total, self.write = RunFolder(out), total_epochs, write
 
     def on_train_start(self, trainer, pl_module):
-        done = self.recorded = trainer.current_epoch
+        done = trainer.current_epoch
         if done and self.write and trainer.is_global_zero:
-            seconds = [s for s in RunFolder(self.out).read_history()["epoch_seconds"] if s == s]
+            seconds = [s for s in self.run.read_history()["epoch_seconds"] if s == s]
             per_epoch = sum(seconds[-5:]) / max(len(seconds[-5:]), 1)
             self.write(
                 f"resuming at epoch {done + 1} of {self.total}: {sum(seconds) / 3600:.1f} h "
@@ -70,24 +72,32 @@ class HistoryWriter(L.Callback):
             )
 
     def on_train_epoch_start(self, trainer, pl_module):
-        self._record(trainer)
+        self.start, self.images = time.perf_counter(), 0
 
-    def on_train_end(self, trainer, pl_module):
-        self._record(trainer)
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.images += len(batch[1])
+        rate = self.images / max(time.perf_counter() - self.start, 1e-9)
+        pl_module.log("img_s", rate, on_step=True, on_epoch=False, prog_bar=True, logger=False)
 
-    def _record(self, trainer):
-        if not trainer.is_global_zero or trainer.current_epoch <= self.recorded:
-            return
-        for logger in trainer.loggers:
-            logger.save()
-        run = RunFolder(self.out)
-        h = run.read_history()
-        run.write_history(h)
-        if not h["epoch"] or h["epoch"][-1] != trainer.current_epoch:
-            return
-        self.recorded = trainer.current_epoch
-        if self.write:
-            self.write(epoch_line(h, self.total))
+    def on_train_epoch_end(self, trainer, pl_module):
+        seconds = time.perf_counter() - self.start
+        img_s = self.images * trainer.world_size / max(seconds, 1e-9)
+        pl_module.log("epoch_seconds", seconds)
+        pl_module.log("train_img_s", img_s)
+        logged = trainer.callback_metrics  # the validation that just ran
+        row = {
+            "epoch": trainer.current_epoch + 1,
+            # Every process computes (they sync); the first one writes.
+            "train_loss": float(pl_module.train_loss.compute()),
+            "train_acc": float(pl_module.train_acc.compute()),
+            **{k: float(logged[k]) for k in ("val_loss", "val_acc", "val_acc_raw") if k in logged},
+            "epoch_seconds": seconds,
+            "train_img_s": img_s,
+        }
+        if trainer.is_global_zero:
+            self.run.append_history(row)
+            if self.write:
+                self.write(epoch_line(row, self.total))
 
 
 class GradientNorms(L.Callback):
@@ -114,9 +124,9 @@ class GradientNorms(L.Callback):
             f.write("\n")
 
 
-def epoch_line(history: dict[str, list], total: int) -> str:
+def epoch_line(row: dict, total: int) -> str:
     """'epoch 3/100: train loss ... acc ..., val loss ... acc ... (raw weights ...), 230 s'."""
-    value = {k: v[-1] for k, v in history.items()}
+    value = {"val_loss": math.nan, "val_acc": math.nan, "val_acc_raw": math.nan} | row
     raw = value["val_acc_raw"]
     return (
         f"epoch {value['epoch']}/{total}: train loss {value['train_loss']:.3f} "
@@ -125,23 +135,6 @@ def epoch_line(history: dict[str, list], total: int) -> str:
         + (f" (raw weights {raw:.1%})" if raw == raw else "")
         + f", {value['epoch_seconds']:.0f} s"
     )
-
-
-class Throughput(L.Callback):
-    """Training images per second, per epoch, in the progress bar and the logs."""
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self.start, self.images = time.perf_counter(), 0
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.images += len(batch[1])
-        rate = self.images / max(time.perf_counter() - self.start, 1e-9)
-        pl_module.log("img_s", rate, on_step=True, on_epoch=False, prog_bar=True, logger=False)
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        seconds = time.perf_counter() - self.start
-        pl_module.log("epoch_seconds", seconds)
-        pl_module.log("train_img_s", self.images * trainer.world_size / max(seconds, 1e-9))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

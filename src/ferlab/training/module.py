@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ferlab.data import FaceSet
@@ -117,6 +118,7 @@ class FERModule(L.LightningModule):
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         k = len(self.card.classes)
+        self.train_loss = MeanMetric()  # the epoch's, read by HistoryWriter at its end
         self.train_acc = MulticlassAccuracy(k, average="micro")
         self.val_acc = MulticlassAccuracy(k, average="micro")
 
@@ -153,7 +155,8 @@ class FERModule(L.LightningModule):
             w = self.cfg.distill_weight
             loss = (1 - w) * loss + w * self._distill_loss(logits, teacher[0], share, partner)
         self.train_acc(logits, labels)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.train_loss.update(loss.detach(), weight=len(labels))
+        self.log("train_loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 

@@ -15,7 +15,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 import ferlab
@@ -23,7 +23,8 @@ from ferlab.atomic import FULL, disk_full, refuse_package_weights, write_text_at
 from ferlab.data import Preprocess, ValidationSplit, carve_validation, load
 from ferlab.data.votes import soft_targets as vote_targets_of
 from ferlab.errors import FerlabError
-from ferlab.inference import Predictor, load_model, validation_split_of
+from ferlab.evaluation import evaluate
+from ferlab.inference import load_model, validation_split_of
 from ferlab.models import list_models, model_config
 from ferlab.models.card import ModelCard
 from ferlab.plots import plot_curves
@@ -33,7 +34,6 @@ from ferlab.training.callbacks import (
     GradientNorms,
     HistoryWriter,
     RawValidation,
-    Throughput,
     WallClockBudget,
     sigterm_as_interrupt,
 )
@@ -317,16 +317,11 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
         limit_train_batches=_train_batches(cfg, len(train_set)),
         num_sanity_val_steps=0,
         log_every_n_steps=20,
-        # Each invocation logs to its own part (Lightning's CSV writer deletes an existing
-        # metrics.csv); finish_run merges the parts into the run's metrics.csv.
-        logger=[
-            CSVLogger(out, name="csv", version=RunFolder(out).next_log_part()),
-            TensorBoardLogger(out, name="tensorboard", version=""),
-        ],
+        # The run's own record is metrics.csv (HistoryWriter); TensorBoard gets the curves.
+        logger=[TensorBoardLogger(out, name="tensorboard", version="")],
         callbacks=[
             checkpoint,
             latest,
-            Throughput(),
             *ema,
             *gradients,
             # One line per epoch where a progress bar is off or would be noise (logs, CI).
@@ -375,7 +370,6 @@ def finish_run(
 ) -> dict:
     run = RunFolder(out)
     history = run.read_history()
-    run.write_history(history)
     if history["epoch"]:
         plot_curves({run.name: history}, run.curves, title=f"{run.name}: training record")
     previous = run.read_summary() if run.summary.is_file() else {}
@@ -395,15 +389,12 @@ def finish_run(
         metrics["best_epoch"] = predictor.card.epochs
         metrics["model"] = predictor.card.model
         metrics["params"] = sum(p.numel() for p in predictor.model.parameters())
-        metrics["val"] = _accuracy(predictor, val_set)
+        splits = {"val": val_set.only_labelled()}
         # Reported, never used for selection: the best checkpoint is chosen on validation.
         if "PublicTest" in faces.split_names:
-            test = faces.split("PublicTest").only_labelled()
-            metrics["PublicTest"] = _accuracy(predictor, test)
+            splits["PublicTest"] = faces.split("PublicTest").only_labelled()
+        for name, split in splits.items():
+            report = evaluate(predictor, split, split=name).report
+            metrics[name] = {"n": report["n"], "accuracy": round(report["accuracy"], 4)}
     run.write_summary(metrics)
     return metrics
-
-
-def _accuracy(predictor: Predictor, faces) -> dict:
-    probs = predictor.probabilities(faces.images, prepared=True)  # loaded as the run trains
-    return {"n": len(faces), "accuracy": round(float((probs.argmax(1) == faces.labels).mean()), 4)}
