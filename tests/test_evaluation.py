@@ -215,14 +215,24 @@ def test_tta_of_a_whole_face_model_includes_the_unaltered_face():
     assert eq(native[3], crops[3]) and eq(native[6], crops[1][..., ::-1])
 
 
-def test_evaluate_reports_the_majority_class_accuracy(trained):
+def test_evaluate_prepares_raw_faces_itself_and_refuses_other_preprocessing(trained):
+    from dataclasses import replace
+
+    from ferlab.data import RAW, load
+    from ferlab.errors import FerlabError
     from ferlab.evaluation import evaluate, select_split
 
     loaded = load_model(trained[0])
-    faces = select_split(loaded, trained[1], "PublicTest")
-    report = evaluate(loaded, faces, split="PublicTest").report
-    expected = np.bincount(faces.labels).max() / len(faces)
-    assert report["majority_accuracy"] == pytest.approx(expected, abs=1e-4)
+    prepared = select_split(loaded, trained[1], "PublicTest")
+    raw = load(trained[1], preprocess=RAW)[0].split("PublicTest")
+    assert not np.array_equal(raw.images, prepared.images)  # equalization changes them
+    assert evaluate(loaded, raw).report == evaluate(loaded, prepared).report
+    with pytest.raises(FerlabError, match="preprocessed as"):
+        evaluate(loaded, replace(raw, preprocess={"equalize_hist": True, "size": 40}))
+    # 3 faces of one class and 1 of another: always answering the first scores 75%.
+    first, other = np.flatnonzero(raw.labels == 0)[:3], np.flatnonzero(raw.labels == 1)[:1]
+    four = raw.select(np.isin(np.arange(len(raw)), np.r_[first, other]))
+    assert evaluate(loaded, four).report["majority_accuracy"] == 0.75
     r = run_cli("evaluate", trained[0], "--data", trained[1], "--split", "PublicTest")
     assert r.returncode == 0 and "majority class" in r.stdout
 

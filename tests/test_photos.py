@@ -256,18 +256,19 @@ def test_video_every_nth_frame(tmp_path, astronaut):
     assert "frames (truncated or damaged)" in r.stderr and not (tmp_path / "cut.json").exists()
 
 
-def test_detection_recall_on_the_photo_set_does_not_drop_below_the_old_detector(haar):
-    from pathlib import Path
+# ferlab 0.3's Haar detector on the photo set, measured (benchmarks/results/detect_speed.md):
+# 79 of its 96 faces found, 2 false faces; a later change may only keep or better these.
+OLD_HAAR_FOUND, OLD_HAAR_FALSE, PHOTO_SET_FACES = 79, 2, 96
 
+
+def test_detection_recall_on_the_photo_set_does_not_drop_below_the_old_detector(haar):
     from ferlab.photos.photo_set import matched, photo_set
 
-    recorded = Path(__file__).parents[1] / "benchmarks" / "results" / "detect_speed.json"
-    before = json.loads(recorded.read_text())["before"]  # ferlab 0.3's detector, measured
     photos = photo_set()
-    assert sum(len(p.faces) for p in photos) == before["faces"]  # the same set
+    assert sum(len(p.faces) for p in photos) == PHOTO_SET_FACES  # the same set
     found = sum(matched(haar(p.gray), p.faces) for p in photos)
     false = sum(len(haar(p.gray)) for p in photos) - found
-    assert found >= before["found"] and false <= before["false"]
+    assert found >= OLD_HAAR_FOUND and false <= OLD_HAAR_FALSE
 
 
 def test_the_photo_set_knows_where_its_faces_are():

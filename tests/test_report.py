@@ -176,8 +176,11 @@ def test_markdown_twin_links_figures_that_exist(built):
 
 
 def test_the_report_reads_no_intermediate_file_back(built, tmp_path, monkeypatch):
-    """Rerun on a finished folder: training is not redone, and nothing but the runs, the
-    report's options and the data is read (no stage results from disk)."""
+    """Rerun on a finished folder: training is not redone, and of the report's folder only
+    its runs, its options and what this run wrote to embed in report.html (figures, the
+    split) are read: no stage result of an earlier run comes from disk."""
+    import builtins
+
     cfg, out = built
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
@@ -186,10 +189,25 @@ def test_the_report_reads_no_intermediate_file_back(built, tmp_path, monkeypatch
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     best = copy / "runs" / "cnn" / "checkpoints" / "best.ckpt"
     stamp = best.stat().st_mtime_ns
+    read, real_open = [], builtins.open
+
+    def recording_open(file, mode="r", *args, **kwargs):
+        if "r" in mode and "+" not in mode and isinstance(file, str | os.PathLike):
+            read.append(Path(file).resolve())
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", recording_open)
+    monkeypatch.setattr(io, "open", recording_open)
     build_report(config(cfg.data, copy))
+    monkeypatch.undo()
     assert best.stat().st_mtime_ns == stamp  # training was not redone
     assert (copy / "figures" / "filters.png").is_file()
-    assert not (copy / "state").exists()
+    inside = {p.relative_to(copy.resolve()) for p in read if copy.resolve() in p.parents}
+    inputs = {p for p in inside if p.parts[0] in ("runs", "report-config.json")}
+    assert {p.parts[0] for p in inputs} == {"runs", "report-config.json"}
+    embedded = inside - inputs
+    assert {p.parts[0] for p in embedded} == {"figures", "split.json"}, embedded
+    assert all((copy / p).stat().st_mtime_ns > stamp for p in embedded)  # written just now
     first, again = (json.loads((d / "summary.json").read_text()) for d in (out, copy))
     assert first == again
 

@@ -41,18 +41,12 @@ def server():
     app.close()
 
 
-def expected_emotion(photo) -> str:
-    loaded = load_model("default")
-    result = analyze_image(loaded, Image.open(photo), create_detector("haar"))
-    return loaded.classes[int(result.faces[0].probs.argmax())]
-
-
 def test_handler_boxes_faces_with_bars_and_saliency(photo):
     boxed, summary, bars, overlays = analyze_upload(
         str(photo), "default", Models(["default"]), create_detector("haar"), root=photo.parent
     )
     assert boxed.size == (512, 512)
-    assert f"**{expected_emotion(photo)}**" in summary and "1 face(s) detected" in summary
+    assert "**happy**" in summary and "1 face(s) detected" in summary  # she smiles
     assert bars.count('class="ferlab-face"') == 1 and bars.count("%</span>") == 7
     assert len(overlays) == 1
     overlay, caption = overlays[0]
@@ -61,9 +55,7 @@ def test_handler_boxes_faces_with_bars_and_saliency(photo):
 
 
 def test_handler_follows_the_classes_of_the_chosen_model(photo):
-    ferplus = load_model("ferplus")
-    result = analyze_image(ferplus, Image.open(photo), create_detector("haar"))
-    answer = ferplus.classes[int(result.faces[0].probs.argmax())]
+    ferplus, answer = load_model("ferplus"), "happiness"  # FER+'s name for happy
     _, summary, bars, _ = analyze_upload(
         str(photo), "ferplus", Models(["default", "ferplus"]), create_detector("haar"),
         root=photo.parent,
@@ -207,7 +199,7 @@ def test_server_answers_keeps_running_after_bad_input_and_limits_uploads(server,
     )
     assert "Cannot use this file" in summary
     _, summary, _, gallery = client.predict(handle_file(photo), "default", api_name="/analyze")
-    assert f"**{expected_emotion(photo)}**" in summary and len(gallery) == 1
+    assert "**happy**" in summary and len(gallery) == 1
     # Uploads over the limit are refused before they reach the model; the server stays up.
     big = os.urandom(16 * 1024 * 1024)
     r = httpx.post(server + "gradio_api/upload", files={"files": ("big.jpg", big)}, timeout=60)
@@ -234,7 +226,7 @@ def test_browser_uploads_a_photo_and_reads_the_emotion(server, photo, tmp_path):
             page.locator("#photo input[type=file]").set_input_files(str(photo))
             face = page.locator("#bars .ferlab-face").first
             face.wait_for(timeout=60_000)
-            assert face.get_attribute("data-emotion") == expected_emotion(photo)
+            assert face.get_attribute("data-emotion") == "happy"
             assert "1 face(s) detected" in page.locator("#summary").inner_text()
             shot = page.screenshot(full_page=True)
         finally:

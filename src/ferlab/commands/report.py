@@ -413,7 +413,7 @@ def _context(cfg, runs, predictors, fingerprint, evaluation, explanation, timing
             "commands": reproduction(run.config, f"{run.path}-again"),
         }
     study_params = params_beside_study()
-    split_bytes = (Path(cfg.out) / "split.json").read_bytes()
+    split_bytes = runs["cnn"].split.read_bytes()  # what split.json was written from
     return {
         "title": "FER2013: a CNN against deep and shallow dense networks"
         + (" (quick)" if cfg.quick else ""),
