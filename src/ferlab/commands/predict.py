@@ -24,20 +24,19 @@ from ferlab.commands.common import (
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor
 from ferlab.photos.analyze import (
-    RowWriter,
     analyze_image,
-    annotate,
     emotion_timeline,
     face_rows,
     image_inputs,
     is_video,
     iter_video,
     read_photo,
-    save_jpeg,
     summarize,
     video_fps,
 )
 from ferlab.photos.detect import create_detector
+from ferlab.photos.draw import annotate, save_jpeg
+from ferlab.photos.rows import check_rows_path, row_file
 
 
 def predict_cmd(
@@ -163,51 +162,51 @@ def predict_media(
     labels = predictor.classes
     video_rows = []
     inputs = None if video else image_inputs(target)  # fails early on an empty folder
+    check_rows_path(out)
     # Annotated copies gather in a hidden folder beside the destination and move there when
     # all are written: an interrupted or failed run leaves no half set behind.
     staging = _staging_dir(annotate_dir) if annotate_dir is not None else None
-    writer = RowWriter(out, labels, video)
     emotions, bad, counts = Counter(), [], Counter()
-
-    def record(result, img: Image.Image | None, annotated_name: str, frame=None) -> None:
-        rows = face_rows(result, labels, frame)
-        counts.update(images=1, no_face=int(not result.faces))
-        emotions.update(r["emotion"] for r in rows if r["emotion"])
-        writer.write(rows)
-        if plot is not None:
-            video_rows.extend(rows)
-        if on_rows:
-            on_rows(rows)
-        if annotate_dir is not None:
-            save_jpeg(annotate(img, result, labels), staging / annotated_name)
-
     try:
-        if video:
-            for index, frame, result in iter_video(predictor, target, detect, every):
-                img = Image.fromarray(frame[..., ::-1]) if annotate_dir is not None else None
-                record(result, img, f"{target.stem}_frame{index:07d}.jpg", index)
-        else:
-            for path in inputs:
-                try:
-                    img = read_photo(path.read_bytes(), str(path))
-                except (FerlabError, OSError) as e:
-                    message = str(e) if isinstance(e, FerlabError) else f"{path}: {e.strerror}"
-                    if target.is_file():  # the one input: an error, not a skipped file
-                        raise FerlabError(message) from None
-                    bad.append(message)
-                    continue
-                result = analyze_image(predictor, img, detect, str(path))
-                record(result, img, _annotated_name(path, target))
-        summary = summarize(emotions, counts["images"], counts["no_face"], bad)
-        if video:
-            summary["every"] = every
-        if plot is not None:
-            summary["plot"] = str(_plot_video(video_rows, labels, target, plot))
-        writer.close(summary)
+        with row_file(out, labels, video) as writer:
+
+            def record(result, img: Image.Image | None, annotated_name: str, frame=None):
+                rows = face_rows(result, labels, frame)
+                counts.update(images=1, no_face=int(not result.faces))
+                emotions.update(r["emotion"] for r in rows if r["emotion"])
+                writer.write(rows)
+                if plot is not None:
+                    video_rows.extend(rows)
+                if on_rows:
+                    on_rows(rows)
+                if annotate_dir is not None:
+                    save_jpeg(annotate(img, result, labels), staging / annotated_name)
+
+            if video:
+                for index, frame, result in iter_video(predictor, target, detect, every):
+                    img = Image.fromarray(frame[..., ::-1]) if annotate_dir is not None else None
+                    record(result, img, f"{target.stem}_frame{index:07d}.jpg", index)
+            else:
+                for path in inputs:
+                    try:
+                        img = read_photo(path.read_bytes(), str(path))
+                    except (FerlabError, OSError) as e:
+                        message = str(e) if isinstance(e, FerlabError) else f"{path}: {e.strerror}"
+                        if target.is_file():  # the one input: an error, not a skipped file
+                            raise FerlabError(message) from None
+                        bad.append(message)
+                        continue
+                    result = analyze_image(predictor, img, detect, str(path))
+                    record(result, img, _annotated_name(path, target))
+            summary = summarize(emotions, counts["images"], counts["no_face"], bad)
+            if video:
+                summary["every"] = every
+            if plot is not None:
+                summary["plot"] = str(_plot_video(video_rows, labels, target, plot))
+            writer.finish(summary)
         if staging is not None:
             _move_into(staging, annotate_dir)
-    except BaseException as e:
-        writer.abort(e)
+    except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         raise

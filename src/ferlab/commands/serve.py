@@ -25,8 +25,9 @@ from ferlab.commands.common import detector_option, out, runtime_option
 from ferlab.errors import FerlabError
 from ferlab.explain.saliency import default_method, normalize_maps, saliency_maps
 from ferlab.inference import Predictor, load_model
-from ferlab.photos.analyze import PhotoResult, analyze_image, annotate, read_photo
+from ferlab.photos.analyze import PhotoResult, analyze_image, read_photo
 from ferlab.photos.detect import create_detector
+from ferlab.photos.draw import annotate
 
 MAX_UPLOAD = "15mb"
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024

@@ -1,12 +1,10 @@
-"""Emotions of the faces in ordinary photos and videos: detect, crop, classify in one batch.
+"""Emotions of the faces in ordinary photos and videos: detect, crop, classify in one batch;
+each result as rows (`face_rows`; files of them: ferlab.photos.rows, drawn: ferlab.photos.draw).
 
 An input that already is a 48x48 face is classified as it is, without detection. An image
 without a face is a result (no rows of faces), not an error.
 """
 
-import csv
-import io
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,9 +12,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-from ferlab.atomic import atomic_writer, write_bytes_atomic
 from ferlab.data.images import gray_array, is_image_name, open_image
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor
@@ -24,7 +21,6 @@ from ferlab.photos.detect import Box, Detector, aligned_face
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 MAX_PIXELS = 100_000_000  # larger images are refused before decoding (decompression bombs)
-ANNOTATE_MAX_SIDE = 2048
 
 
 @dataclass
@@ -143,7 +139,6 @@ def emotion_timeline(rows: list[dict], labels: list[str]) -> tuple[np.ndarray, n
     return np.array(frames, dtype=int), probs
 
 
-# ----------------------------------------------------------------------------- output
 def face_rows(result: PhotoResult, labels: list[str], frame: int | None = None) -> list[dict]:
     """One row per face; one row with empty emotion when the image has none."""
     base = {"file": result.name} if frame is None else {"file": result.name, "frame": frame}
@@ -174,67 +169,6 @@ def face_rows(result: PhotoResult, labels: list[str], frame: int | None = None) 
     return rows
 
 
-LANDMARK_COLUMNS = [
-    f"{part}_{axis}"
-    for part in ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
-    for axis in ("x", "y")
-]
-
-
-class RowWriter:
-    """Rows streamed into a .csv or .json file that appears whole when closed (a long video
-    never holds its rows in memory)."""
-
-    def __init__(self, path: Path | None, labels: list[str], video: bool):
-        self.path, self.labels, self.video = path, labels, video
-        self.count = 0
-        self._ctx = self._f = None
-        if path is not None:
-            if path.suffix.lower() not in (".csv", ".json"):
-                raise FerlabError(f"{path}: --out must end in .csv or .json")
-            self._ctx = atomic_writer(path, "w")
-            self._f = self._ctx.__enter__()
-            if path.suffix.lower() == ".csv":
-                self._csv = csv.writer(self._f, lineterminator="\n")
-                head = ["file"] + (["frame"] if video else [])
-                head += ["face", "x", "y", "w", "h", "emotion", "confidence"]
-                self._csv.writerow(head + [f"p_{e}" for e in labels] + ["score", *LANDMARK_COLUMNS])
-            else:
-                self._csv = None
-                self._f.write('{"rows": [\n')
-
-    def write(self, rows: list[dict]) -> None:
-        if self._f is None:
-            return
-        for row in rows:
-            if self._csv is not None:
-                box = row["box"] or [""] * 4
-                probs = row.get("probabilities") or {}
-                lead = [row["file"]] + ([row["frame"]] if self.video else [])
-                self._csv.writerow(
-                    lead
-                    + [row["face"] if row["face"] is not None else "", *box]
-                    + [row["emotion"] or "", "" if row["confidence"] is None else row["confidence"]]
-                    + [probs.get(e, "") for e in self.labels]
-                    + ["" if row.get("score") is None else row["score"]]
-                    + [v for point in row.get("landmarks") or [["", ""]] * 5 for v in point]
-                )
-            else:
-                self._f.write((",\n" if self.count else "") + json.dumps(row))
-            self.count += 1
-
-    def close(self, summary: dict) -> None:
-        if self._f is None:
-            return
-        if self._csv is None:
-            self._f.write("\n],\n" + f'"summary": {json.dumps(summary, indent=1)}' + "}\n")
-        self._ctx.__exit__(None, None, None)
-
-    def abort(self, exc: BaseException) -> None:
-        if self._ctx is not None:
-            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
-
-
 def summarize(results_faces: Counter, images: int, no_face: int, bad: list[str]) -> dict:
     return {
         "images": images,
@@ -243,48 +177,3 @@ def summarize(results_faces: Counter, images: int, no_face: int, bad: list[str])
         "emotions": dict(results_faces.most_common()),
         "unreadable": bad,
     }
-
-
-# ----------------------------------------------------------------------------- annotation
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has one fixed-size default font
-        return ImageFont.load_default()
-
-
-def annotate(img: Image.Image, result: PhotoResult, labels: list[str]) -> Image.Image:
-    """A copy with each face boxed and labelled with its emotion and confidence, and the
-    detector's landmarks where it gives them: the eyes the crop was levelled on (cyan, joined
-    by the line made level), nose and mouth corners (white)."""
-    scale = min(1.0, ANNOTATE_MAX_SIDE / max(img.size))
-    out = img.convert("RGB")
-    if scale < 1:
-        out = out.resize((round(out.width * scale), round(out.height * scale)))
-    draw = ImageDraw.Draw(out)
-    for f in result.faces:
-        b = f.box.scaled(scale)
-        k = int(f.probs.argmax())
-        width = max(2, round(min(out.size) / 200))
-        draw.rectangle([b.x, b.y, b.x + b.w, b.y + b.h], outline=(255, 215, 0), width=width)
-        font = _font(max(12, b.w // 7))
-        text = f"{labels[k]} {f.probs[k]:.0%}"
-        tb = draw.textbbox((b.x, b.y), text, font=font)
-        top = b.y - (tb[3] - tb[1]) - 6 if b.y > (tb[3] - tb[1]) + 6 else b.y + b.h + 2
-        draw.rectangle([b.x, top, b.x + tb[2] - tb[0] + 6, top + tb[3] - tb[1] + 6], fill=(0, 0, 0))
-        draw.text((b.x + 3, top + 3 - tb[1] + b.y), text, fill=(255, 215, 0), font=font)
-        if b.landmarks:
-            r = max(2, round(b.w / 40))
-            eyes = b.landmarks[:2]
-            draw.line([eyes[0], eyes[1]], fill=(0, 220, 255), width=max(1, width // 2))
-            for i, (x, y) in enumerate(b.landmarks):
-                colour = (0, 220, 255) if i < 2 else (255, 255, 255)
-                draw.ellipse([x - r, y - r, x + r, y + r], fill=colour, outline=(0, 0, 0))
-    return out
-
-
-def save_jpeg(img: Image.Image, path: Path) -> Path:
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=90)
-    write_bytes_atomic(path, buf.getvalue())
-    return path
