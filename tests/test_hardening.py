@@ -78,6 +78,7 @@ def test_only_ship_writes_into_the_package_weights(finished_run, tmp_path):
 
 
 def test_ship_refuses_to_replace_a_better_shipped_model(finished_run, data, tmp_path):
+    import ferlab
     from ferlab.inference import load_model
     from ferlab.shipping import ship
 
@@ -86,6 +87,7 @@ def test_ship_refuses_to_replace_a_better_shipped_model(finished_run, data, tmp_
     assert first.replaced is None and (tmp_path / "rec" / "metrics.json").is_file()
     card = load_model(first.weights).card
     assert card.metrics["val"]["accuracy"] == first.metrics["val"]["accuracy"]
+    assert card.ferlab_version == ferlab.__version__ == "0.2.0"  # the ferlab that shipped it
     # A shipped model that scored higher on validation stays, unless forced.
     better = dict(card.metrics, val=dict(card.metrics["val"], accuracy=1.01))
     from ferlab.atomic import shipping

@@ -2,5 +2,5 @@
 
 from ferlab.errors import FerlabError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["FerlabError", "__version__"]

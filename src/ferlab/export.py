@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import ferlab
 from ferlab.atomic import write_bytes_atomic
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor, validation_split_of
@@ -46,6 +47,7 @@ def shipping_card(predictor: Predictor, metrics: dict | None = None) -> ModelCar
         # The hours that made these weights: the epochs up to the one they were saved at.
         seconds = [s for s in run.read_history()["epoch_seconds"][: card.epochs] if s == s]
         card = replace(card, train_hours=round(sum(seconds) / 3600, 2) if seconds else None)
+    card = replace(card, ferlab_version=ferlab.__version__)  # the ferlab that shipped it
     return replace(card, metrics=metrics) if metrics is not None else card
 
 

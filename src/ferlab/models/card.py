@@ -32,7 +32,7 @@ class ModelCard:
     epochs: int | None = None  # epochs trained when these weights were saved
     train_hours: float | None = None
     metrics: dict | None = None  # measured figures stored at export
-    ferlab_version: str = ""
+    ferlab_version: str = ""  # the ferlab that wrote the card (trained, or shipped, the weights)
     label_mode: str | None = None  # FER+ runs: how the votes became targets (TrainConfig)
 
     def build(self) -> nn.Module:
@@ -81,7 +81,8 @@ class ModelCard:
 
 
 def _translate_legacy(d: dict) -> dict:
-    """ferlab 0.1 metadata: input_crop beside the model arguments, the 0-based index of the
+    """Metadata written before the card format settled (ferlab 0.1 development versions):
+    input_crop beside the model arguments, the 0-based index of the
     last epoch, the split as validation_split or (oldest) bare validation_ids, old model
     names."""
     crop = int(d.pop("input_crop", 0) or 0)
