@@ -1,5 +1,5 @@
 """Where a training step of the flagship recipe spends its time on this CPU, and what buys
-more epochs per CPU-hour (issue 14): eager fp32 + channels_last against torch.compile
+more epochs per CPU-hour: eager fp32 + channels_last against torch.compile
 (inductor's CPU code generation), larger batches, and the cost of what surrounds the model
 step: the loader, the kornia augmentation, mixup and the EMA update.
 

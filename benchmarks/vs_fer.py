@@ -1,4 +1,4 @@
-"""ferlab against the `fer` package on this machine, every cell measured in one run (issue 15).
+"""ferlab against the `fer` package on this machine, every cell measured in one run.
 
     .venv/bin/python benchmarks/vs_fer.py [DATA]     (nothing else running; DATA: the shared zip)
 
@@ -143,7 +143,7 @@ def fer_environment() -> tuple[Path, Path]:
 
 
 def test_photos(folder: Path) -> dict[str, Path]:
-    """The issue's photos: skimage's astronaut (512x512, 1 face) and two astronauts side by
+    """The comparison's photos: skimage's astronaut (512x512, 1 face) and two astronauts side by
     side (1024x512, 2 faces), as JPEG files."""
     from skimage import data
 

@@ -1,5 +1,5 @@
 """Candidate networks for the `fast` tier: accuracy in equal short distillations, and speed
-through ONNX Runtime (issue 15).
+through ONNX Runtime.
 
     .venv/bin/python experiments/fast_compare_students.py train DATA ROOT NAME...  # ROOT/NAME runs
     .venv/bin/python experiments/fast_compare_students.py speed                    # idle CPU only
@@ -8,7 +8,7 @@ through ONNX Runtime (issue 15).
 Every candidate is recipe fast@1 (distilled from the shipped `default`) cut to SHORT with only
 the network changed, trained from the same seed on the same duplicate-free split. `speed`
 times each network's ONNX graph on random weights at batch 64 with 2 threads (the number the
-issue's target is in); `write` joins both with the validation accuracy of each finished run
+target is in); `write` joins both with the validation accuracy of each finished run
 (raw weights and EMA, the last epoch; no test split is read: nothing here is shipped) into
 compare_students.json and compare_students.md beside this script.
 """

@@ -1,4 +1,4 @@
-"""The flagship@2 recipe's options compared by short runs of equal length (issue 14).
+"""The flagship@2 recipe's options compared by short runs of equal length.
 
     .venv/bin/python experiments/flagship_compare_recipes.py train DATA ROOT NAME...
     .venv/bin/python experiments/flagship_compare_recipes.py score DATA ROOT

@@ -1,4 +1,4 @@
-"""Search for training settings that let the study's exact 51 x 900 DNN learn (issue 17).
+"""Search for training settings that let the study's exact 51 x 900 DNN learn.
 
 Each probe is a short recorded run of `dnn-study` (architecture and parameter count fixed:
 only dropout rate, LeakyReLU slope, optimizer, learning rate, warmup and gradient clipping

@@ -1,4 +1,4 @@
-"""The gradient figures of results/study/README.md (issue 17).
+"""The gradient figures of results/study/README.md.
 
     .venv/bin/python experiments/study_figures.py ../shared/data/fer2013.zip
 

@@ -1,4 +1,4 @@
-"""results/study/summary.json: the study's three networks, quick and fully trained (issue 17).
+"""results/study/summary.json: the study's three networks, quick and fully trained.
 
     .venv/bin/python experiments/study_summarize.py
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The package's `fast` model (issue 15): cnn-small distilled from the shipped `default` with
+# The package's `fast` model: cnn-small distilled from the shipped `default` with
 # recipe RECIPE (fast@3; fast@1 and fast@2 made the earlier ones), evaluated once and shipped as
 # src/ferlab/weights/fast.pt. Run it again whenever `default` improves (the teacher's answers
 # are cached per teacher file).

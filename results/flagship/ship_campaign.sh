@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14, "ship as you go": evaluate the flagship@2 campaign's best checkpoint (its EMA
+# "Ship as you go": evaluate the flagship@2 campaign's best checkpoint (its EMA
 # weights, selected on the duplicate-free validation split) once on validation and PublicTest,
 # with and without TTA, record it under results/flagship/v2/, and ship it as the package's
 # `default` (results/ship_model.sh).
