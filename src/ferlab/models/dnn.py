@@ -45,17 +45,9 @@ class DNNStudy(FERModel):
 DENSE = ModelConfig(accepts_crops=False, convolutional=False)
 
 
-@register("dnn-study", "the study's DNN: 51 x Dense 900 + BN + LeakyReLU + Dropout (42.8M)", DENSE)
-def dnn_study(num_classes: int = 7, **kw) -> DNNStudy:
-    return DNNStudy(num_classes, **kw)
-
-
-@register(
-    "dense-control",
-    "control for the study's DNN: 3 x Dense 4096 + BN + LeakyReLU + Dropout, same size (43.0M)",
-    DENSE,
-)
-def dense_control(num_classes: int = 7, depth: int = 3, width: int = 4096, **kw) -> DNNStudy:
-    """About dnn-study's parameter count in 3 wide layers instead of 51 narrow ones: what a
-    dense network of that size learns when depth is not in its way."""
-    return DNNStudy(num_classes, depth=depth, width=width, **kw)
+register("dnn-study", "the study's DNN: 51 x Dense 900 + BN + LeakyReLU + Dropout (42.8M)",
+         DENSE)(DNNStudy)  # fmt: skip
+# About dnn-study's parameter count in 3 wide layers instead of 51 narrow ones: what a dense
+# network of that size learns when depth is not in its way.
+register("dense-control", "3 x Dense 4096 + BN + LeakyReLU + Dropout: dnn-study's size (43.0M)",
+         DENSE, depth=3, width=4096)(DNNStudy)  # fmt: skip

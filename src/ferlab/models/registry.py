@@ -13,6 +13,7 @@ from ferlab.models.base import ModelConfig
 
 _FACTORIES: dict[str, Callable[..., nn.Module]] = {}
 _DESCRIPTIONS: dict[str, str] = {}
+_DEFAULTS: dict[str, dict] = {}
 # A model's config, or a function of its arguments giving it (layer names follow the widths).
 _CONFIGS: dict[str, ModelConfig | Callable[..., ModelConfig]] = {}
 # Names models had before; "seed" means the RNG seed everywhere else, so the study's networks
@@ -26,12 +27,19 @@ def canonical(name: str) -> str:
 
 
 def register(
-    name: str, description: str, config: ModelConfig | Callable[..., ModelConfig] = ModelConfig()
+    name: str,
+    description: str,
+    config: ModelConfig | Callable[..., ModelConfig] = ModelConfig(),
+    **defaults,
 ):
+    """Register `factory` (a model class, or a function building one) under `name`, built
+    with `defaults` unless create() is given other values: `register(...)(PlainCNN)`."""
+
     def wrap(factory: Callable[..., nn.Module]):
         if name in _FACTORIES:
             raise ValueError(f"model '{name}' registered twice")
         _FACTORIES[name] = factory
+        _DEFAULTS[name] = defaults
         _DESCRIPTIONS[name] = description
         _CONFIGS[name] = config
         return factory
@@ -48,7 +56,8 @@ def describe(name: str) -> str:
 
 
 def _arguments(factory) -> set[str] | None:
-    """The argument names `factory` takes, through to the class it returns (None: any)."""
+    """The argument names `factory` takes (a class: its constructor's), through to the class
+    a function returns (None: any)."""
     sig = inspect.signature(factory)
     names = {n for n, p in sig.parameters.items() if p.kind != p.VAR_KEYWORD}
     if len(names) == len(sig.parameters):
@@ -69,6 +78,7 @@ def model_config(name: str, **args) -> ModelConfig:
     unknown = sorted(set(args) - known) if known is not None else []
     if unknown:
         raise FerlabError(f"model '{name}': no argument {', '.join(map(repr, unknown))}")
+    args = _DEFAULTS[name] | args
     args.pop("num_classes", None)
     crop = int(args.pop("input_crop", 0) or 0)
     config = _CONFIGS[name]
@@ -91,7 +101,8 @@ def create(name: str, num_classes: int = 7, input_crop: int = 0, **kwargs) -> nn
     name = canonical(name)
     config = model_config(name, num_classes=num_classes, input_crop=input_crop, **kwargs)
     try:
-        model = _FACTORIES[name](num_classes=num_classes, input_crop=config.crop, **kwargs)
+        args = _DEFAULTS[name] | kwargs
+        model = _FACTORIES[name](num_classes=num_classes, input_crop=config.crop, **args)
     except TypeError as e:  # an argument the model does not take
         raise FerlabError(f"model '{name}': {e}") from None
     model.config = config

@@ -67,16 +67,10 @@ class ResNetFER(PooledCNN):
 def resnet_config(widths=WIDTHS, depths=DEPTHS, **_) -> ModelConfig:
     # Grad-CAM on the last block's output (after the residual sum), never a conv inside its
     # branch; filters of the middle stage's first block.
-    return ModelConfig(
-        cam_layer=f"stages.stage{len(widths)}.{depths[-1] - 1}",
-        filter_layer=f"stages.stage{(len(widths) + 1) // 2}.0.act2",
-    )
+    last, middle = f"stages.stage{len(widths)}", f"stages.stage{(len(widths) + 1) // 2}"
+    return ModelConfig(cam_layer=f"{last}.{depths[-1] - 1}", filter_layer=f"{middle}.0.act2")
 
 
-@register(
-    "resnet-fer",
-    "compact ResNet: stem 32, stages 64-128-256 of 1-2-2 blocks (2.7M)",
-    resnet_config,
-)
-def resnet_fer(num_classes: int = 7, **kw) -> ResNetFER:
-    return ResNetFER(num_classes, **kw)
+register(
+    "resnet-fer", "compact ResNet: stem 32, stages 64-128-256 of 1-2-2 blocks (2.7M)", resnet_config
+)(ResNetFER)

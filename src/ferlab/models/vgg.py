@@ -109,28 +109,11 @@ def plain_cnn_config(widths=BASELINE_WIDTHS, **_) -> ModelConfig:
     )
 
 
-@register(
-    "vgg-study",
-    "the study's CNN: VGG16-BN-style conv stack, FC 4096-4096-2048-1024 (44.2M)",
-    VGG_STUDY,
-)
-def vgg_study(num_classes: int = 7, **kw) -> VGGStudy:
-    return VGGStudy(num_classes, **kw)
-
-
-@register(
-    "cnn-baseline",
-    "plain CNN, 4 stages of 2 conv, widths 32-64-128-256, GAP (1.2M)",
-    plain_cnn_config,
-)
-def cnn_baseline(num_classes: int = 7, **kw) -> PlainCNN:
-    return PlainCNN(num_classes, **kw)
-
-
-@register(
-    "cnn-small",
-    "the plain CNN at a quarter of the work: widths 16-32-64-128, GAP (0.29M)",
-    lambda widths=SMALL_WIDTHS, **kw: plain_cnn_config(widths, **kw),
-)
-def cnn_small(num_classes: int = 7, widths=SMALL_WIDTHS, **kw) -> PlainCNN:
-    return PlainCNN(num_classes, widths=widths, **kw)
+register(
+    "vgg-study", "the study's CNN: VGG16-BN conv stack, FC 4096-4096-2048-1024 (44.2M)", VGG_STUDY
+)(VGGStudy)
+register("cnn-baseline", "plain CNN, 4 stages of 2 conv, widths 32-64-128-256, GAP (1.2M)",
+         plain_cnn_config)(PlainCNN)  # fmt: skip
+# The plain CNN at a quarter of the work.
+register("cnn-small", "plain CNN, widths 16-32-64-128, GAP (0.29M)", plain_cnn_config,
+         widths=SMALL_WIDTHS)(PlainCNN)  # fmt: skip
