@@ -3,7 +3,7 @@
 # validation, where it was selected, and on PublicTest, plain and TTA; recorded in
 # RECORD/metrics.json; refused if the shipped model scored higher on validation), and keep the
 # PublicTest confusion record beside it.
-# Usage: results/ship_model.sh RUN DATA RECORD NAME     (RUN stopped; NAME: default | fast)
+# Usage: experiments/ship_model.sh RUN DATA RECORD NAME     (RUN stopped; NAME: default | fast)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=$1 DATA=$2 R=$3 NAME=$4

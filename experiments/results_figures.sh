@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the committed figures under results/ from finished runs (CPU, this machine).
-# Usage: results/make_results.sh [DATA]   with runs/cnn-baseline-cpu and runs/dnn-seed-cpu trained:
+# Usage: experiments/results_figures.sh [DATA]   with runs/cnn-baseline-cpu and runs/dnn-seed-cpu trained:
 #   ferlab train --data DATA --model cnn-baseline --out runs/cnn-baseline-cpu --epochs 14 \
 #     --minutes 55 --lr 3e-3 --label-smoothing 0.1 --augment standard --quiet
 #   ferlab train --data DATA --model dnn-seed --out runs/dnn-seed-cpu --epochs 12 --minutes 22 \

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # flagship@1: trains it (about 2 hours on the 2-core CPU, in the background), evaluates it
 # once on validation and PublicTest (with and without TTA) and records everything here. It no
-# longer ships: the shipped `default` is flagship@2's (ship_campaign.sh); `ferlab ship` would
+# longer ships: the shipped `default` is flagship@2's (experiments/flagship_ship_campaign.sh); `ferlab ship` would
 # refuse to replace it with this weaker run anyway.
-# Usage: results/flagship/make.sh [DATA]   (RUN=runs/flagship; skips training if it finished)
+# Usage: experiments/flagship_v1.sh [DATA]   (RUN=runs/flagship; skips training if it finished)
 # Its validation split is the seed-0 split of results/train/split-seed0.json (same ids).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 DATA=${1:-${FERLAB_DATA:-../shared/data/fer2013.zip}}
 RUN=${RUN:-runs/flagship}
 R=results/flagship
