@@ -54,7 +54,7 @@ def rate(name: str, bf16: bool, channels_last: bool, budget_s: float = 12.0) -> 
 def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     results = {}
-    for name in list_models():
+    for name in list_models(standalone=True):
         results[name] = {}
         for mode, (bf16, cl) in MODES.items():
             r = rate(name, bf16, cl)

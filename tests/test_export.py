@@ -123,7 +123,7 @@ def test_shipped_models_classify_publictest_as_recorded(name):
     assert accuracy == pytest.approx(loaded.card.metrics["PublicTest"]["accuracy"], abs=1e-3)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(standalone=True))
 def test_card_and_weights_rebuild_every_registered_model(name, tmp_path):
     torch.manual_seed(0)
     model = create(name).eval()
@@ -298,3 +298,58 @@ def test_int8_shipped_models_agree_with_fp32_on_real_faces(name, tmp_path):
     agree = (fp32.probabilities(public, prepared=True).argmax(1)
              == int8.probabilities(public, prepared=True).argmax(1)).mean()  # fmt: skip
     assert agree >= 0.98
+
+
+def test_an_ensemble_is_the_mean_of_its_members_and_one_onnx_graph(trained, tmp_path):
+    from ferlab.training import train
+
+    run, data = trained
+    # Another network on the same split, at another input crop: a member that differs.
+    other = tmp_path / "other"
+    resnet = {"stem": 8, "widths": [8, 16], "depths": [1, 1]}
+    train(tiny_config(data, other, model="resnet-fer", model_args=resnet, epochs=2, crop=40,
+                      split_file=str(run / "split.json")))  # fmt: skip
+    path = tmp_path / "ens.pt"
+    r = run_cli("ensemble", run, other, "--out", path)
+    assert r.returncode == 0, r.stderr
+    a, b, ens = load_model(run), load_model(other), load_model(path)
+    assert [m["model"] for m in ens.card.model_args["members"]] == ["cnn-baseline", "resnet-fer"]
+    assert ens.card.model_args["members"][1]["model_args"]["input_crop"] == 40
+    faces = synthetic_faces(per_class=3, seed=11).images
+    mean = (a.probabilities(faces) + b.probabilities(faces)) / 2
+    np.testing.assert_allclose(ens.probabilities(faces), mean, rtol=0, atol=1e-6)
+    r = run_cli("evaluate", path, "--data", data, "--split", "val", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["n"] > 0, r.stderr
+    # Exported as one graph, it agrees with PyTorch.
+    assert run_cli("export", path, "--onnx", tmp_path / "ens.onnx").returncode == 0
+    onnx = load_model(tmp_path / "ens.onnx", runtime="onnx")
+    np.testing.assert_allclose(onnx.probabilities(faces), ens.probabilities(faces), atol=1e-5)
+    # Weighted: 3 to 1.
+    r = run_cli("ensemble", run, other, "--out", tmp_path / "w.pt", "--weights", "3,1")
+    assert r.returncode == 0, r.stderr
+    weighted = load_model(tmp_path / "w.pt").probabilities(faces)
+    expected = (3 * a.probabilities(faces) + b.probabilities(faces)) / 4
+    np.testing.assert_allclose(weighted, expected, rtol=0, atol=1e-6)
+
+
+def test_an_ensemble_card_missing_a_member_is_one_line(trained, tmp_path):
+    from ferlab.export import ensemble_of
+    from ferlab.training import train
+
+    run, data = trained
+    net, card = ensemble_of([load_model(run), load_model(run)])
+    # The card lists two members; the weights of one are gone.
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("members.1.")}
+    torch.save({"state_dict": {f"model.{k}": v for k, v in state.items()}, "ferlab":
+                card.to_dict()}, tmp_path / "cut.pt")  # fmt: skip
+    r = run_cli("evaluate", tmp_path / "cut.pt", "--data", data, "--split", "val")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "weights do not fit model ensemble" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    # Members selected on other splits, or a lone member, are refused.
+    elsewhere = tmp_path / "elsewhere"
+    train(tiny_config(data, elsewhere, epochs=1, split_seed=5))
+    r = run_cli("ensemble", run, elsewhere, "--out", tmp_path / "x.pt")
+    assert r.returncode == 2 and "one saved validation split" in r.stderr
+    r = run_cli("ensemble", run, "--out", tmp_path / "y.pt")
+    assert r.returncode == 2 and "at least two members" in r.stderr

@@ -14,7 +14,7 @@ from ferlab.models import (
 from ferlab.report.study import OUR_PARAMS
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(standalone=True))
 def test_every_model_runs_forward_and_backward(name):
     torch.manual_seed(0)
     model = create(name)
@@ -91,7 +91,7 @@ def test_unknown_model_name_lists_the_choices():
         create("nope")
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(standalone=True))
 def test_every_model_names_its_cam_layer_as_a_feature_map(name):
     from torch import nn
 

@@ -51,6 +51,52 @@ def shipping_card(predictor: Predictor, metrics: dict | None = None) -> ModelCar
     return replace(card, metrics=metrics) if metrics is not None else card
 
 
+def ensemble_of(members: list[Predictor], weights: list[float] | None = None):
+    """(network, card) of the `ensemble` model averaging `members`' probabilities: they must
+    share their classes, preprocessing and validation split (the split the ensemble is then
+    evaluated and selected on); the card lists them, their weights and their hours."""
+    from ferlab.models import create
+
+    first = members[0]
+    for m in members[1:]:
+        if m.classes != first.classes or m.preprocess != first.preprocess:
+            raise FerlabError(
+                f"{m.path}: other classes or preprocessing than {first.path}; an ensemble's "
+                "members answer the same question on the same faces"
+            )
+    splits = []
+    for m in members:
+        try:
+            splits.append(validation_split_of(m))
+        except FerlabError:
+            splits.append(None)
+    if any(s is None or set(s.ids) != set(splits[0].ids) for s in splits):
+        raise FerlabError(
+            "the members were not all selected on one saved validation split; an ensemble is "
+            "chosen on the split its members share"
+        )
+    listed = [{"model": m.card.model, "model_args": dict(m.card.model_args)} for m in members]
+    args = {"num_classes": len(first.classes), "members": listed}
+    if weights is not None:
+        args["weights"] = [float(w) for w in weights]
+    net = create("ensemble", **args)
+    for target, m in zip(net.members, members, strict=True):
+        target.load_state_dict(m.model.state_dict())
+    hours = [m.card.train_hours for m in members]
+    card = replace(
+        first.card,
+        model="ensemble",
+        model_args=args,
+        split=asdict(splits[0]),
+        recipe=None,
+        epochs=None,
+        train_hours=round(sum(hours), 2) if None not in hours else None,
+        metrics=None,
+        ferlab_version=ferlab.__version__,
+    )
+    return net.eval(), card
+
+
 def export_onnx(predictor: Predictor, out: Path) -> Path:
     """ONNX graph with a dynamic batch axis (the model's centre crop inside it); the model card
     goes in metadata_props, without the validation split's ids."""

@@ -42,6 +42,7 @@ COMMANDS = {
     (explain_app, "filters"): explain.explain_filters,
     (app, "export"): export.export_cmd,
     (app, "ship"): export.ship_cmd,
+    (app, "ensemble"): export.ensemble_cmd,
     (app, "serve"): serve.serve_cmd,
     (app, "report"): report.report_cmd,
 }

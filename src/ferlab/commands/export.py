@@ -86,3 +86,34 @@ def ship_cmd(
         f"({m['val']['accuracy_tta']:.2%} TTA), PublicTest {m['PublicTest']['accuracy']:.2%} "
         f"({m['PublicTest']['accuracy_tta']:.2%} TTA)"
     )
+
+
+def ensemble_cmd(
+    members: list[str] = typer.Argument(..., metavar="MODEL_REF...", help=TORCH_MODEL_REF),
+    out_file: Path = typer.Option(..., "--out", help="The ensemble's weights file to write."),
+    weights: str = typer.Option(
+        None, "--weights", help="One weight per member, e.g. 2,1 (default: equal)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
+) -> None:
+    """One model averaging its members' probabilities, written as a weights file that every
+    command takes (evaluate, predict, explain, export to one ONNX graph, serve)."""
+    from ferlab.export import ensemble_of, export_weights
+    from ferlab.inference import load_model
+
+    if len(members) < 2:
+        raise FerlabError("an ensemble needs at least two members")
+    if out_file.exists() and not force:
+        raise FerlabError(f"{out_file}: exists; use --force to replace it")
+    shares = None
+    if weights:
+        try:
+            shares = [float(w) for w in weights.split(",")]
+        except ValueError:
+            raise FerlabError(f"--weights {weights}: numbers separated by commas") from None
+        if len(shares) != len(members):
+            raise FerlabError(f"--weights: {len(shares)} weights for {len(members)} members")
+    loaded = [load_model(ref, runtime="torch") for ref in members]
+    net, card = ensemble_of(loaded, shares)
+    export_weights(net, card, out_file)
+    out.print(f"wrote {out_file} ({len(members)} members, {out_file.stat().st_size / 1e6:.1f} MB)")

@@ -14,8 +14,10 @@ def models_list(pattern: str = typer.Argument("*", help="Wildcard, e.g. 'vgg*'."
     table = Table()
     for col in ("name", "params", "description"):
         table.add_column(col)
+    standalone = list_models(pattern, standalone=True)
     for name in list_models(pattern):
-        table.add_row(name, f"{keras_param_counts(create(name)).total:,}", describe(name))
+        params = f"{keras_param_counts(create(name)).total:,}" if name in standalone else "members'"
+        table.add_row(name, params, describe(name))
     out.print(table)
     from ferlab.inference import load_model, shipped_models
 

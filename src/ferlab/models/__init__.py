@@ -1,6 +1,6 @@
 """Model registry: `create(name)`, `list_models()`; every model shares the FERModel interface."""
 
-from ferlab.models import compact, dnn, resnet, vgg  # noqa: F401  (each module registers its models)
+from ferlab.models import compact, dnn, ensemble, resnet, vgg  # noqa: F401  (each registers its models)
 from ferlab.models.base import (
     FERModel,
     ModelConfig,

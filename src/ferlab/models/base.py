@@ -38,6 +38,7 @@ class ModelConfig:
     filter_layer: str | None = None  # the layer whose filters a report shows by default
     mean: float = PIXEL_MEAN
     std: float = PIXEL_STD
+    standalone: bool = True  # built from its name alone (an ensemble needs its members)
 
 
 class FERModel(nn.Module):

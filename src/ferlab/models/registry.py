@@ -47,8 +47,18 @@ def register(
     return wrap
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    return sorted(n for n in _FACTORIES if fnmatch.fnmatch(n, pattern))
+def list_models(pattern: str = "*", standalone: bool = False) -> list[str]:
+    """Registered names matching `pattern`; standalone: only the models built from their name
+    alone (not `ensemble`, which needs its members)."""
+    names = sorted(n for n in _FACTORIES if fnmatch.fnmatch(n, pattern))
+    if standalone:
+        names = [n for n in names if _standalone(n)]
+    return names
+
+
+def _standalone(name: str) -> bool:
+    config = _CONFIGS[name]
+    return config.standalone if isinstance(config, ModelConfig) else config().standalone
 
 
 def describe(name: str) -> str:
