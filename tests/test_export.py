@@ -109,6 +109,7 @@ def recorded_data(name: str) -> Path | None:
     return beside if beside.is_file() else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PACKAGE_MODELS)
 def test_shipped_models_classify_publictest_as_recorded(name):
     data = recorded_data(name)
@@ -284,6 +285,7 @@ def test_int8_export_of_a_network_without_convs(tmp_path):
     assert load_model(path, runtime="onnx").probabilities(faces.images).shape == (len(faces), 7)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(fer_data() is None, reason="FERLAB_DATA not set")
 @pytest.mark.parametrize("name", ["default", "fast"])
 def test_int8_shipped_models_agree_with_fp32_on_real_faces(name, tmp_path):

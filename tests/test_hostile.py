@@ -151,6 +151,7 @@ def test_compare_refuses_a_run_without_a_finished_epoch(tmp_path):
     one_line_exit_2(run_cli("compare", run, "--out", tmp_path / "cmp"), "no finished epoch")
 
 
+@pytest.mark.slow
 def test_sigterm_during_convert_leaves_no_temporary_folder(tmp_path):
     faces = synthetic_faces(per_class=400)  # long enough to be caught writing
     tree = write_tree(faces, tmp_path / "tree", ext=".png")

@@ -83,6 +83,7 @@ def built(tmp_path_factory):
             os.environ["FERLAB_CACHE"] = old
 
 
+@pytest.mark.slow
 def test_report_has_every_section_figure_and_number(built):
     cfg, out = built
     page = parse((out / "report.html").read_text())
@@ -123,6 +124,7 @@ def test_report_has_every_section_figure_and_number(built):
     assert torch.__version__ in page.body
 
 
+@pytest.mark.slow
 def test_report_says_which_saliency_maps_can_be_trusted_and_shows_the_best(built):
     _, out = built
     page = parse((out / "report.html").read_text())
@@ -141,6 +143,7 @@ def test_report_says_which_saliency_maps_can_be_trusted_and_shows_the_best(built
     assert trust["best"] == best["method"]
 
 
+@pytest.mark.slow
 def test_report_sets_the_studys_confused_table_beside_the_measured_one(built):
     from ferlab.report.study import STUDY_CONFUSED
 
@@ -157,6 +160,7 @@ def test_report_sets_the_studys_confused_table_beside_the_measured_one(built):
         assert (cells[4] == "agree") == (measured == set(study))
 
 
+@pytest.mark.slow
 def test_markdown_twin_links_figures_that_exist(built):
     _, out = built
     md = (out / "report.md").read_text()
@@ -175,6 +179,7 @@ def test_markdown_twin_links_figures_that_exist(built):
         assert (out / link).is_file(), link
 
 
+@pytest.mark.slow
 def test_the_report_reads_no_intermediate_file_back(built, tmp_path, monkeypatch):
     """Rerun on a finished folder: training is not redone, and of the report's folder only
     its runs, its options and what this run wrote to embed in report.html (figures, the
@@ -230,6 +235,7 @@ def test_quick_work_is_the_same_on_a_fast_and_a_slow_machine(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_other_options_refuse_to_mix_into_a_report(built):
     cfg, out = built
     with pytest.raises(FerlabError, match="other options"):
@@ -256,6 +262,7 @@ def _chromium() -> str | None:
     _chromium() is None and not os.environ.get("FERLAB_REQUIRE_BROWSER"),
     reason="no chromium (.ci/run installs Debian's)",
 )
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(built, tmp_path):
     _, out = built
     shot = tmp_path / "report.png"

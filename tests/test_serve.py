@@ -215,6 +215,7 @@ def _chromium() -> str | None:
     _chromium() is None and not os.environ.get("FERLAB_REQUIRE_BROWSER"),
     reason="no chromium (.ci/run installs Debian's)",
 )
+@pytest.mark.slow
 def test_browser_uploads_a_photo_and_reads_the_emotion(server, photo, tmp_path):
     from playwright.sync_api import sync_playwright
 

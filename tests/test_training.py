@@ -23,6 +23,7 @@ def data(tmp_path_factory):
     return write_tree(synthetic_faces(per_class=30, seed=1), tmp_path_factory.mktemp("d") / "d")
 
 
+@pytest.mark.slow
 def test_fast_model_learns_well_above_chance(data, tmp_path):
     # No flips: the synthetic classes differ by where their square is, left or right.
     result = train(tiny_config(data, tmp_path / "run", epochs=8, lr=1e-2))
@@ -94,6 +95,7 @@ def test_existing_run_is_never_overwritten(data, tmp_path):
     assert (tmp_path / "run" / "metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_ddp_with_two_cpu_processes(data, tmp_path):
     r = run_cli(
         "train",
