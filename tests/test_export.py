@@ -322,6 +322,9 @@ def test_an_ensemble_is_the_mean_of_its_members_and_one_onnx_graph(trained, tmp_
     np.testing.assert_allclose(ens.probabilities(faces), mean, rtol=0, atol=1e-6)
     r = run_cli("evaluate", path, "--data", data, "--split", "val", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["n"] > 0, r.stderr
+    # With TTA, each member sees its own views (under its own crop).
+    mean_tta = (a.probabilities(faces, tta=True) + b.probabilities(faces, tta=True)) / 2
+    np.testing.assert_allclose(ens.probabilities(faces, tta=True), mean_tta, rtol=0, atol=1e-6)
     # Exported as one graph, it agrees with PyTorch.
     assert run_cli("export", path, "--onnx", tmp_path / "ens.onnx").returncode == 0
     onnx = load_model(tmp_path / "ens.onnx", runtime="onnx")

@@ -90,6 +90,14 @@ class Predictor:
         faces = faces if prepared else self.prepared(faces)
         if not len(faces):
             return np.zeros((0, len(self.classes)), np.float32)
+        if tta and self.card.model == "ensemble" and self.model is not None:
+            # Each member's own TTA (its views under its own crop), weighed as the ensemble
+            # weighs its members: an ensemble is not a whole-face model to its members.
+            return sum(
+                float(w) * probabilities(TorchBackend(net, self.device), faces, TTA_MODE,
+                                         net.input_crop, 256)
+                for w, net in zip(self.model.weights, self.model.members, strict=True)
+            )  # fmt: skip
         if tta:
             return probabilities(self.backend, faces, TTA_MODE, self.card.input_crop, 256)
         return probabilities(self.backend, faces)
