@@ -57,8 +57,7 @@ def list_models(pattern: str = "*", standalone: bool = False) -> list[str]:
 
 
 def _standalone(name: str) -> bool:
-    config = _CONFIGS[name]
-    return config.standalone if isinstance(config, ModelConfig) else config().standalone
+    return model_config(name).standalone
 
 
 def describe(name: str) -> str:
@@ -66,16 +65,11 @@ def describe(name: str) -> str:
 
 
 def _arguments(factory) -> set[str] | None:
-    """The argument names `factory` takes (a class: its constructor's), through to the class
-    a function returns (None: any)."""
-    sig = inspect.signature(factory)
-    names = {n for n, p in sig.parameters.items() if p.kind != p.VAR_KEYWORD}
-    if len(names) == len(sig.parameters):
-        return names
-    built = sig.return_annotation
-    if not inspect.isclass(built):
+    """The argument names `factory` (a model class) takes; None: any (it takes **kwargs)."""
+    params = inspect.signature(factory).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in params):
         return None
-    return names | set(inspect.signature(built).parameters)
+    return {p.name for p in params}
 
 
 def model_config(name: str, **args) -> ModelConfig:
