@@ -262,3 +262,23 @@ def test_the_predictor_reads_only_logits_from_its_backend():
     flipped = probabilities(predictor.backend, faces, "flip")
     np.testing.assert_allclose(flipped, expected, rtol=1e-5)
     assert predictor.runtime == "stub" and predictor.probabilities(faces[:0]).shape == (0, 7)
+
+
+def test_ensemble_weights_are_the_one_grid_weighting_that_classifies_every_face():
+    from ferlab.errors import FerlabError
+    from ferlab.evaluation import chosen_weights
+
+    # Faces of kind X: member a is right (0.9), b wrong (0.0); kind Y: a leans wrong (0.3),
+    # b right (0.85). Both kinds are right only when a's share r is in (0.556, 0.636): on the
+    # grid, 3 to 2. c is always wrong, so it weighs nothing.
+    right = {"a": [0.9] * 3 + [0.3] * 3, "b": [0.0] * 3 + [0.85] * 3, "c": [0.0] * 6}
+    labels = np.zeros(6, int)
+    probs = [np.stack([np.array(p), 1 - np.array(p)], 1) for p in right.values()]
+    choice = chosen_weights(probs, labels)
+    assert choice.weights == (3.0, 2.0, 0.0)
+    assert choice.accuracy == 1.0 and choice.equal_accuracy == 0.0
+    # Without c, the same ratio; equal weights miss the X faces.
+    two = chosen_weights(probs[:2], labels)
+    assert two.weights == (3.0, 2.0) and two.equal_accuracy == 0.5
+    with pytest.raises(FerlabError, match="same faces"):
+        chosen_weights([probs[0], probs[1][:5]], labels)

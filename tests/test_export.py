@@ -335,6 +335,19 @@ def test_an_ensemble_is_the_mean_of_its_members_and_one_onnx_graph(trained, tmp_
     weighted = load_model(tmp_path / "w.pt").probabilities(faces)
     expected = (3 * a.probabilities(faces) + b.probabilities(faces)) / 4
     np.testing.assert_allclose(weighted, expected, rtol=0, atol=1e-6)
+    # Weights chosen on the shared validation split: the written ensemble scores there what
+    # the choice says it scores, and its members run in the runtime asked for.
+    r = run_cli("ensemble", run, other, "--out", tmp_path / "c.pt", "--choose-weights",
+                "--data", data)  # fmt: skip
+    assert r.returncode == 0 and "chosen on validation" in r.stdout, r.stderr
+    chosen = load_model(tmp_path / "c.pt", runtime="onnx")
+    picked = chosen.card.metrics["weights_chosen"]
+    assert chosen.card.model_args["weights"] == picked["weights"]
+    r = run_cli("evaluate", tmp_path / "c.pt", "--data", data, "--split", "val", "--json")
+    assert json.loads(r.stdout)["accuracy"] == pytest.approx(picked["accuracy"], abs=1e-9)
+    assert {b.name for _, b, _ in chosen.members} == {"onnx"}
+    torch_tta = load_model(tmp_path / "c.pt", runtime="torch").probabilities(faces, tta=True)
+    np.testing.assert_allclose(chosen.probabilities(faces, tta=True), torch_tta, atol=1e-5)
 
 
 def test_an_ensemble_card_missing_a_member_is_one_line(trained, tmp_path):
@@ -358,3 +371,5 @@ def test_an_ensemble_card_missing_a_member_is_one_line(trained, tmp_path):
     assert r.returncode == 2 and "one saved validation split" in r.stderr
     r = run_cli("ensemble", run, "--out", tmp_path / "y.pt")
     assert r.returncode == 2 and "at least two members" in r.stderr
+    r = run_cli("ensemble", run, run, "--out", tmp_path / "z.pt", "--choose-weights")
+    assert r.returncode == 2 and "needs --data" in r.stderr

@@ -23,6 +23,7 @@ from ferlab.data.preprocess import Preprocess
 from ferlab.errors import FerlabError
 from ferlab.models import face_batch
 from ferlab.models.card import ModelCard, read_checkpoint
+from ferlab.models.ensemble import Ensemble
 from ferlab.runs import RunFolder
 from ferlab.runtime import TorchBackend
 
@@ -56,10 +57,16 @@ class Predictor:
     backend: Backend | None = None  # what computes logits (None: the torch network does)
     path: Path | None = None  # the file it was loaded from
     device: str = "cpu"
+    # An ensemble's members for TTA, as (weight, backend, input crop): each member takes its
+    # own views under its own crop, so an ensemble is not a whole-face model to them. None:
+    # the whole model's views (a plain model; a bare ensemble .onnx graph, one backend).
+    members: list[tuple[float, Backend, int]] | None = None
 
     def __post_init__(self):
         if self.backend is None:
             self.backend = TorchBackend(self.model, self.device)
+        if self.members is None and isinstance(self.model, Ensemble):
+            self.members = member_backends(self.model, "torch", self.device)
 
     @property
     def runtime(self) -> str:
@@ -90,14 +97,11 @@ class Predictor:
         faces = faces if prepared else self.prepared(faces)
         if not len(faces):
             return np.zeros((0, len(self.classes)), np.float32)
-        if tta and self.card.model == "ensemble" and self.model is not None:
-            # Each member's own TTA (its views under its own crop), weighed as the ensemble
-            # weighs its members: an ensemble is not a whole-face model to its members.
+        if tta and self.members:
             return sum(
-                float(w) * probabilities(TorchBackend(net, self.device), faces, TTA_MODE,
-                                         net.input_crop, 256)
-                for w, net in zip(self.model.weights, self.model.members, strict=True)
-            )  # fmt: skip
+                w * probabilities(backend, faces, TTA_MODE, crop, 256)
+                for w, backend, crop in self.members
+            )
         if tta:
             return probabilities(self.backend, faces, TTA_MODE, self.card.input_crop, 256)
         return probabilities(self.backend, faces)
@@ -138,7 +142,21 @@ def load_model(
         return Predictor(None, onnx_card(path), OnnxBackend(path), path)
     model, card = read_checkpoint(path, device, weights)
     backend = onnx_backend(model) if runtime == "onnx" else TorchBackend(model, device)
-    return Predictor(model, card, backend, path, device)
+    members = member_backends(model, runtime, device) if isinstance(model, Ensemble) else None
+    return Predictor(model, card, backend, path, device, members)
+
+
+def member_backends(ensemble: Ensemble, runtime: str, device: str = "cpu") -> list:
+    """(weight, backend, input crop) of each member of `ensemble`, in `runtime`."""
+    from ferlab.runtime import onnx_backend
+
+    def backend(net):
+        return onnx_backend(net) if runtime == "onnx" else TorchBackend(net, device)
+
+    return [
+        (float(w), backend(net), net.input_crop)
+        for w, net in zip(ensemble.weights, ensemble.members, strict=True)
+    ]
 
 
 def validation_split_of(predictor: Predictor):

@@ -2,6 +2,7 @@
 package, measured and recorded)."""
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import typer
@@ -94,6 +95,13 @@ def ensemble_cmd(
     weights: str = typer.Option(
         None, "--weights", help="One weight per member, e.g. 2,1 (default: equal)."
     ),
+    choose: bool = typer.Option(
+        False, "--choose-weights", help="Choose the weights on the members' validation split."
+    ),
+    data: Path = typer.Option(
+        None, "--data", help="--choose-weights: the FER2013 source of that validation split."
+    ),
+    tta: bool = typer.Option(False, "--tta", help="--choose-weights: with the members' TTA."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
     """One model averaging its members' probabilities, written as a weights file that every
@@ -105,6 +113,10 @@ def ensemble_cmd(
         raise FerlabError("an ensemble needs at least two members")
     if out_file.exists() and not force:
         raise FerlabError(f"{out_file}: exists; use --force to replace it")
+    if choose and (weights or not data):
+        raise FerlabError("--choose-weights needs --data and no --weights")
+    if (data or tta) and not choose:
+        raise FerlabError("--data and --tta are for --choose-weights")
     shares = None
     if weights:
         try:
@@ -114,6 +126,28 @@ def ensemble_cmd(
         if len(shares) != len(members):
             raise FerlabError(f"--weights: {len(shares)} weights for {len(members)} members")
     loaded = [load_model(ref, runtime="torch") for ref in members]
-    net, card = ensemble_of(loaded, shares)
+    net, card = ensemble_of(loaded, shares)  # refuses members of different splits first
+    if choose:
+        choice = validation_choice(members, data, tta)
+        out.print(
+            f"weights {','.join(f'{w:g}' for w in choice.weights)} chosen on validation "
+            f"({choice.candidates} weightings{', TTA' if tta else ''}): accuracy "
+            f"{choice.accuracy:.2%}, equal weights {choice.equal_accuracy:.2%}"
+        )
+        net, card = ensemble_of(loaded, list(choice.weights))
+        chosen = asdict(choice) | {"weights": list(choice.weights), "tta": tta}
+        card = replace(card, metrics={"weights_chosen": chosen})
     export_weights(net, card, out_file)
     out.print(f"wrote {out_file} ({len(members)} members, {out_file.stat().st_size / 1e6:.1f} MB)")
+
+
+def validation_choice(members: list[str], data: Path, tta: bool):
+    """The members' weights chosen on their shared validation split (each member in the
+    fastest runtime installed, as evaluate runs them)."""
+    from ferlab.evaluation import chosen_weights, select_split
+    from ferlab.inference import load_model
+
+    predictors = [load_model(ref) for ref in members]
+    faces = select_split(predictors[0], data, "val")
+    probs = [p.probabilities(faces.images, tta=tta, prepared=True) for p in predictors]
+    return chosen_weights(probs, faces.labels)

@@ -7,10 +7,13 @@ from ferlab.evaluation.metrics import (
     normalize_rows,
 )
 from ferlab.evaluation.predict import Predictions, predict, write_predictions
+from ferlab.evaluation.weights import WeightChoice, chosen_weights
 
 __all__ = [
     "Evaluation",
     "Predictions",
+    "WeightChoice",
+    "chosen_weights",
     "classification_report",
     "compare",
     "confusion_counts",
