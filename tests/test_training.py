@@ -1,6 +1,7 @@
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -13,7 +14,7 @@ from conftest import run_cli, synthetic_faces, tiny_config, write_tree
 from ferlab.errors import FerlabError
 from ferlab.inference import load_model
 from ferlab.runs import RunFolder
-from ferlab.training import TrainConfig, recipe_settings, train
+from ferlab.training import TrainConfig, list_recipes, recipe_settings, train
 from ferlab.training.augment import build_augment
 from ferlab.training.speed import plan_epochs
 
@@ -610,3 +611,23 @@ def test_a_student_learns_the_teachers_answers_from_its_soft_targets(data, tmp_p
         "--model", "cnn-small",
     )  # fmt: skip
     assert r.returncode == 2 and "validation faces" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_every_packaged_recipe_names_a_network_it_can_build_and_files_that_exist():
+    from ferlab.models import model_config
+    from ferlab.training.config import recipe_versions
+
+    root = Path(__file__).resolve().parent.parent
+    for name in list_recipes():
+        for version in recipe_versions(name):
+            s = recipe_settings(f"{name}@{version}")
+            TrainConfig(**s)
+            args = dict(s.get("model_args", {}))
+            if s.get("crop"):
+                args["input_crop"] = s["crop"]
+            assert model_config(s.get("model", "cnn-baseline"), **args).standalone
+            # Files a recipe names (a fine-tuning start, a teacher) are repository paths,
+            # committed or (the v3 ensemble) built by the script its notes name.
+            for ref in (s.get("init"), s.get("teacher")):
+                if ref and "/" in ref and not ref.endswith("v3/ensemble.pt"):
+                    assert (root / ref).is_file(), f"{name}@{version}: {ref}"
