@@ -325,6 +325,16 @@ def test_an_ensemble_is_the_mean_of_its_members_and_one_onnx_graph(trained, tmp_
     # With TTA, each member sees its own views (under its own crop).
     mean_tta = (a.probabilities(faces, tta=True) + b.probabilities(faces, tta=True)) / 2
     np.testing.assert_allclose(ens.probabilities(faces, tta=True), mean_tta, rtol=0, atol=1e-6)
+    # A teacher: a student of the same split distils from its per-member TTA answers.
+    from ferlab.training.distill import teacher_log_probs
+
+    soft = teacher_log_probs(str(path), faces, tta=True)
+    np.testing.assert_allclose(np.exp(soft), ens.probabilities(faces, tta=True, prepared=True),
+                               atol=1e-5)  # fmt: skip
+    student = train(tiny_config(data, tmp_path / "student", epochs=1, teacher=str(path),
+                                teacher_tta=True, split_file=str(run / "split.json")))  # fmt: skip
+    assert student.stopped_by == "epochs"
+    assert f"teacher: {path}" in (tmp_path / "student" / "config.yaml").read_text()
     # Exported as one graph, it agrees with PyTorch.
     assert run_cli("export", path, "--onnx", tmp_path / "ens.onnx").returncode == 0
     onnx = load_model(tmp_path / "ens.onnx", runtime="onnx")
