@@ -25,7 +25,7 @@ measure() {  # measure MODEL_REF OUT_PREFIX: validation and PublicTest, plain an
 
 case $STAGE in
   member)
-    [ -f $RESNET ] || $F export "$RUN" --weights $RESNET
+    $F export "$RUN" --weights $RESNET --force
     measure $RESNET results/flagship/v3-resnet/eval ;;
   ensembles)
     mkdir -p $V3
