@@ -128,7 +128,7 @@ def load_model(
     """The Predictor a MODEL_REF names; weights="raw": a run's raw weights beside its EMA;
     runtime: torch | onnx (None: FERLAB_RUNTIME, else ONNX Runtime where installed, as the
     commands do). An `.onnx` file runs only with ONNX Runtime and has no torch network."""
-    from ferlab.runtime import OnnxBackend, check_runtime, onnx_backend, onnx_card
+    from ferlab.runtime import OnnxBackend, check_runtime, onnx_card
 
     runtime = check_runtime(runtime)
     path = resolve_checkpoint(ref)
@@ -141,20 +141,22 @@ def load_model(
             )
         return Predictor(None, onnx_card(path), OnnxBackend(path), path)
     model, card = read_checkpoint(path, device, weights)
-    backend = onnx_backend(model) if runtime == "onnx" else TorchBackend(model, device)
+    backend = backend_of(model, runtime, device)
     members = member_backends(model, runtime, device) if isinstance(model, Ensemble) else None
     return Predictor(model, card, backend, path, device, members)
 
 
-def member_backends(ensemble: Ensemble, runtime: str, device: str = "cpu") -> list:
-    """(weight, backend, input crop) of each member of `ensemble`, in `runtime`."""
+def backend_of(net: nn.Module, runtime: str, device: str = "cpu") -> Backend:
+    """What computes `net`'s logits in `runtime` (its ONNX graph exported once and cached)."""
     from ferlab.runtime import onnx_backend
 
-    def backend(net):
-        return onnx_backend(net) if runtime == "onnx" else TorchBackend(net, device)
+    return onnx_backend(net) if runtime == "onnx" else TorchBackend(net, device)
 
+
+def member_backends(ensemble: Ensemble, runtime: str, device: str = "cpu") -> list:
+    """(weight, backend, input crop) of each member of `ensemble`, in `runtime`."""
     return [
-        (float(w), backend(net), net.input_crop)
+        (float(w), backend_of(net, runtime, device), net.input_crop)
         for w, net in zip(ensemble.weights, ensemble.members, strict=True)
     ]
 
