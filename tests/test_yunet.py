@@ -125,6 +125,24 @@ def test_rows_carry_the_score_and_landmarks(tmp_path, astronaut_gray):
     assert float(line["left_eye_x"]) == row["landmarks"][1][0]
 
 
+def test_tta_on_the_photo_path_averages_each_detected_face_over_its_views(tmp_path):
+    from ferlab.photos.analyze import analyze_gray
+
+    predictor = load_model("default")
+    gray = np.asarray(Image.fromarray(skdata.astronaut()).convert("L"))
+    yunet = create_detector("yunet")
+    plain, tta = (analyze_gray(predictor, gray, yunet, tta=t) for t in (False, True))
+    (face,) = tta.faces
+    crop = aligned_face(gray, face.box)[None]
+    np.testing.assert_allclose(face.probs, predictor.probabilities(crop, tta=True)[0], atol=1e-6)
+    assert np.abs(face.probs - plain.faces[0].probs).max() > 1e-4  # the views changed it
+    (tmp_path / "photos" / "happy").mkdir(parents=True)
+    Image.fromarray(gray).save(tmp_path / "photos" / "happy" / "a.png")
+    report = evaluate_photos(predictor, tmp_path / "photos", "yunet", tta=True)
+    assert report["tta"] == "flip+crops" and report["faces_found"] == 1
+    assert evaluate_photos(predictor, tmp_path / "photos", "yunet")["tta"] is None
+
+
 def test_evaluate_on_labelled_photos_counts_by_hand(tmp_path):
     astronaut = Image.fromarray(skdata.astronaut())  # a smiling face: the model says happy
     for folder in ("happy", "sad"):

@@ -43,7 +43,7 @@ def evaluate_cmd(
     if detector:
         from ferlab.photos.photo_eval import evaluate_photos
 
-        r = evaluate_photos(predictor, data, detector) | {"model": str(model_ref)}
+        r = evaluate_photos(predictor, data, detector, tta) | {"model": str(model_ref)}
         if out_dir:
             from ferlab.atomic import write_text_atomic
 
@@ -52,7 +52,8 @@ def evaluate_cmd(
             print(json.dumps(r, indent=1))
             return
         out.print(
-            f"{model_ref} on photos {data} ({detector}): n={r['n']} accuracy {r['accuracy']:.2%},"
+            f"{model_ref} on photos {data} ({detector}{', TTA' if tta else ''}): n={r['n']}"
+            f" accuracy {r['accuracy']:.2%},"
             f" a face found in {r['faces_found']} ({r['found_share']:.1%})"
         )
         for name in r["no_face"]:

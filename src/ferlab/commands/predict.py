@@ -54,7 +54,7 @@ def predict_cmd(
     ),
     detector: str = detector_option(),
     every: int = typer.Option(10, "--every", help="Video: classify every Nth frame."),
-    tta: bool = typer.Option(False, "--tta", help="Datasets: flip + 5-crop averaging."),
+    tta: bool = typer.Option(False, "--tta", help="Average each face over flips and 5 crops."),
     plot: bool = typer.Option(
         False, "--plot", help="Video: each emotion's probability over time, a PNG beside --out."
     ),
@@ -105,7 +105,7 @@ def predict_cmd(
                     )
 
     summary = predict_media(
-        predictor, target, out_file, annotate, detector, every, on_rows=show, plot=figure
+        predictor, target, out_file, annotate, detector, every, on_rows=show, plot=figure, tta=tta
     )
     for message in summary["unreadable"]:
         err.print(f"ferlab: skipped {message}", markup=False, highlight=False, soft_wrap=True)
@@ -149,10 +149,12 @@ def predict_media(
     every: int = 10,
     on_rows=None,
     plot: Path | None = None,
+    tta: bool = False,
 ) -> dict:
     """Classify every face in a photo, a folder of photos or a video; returns the summary.
     Unreadable photos are listed in summary['unreadable'], the others still get their rows.
-    `plot`: a video's emotion timeline (each emotion's probability over time) to this PNG."""
+    `plot`: a video's emotion timeline (each emotion's probability over time) to this PNG.
+    `tta`: each face's probabilities averaged over flips and crops."""
     if not target.exists():
         raise FerlabError(f"{target}: no such file or folder")
     video = is_video(target)
@@ -183,7 +185,7 @@ def predict_media(
                     save_jpeg(annotate(img, result, labels), staging / annotated_name)
 
             if video:
-                for index, frame, result in iter_video(predictor, target, detect, every):
+                for index, frame, result in iter_video(predictor, target, detect, every, tta):
                     img = Image.fromarray(frame[..., ::-1]) if annotate_dir is not None else None
                     record(result, img, f"{target.stem}_frame{index:07d}.jpg", index)
             else:
@@ -196,7 +198,7 @@ def predict_media(
                             raise FerlabError(message) from None
                         bad.append(message)
                         continue
-                    result = analyze_image(predictor, img, detect, str(path))
+                    result = analyze_image(predictor, img, detect, str(path), tta)
                     record(result, img, _annotated_name(path, target))
             summary = summarize(emotions, counts["images"], counts["no_face"], bad)
             if video:

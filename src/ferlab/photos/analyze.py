@@ -49,7 +49,7 @@ def read_photo(data: bytes, name: str) -> Image.Image:
 
 
 def analyze_gray(
-    predictor: Predictor, gray: np.ndarray, detector: Detector, name: str = ""
+    predictor: Predictor, gray: np.ndarray, detector: Detector, name: str = "", tta: bool = False
 ) -> PhotoResult:
     h, w = gray.shape
     direct = gray.shape == (48, 48)
@@ -59,13 +59,15 @@ def analyze_gray(
         return result
     crops = np.stack([gray if direct else aligned_face(gray, b) for b in boxes])
     faces = predictor.prepared(crops)
-    probs = predictor.probabilities(faces, prepared=True)
+    probs = predictor.probabilities(faces, tta=tta, prepared=True)
     result.faces = [Face(b, p, f) for b, p, f in zip(boxes, probs, faces, strict=True)]
     return result
 
 
-def analyze_image(predictor: Predictor, img: Image.Image, detector: Detector, name: str = ""):
-    return analyze_gray(predictor, gray_array(img), detector, name)
+def analyze_image(
+    predictor: Predictor, img: Image.Image, detector: Detector, name: str = "", tta: bool = False
+):
+    return analyze_gray(predictor, gray_array(img), detector, name, tta)
 
 
 def image_inputs(target: Path) -> list[Path]:
@@ -80,7 +82,7 @@ def image_inputs(target: Path) -> list[Path]:
 
 
 def iter_video(
-    predictor: Predictor, path: Path, detector: Detector, every: int = 10
+    predictor: Predictor, path: Path, detector: Detector, every: int = 10, tta: bool = False
 ) -> Iterator[tuple[int, np.ndarray, PhotoResult]]:
     """(frame index, BGR frame, result) for every `every`-th frame; one frame in memory."""
     if every < 1:
@@ -97,7 +99,7 @@ def iter_video(
                 if not ok:
                     break
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-                yield index, frame, analyze_gray(predictor, gray, detector, f"{path}#{index}")
+                yield index, frame, analyze_gray(predictor, gray, detector, f"{path}#{index}", tta)
             elif not cap.grab():  # skipped frames are not decoded into images
                 break
             index += 1

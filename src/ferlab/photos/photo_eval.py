@@ -46,9 +46,13 @@ def labelled_photos(source: Path) -> list[tuple[str, int, Callable[[], bytes]]]:
     return photos
 
 
-def evaluate_photos(predictor: Predictor, source: Path, detector: str = "yunet") -> dict:
-    """The report `ferlab evaluate MODEL --data PHOTOS --detector NAME --json` prints."""
+def evaluate_photos(
+    predictor: Predictor, source: Path, detector: str = "yunet", tta: bool = False
+) -> dict:
+    """The report `ferlab evaluate MODEL --data PHOTOS --detector NAME [--tta] --json` prints;
+    `tta`: each face's probabilities averaged over flips and crops, as on FER2013."""
     from ferlab.data.labels import EMOTIONS, class_mapping
+    from ferlab.inference import TTA_MODE
 
     classes = predictor.classes
     mapping = class_mapping(EMOTIONS, classes)
@@ -60,7 +64,7 @@ def evaluate_photos(predictor: Predictor, source: Path, detector: str = "yunet")
     truth, pred, no_face = [], [], []
     for name, label, read in labelled_photos(source):
         gray = gray_array(read_photo(read(), name))
-        result = analyze_gray(predictor, gray, detect, name)
+        result = analyze_gray(predictor, gray, detect, name, tta)
         truth.append(int(to_model[label]))
         if not result.faces:
             no_face.append(name)
@@ -82,6 +86,7 @@ def evaluate_photos(predictor: Predictor, source: Path, detector: str = "yunet")
     return {
         "data": str(source),
         "detector": detector,
+        "tta": TTA_MODE if tta else None,
         "n": len(y),
         "faces_found": int(found.sum()),
         "found_share": round(float(found.mean()), 4),
