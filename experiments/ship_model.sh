@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ship a run's selected checkpoint as a package model with `ferlab ship` (measured on
 # validation, where it was selected, and on PublicTest, plain and TTA; recorded in
-# RECORD/metrics.json; refused if the shipped model scored higher on validation), and keep the
+# RECORD/metrics.json; refused if the shipped model scores higher on the same validation faces), and keep the
 # PublicTest confusion record beside it.
 # Usage: experiments/ship_model.sh RUN DATA RECORD NAME     (RUN stopped; NAME: default | fast)
 set -euo pipefail

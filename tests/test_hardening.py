@@ -77,32 +77,103 @@ def test_only_ship_writes_into_the_package_weights(finished_run, tmp_path):
     assert shipped.read_bytes() == before
 
 
-def test_ship_refuses_to_replace_a_better_shipped_model(finished_run, data, tmp_path):
+@pytest.fixture(scope="module")
+def six_class_run(tmp_path_factory):
+    """A run on faces of every class but disgust, so a model that always answers disgust
+    scores 0 on its validation split and anything it trained on scores more."""
+    faces = synthetic_faces(per_class=8, seed=5)
+    root = tmp_path_factory.mktemp("six")
+    data = write_tree(faces.select(faces.labels != 1), root / "d")
+    train(tiny_config(data, root / "run", epochs=1, schedule="cosine"))
+    return root / "run", data
+
+
+def always_disgust(run: Path, dest: Path) -> Path:
+    """A copy of `run` whose selected checkpoint answers "disgust" to every face."""
+    shutil.copytree(run, dest)
+    for ckpt in (dest / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, weights_only=True)
+        weights = state["state_dict"]
+        bias = weights["model.classifier.bias"]
+        weights["model.classifier.weight"].zero_()
+        bias.fill_(-100.0)
+        bias[1] = 100.0
+        torch.save(state, ckpt)
+    return dest
+
+
+def test_ship_scores_both_models_on_the_same_faces_and_keeps_the_better(six_class_run, tmp_path):
     import ferlab
     from ferlab.inference import load_model
     from ferlab.shipping import ship
 
+    run, data = six_class_run
     weights = tmp_path / "weights"
-    first = ship(finished_run, "default", data, tmp_path / "rec", weights_dir=weights)
+    first = ship(run, "default", data, tmp_path / "rec", weights_dir=weights)
     assert first.replaced is None and (tmp_path / "rec" / "metrics.json").is_file()
     card = load_model(first.weights).card
-    assert card.metrics["val"]["accuracy"] == first.metrics["val"]["accuracy"]
+    assert card.metrics["val"]["accuracy"] == first.metrics["val"]["accuracy"] > 0
     assert card.ferlab_version == ferlab.__version__ == "0.2.0"  # the ferlab that shipped it
-    # A shipped model that scored higher on validation stays, unless forced.
-    better = dict(card.metrics, val=dict(card.metrics["val"], accuracy=1.01))
+    kept = first.weights.read_bytes()
+    worse = always_disgust(run, tmp_path / "worse")
+    with pytest.raises(FerlabError, match="not replacing it"):
+        ship(worse, "default", data, tmp_path / "rec2", weights_dir=weights)
+    assert first.weights.read_bytes() == kept and not (tmp_path / "rec2").exists()
+    again = ship(worse, "default", data, weights_dir=weights, force=True)
+    assert again.shipped_figures["val"]["accuracy"] == first.metrics["val"]["accuracy"]
+    assert again.metrics["val"]["accuracy"] == 0 and first.weights.read_bytes() != kept
+
+
+def test_ship_never_replaces_a_model_of_other_classes_or_another_split(
+    six_class_run, data, tmp_path
+):
     from ferlab.atomic import shipping
     from ferlab.export import export_weights
+    from ferlab.inference import load_model
+    from ferlab.shipping import ship
 
-    model = load_model(first.weights)
+    run, six = six_class_run
+    weights = tmp_path / "weights"
+    card = load_model(run).card
+    eight = replace(
+        card,
+        classes=(*card.classes, "contempt"),
+        model_args={**card.model_args, "num_classes": 8},
+    )
     with shipping():
-        export_weights(model.model, replace(card, metrics=better), first.weights)
-    kept = first.weights.read_bytes()
-    with pytest.raises(FerlabError, match="not replacing it"):
-        ship(finished_run, "default", data, weights_dir=weights)
-    assert first.weights.read_bytes() == kept
-    again = ship(finished_run, "default", data, weights_dir=weights, force=True)
-    assert again.replaced["val"]["accuracy"] == 1.01
-    assert load_model(again.weights).card.metrics["val"]["accuracy"] < 1
+        export_weights(eight.build(), eight, weights / "ferplus.pt")
+    kept = (weights / "ferplus.pt").read_bytes()
+    for force in (False, True):
+        with pytest.raises(FerlabError, match="keeps its classes"):
+            ship(run, "ferplus", six, weights_dir=weights, force=force)
+    assert (weights / "ferplus.pt").read_bytes() == kept
+    # A run selected on another split (here: of other data) is not compared on validation.
+    ship(run, "fast", six, weights_dir=weights)
+    other = tmp_path / "other"
+    train(tiny_config(data, other, epochs=1, schedule="cosine"))
+    with pytest.raises(FerlabError, match="another validation split"):
+        ship(other, "fast", data, weights_dir=weights)
+
+
+def test_a_signal_during_the_ship_commit_does_not_stop_it():
+    import os
+    import signal
+
+    from ferlab.shipping import _signals_ignored
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    done = []
+    try:
+        with _signals_ignored():
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("record")
+            done.append("weights")
+        assert done == ["record", "weights"]  # the block ran to its end; no interrupt after it
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def test_more_devices_than_cores_is_refused_before_anything_starts(data, tmp_path):
@@ -280,3 +351,46 @@ def test_convert_into_a_full_disk_names_the_output_and_leaves_nothing(data, tmp_
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert f"{out}: could not be written: no space left on the device" in r.stderr
     assert written and not any((tmp_path / "work").iterdir())
+
+
+def special_file(kind: str, path: Path) -> Path:
+    import os
+    import stat
+
+    if kind == "device":
+        if os.geteuid() != 0:
+            pytest.skip("making a device node needs root")
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a private /dev/null
+    else:
+        os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_force_never_replaces_a_device_node_or_a_fifo(kind, finished_run, tmp_path):
+    import os
+    import stat
+
+    from ferlab.atomic import write_bytes_atomic
+
+    node = special_file(kind, tmp_path / "node")
+    same = stat.S_ISCHR if kind == "device" else stat.S_ISFIFO
+    for args in (
+        ("export", finished_run, "--weights", node, "--force"),
+        ("export", finished_run, "--onnx", node, "--force"),
+        ("ensemble", finished_run, finished_run, "--out", node, "--force"),
+        ("predict", finished_run, tmp_path / "none.png", "--out", node, "--force"),
+    ):
+        r = run_cli(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert (
+            "not a regular file" in r.stderr
+            or f"is a {'FIFO' if kind == 'fifo' else 'char'}" in r.stderr
+        ), r.stderr
+        assert same(os.lstat(node).st_mode), args
+    link = tmp_path / "link.pt"
+    link.symlink_to(node)
+    with pytest.raises(FerlabError, match="exists and is a"):
+        write_bytes_atomic(link, b"x")
+    assert same(os.lstat(node).st_mode) and link.is_symlink()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -41,10 +42,35 @@ def shipping():
         _shipping.reset(token)
 
 
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def refuse_special_file(path: Path) -> None:
+    """One line for an output path that exists and is not a regular file: renaming over it
+    would replace a device node, FIFO or socket (as root, /dev/null itself), --force or not."""
+    try:
+        mode = os.stat(path).st_mode  # through a link: what would be written is its target
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as e:
+        raise FerlabError(f"{path}: cannot be written ({e.strerror})") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    raise FerlabError(f"{path}: exists and is {kind}; ferlab writes only regular files there")
+
+
 @contextmanager
 def atomic_writer(path: Path, mode: str = "wb"):
     """A file written in pieces (e.g. a stream of rows) that appears whole or not at all."""
     refuse_package_weights(path)
+    refuse_special_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -52,7 +78,11 @@ def atomic_writer(path: Path, mode: str = "wb"):
         os.chmod(tmp, 0o666 & ~current_umask())
         with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
             yield f
+        refuse_special_file(path)  # again: it may have appeared while the file was written
         os.replace(tmp, path)
+    except FerlabError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         if e.errno in FULL:  # the OS names no file: say which one could not be written

@@ -2,9 +2,15 @@
 
 It measures the run's selected checkpoint where it was selected (validation) and once on
 PublicTest, plain and with TTA, records the figures beside the run's training record, and
-refuses to replace a shipped model that scored higher on validation unless forced."""
+writes it into the package. A shipped model of the same name is scored on the same faces
+(its own validation split); the candidate must answer the same classes, prepare faces the same
+way and be selected on that split, and it replaces a model that scores higher (plain or TTA)
+only when forced."""
 
 import json
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +18,7 @@ from ferlab.atomic import PACKAGE_WEIGHTS_DIR, shipping, write_text_atomic
 from ferlab.errors import FerlabError
 from ferlab.evaluation import evaluate, select_split
 from ferlab.export import export_weights, shipping_card
-from ferlab.inference import PACKAGE_MODELS, Predictor, load_model
+from ferlab.inference import PACKAGE_MODELS, Predictor, load_model, validation_split_of
 from ferlab.runs import RunFolder
 from ferlab.training import TrainConfig
 
@@ -22,6 +28,8 @@ class Shipped:
     weights: Path
     metrics: dict
     replaced: dict | None  # the metrics of the model it replaced, if one was shipped
+    # the shipped model's figures on the faces the candidate was measured on (None: none shipped)
+    shipped_figures: dict | None = None
 
 
 def measured_metrics(predictor: Predictor, run: RunFolder, data: str | Path) -> dict:
@@ -72,7 +80,8 @@ def ship(
     weights_dir: Path = PACKAGE_WEIGHTS_DIR,
 ) -> Shipped:
     """Ship the run at `run_path` as package model `name`; its record goes to `record`
-    (metrics.json). A shipped model with higher validation accuracy stays unless `force`."""
+    (metrics.json). A shipped model that scores higher on the same faces stays unless `force`;
+    one with other classes or preprocessing is never replaced."""
     if name not in PACKAGE_MODELS:
         raise FerlabError(
             f"unknown package model '{name}'; choose one of {', '.join(PACKAGE_MODELS)}"
@@ -81,19 +90,82 @@ def ship(
     if not RunFolder(run_path).config.is_file():
         raise FerlabError(f"{run_path}: not a ferlab run folder (no config.yaml)")
     target = Path(weights_dir) / f"{name}.pt"
-    replaced = None
-    if target.is_file():
-        replaced = load_model(target, runtime="torch").card.metrics or {}
+    shipped = load_model(target, runtime="torch") if target.is_file() else None
     predictor = load_model(run_path, runtime="torch")
+    if shipped is not None:
+        refuse_another_kind(predictor, shipped, name)
     metrics = measured_metrics(predictor, RunFolder(run_path), data)
-    old = (replaced or {}).get("val", {}).get("accuracy")
-    if old is not None and old > metrics["val"]["accuracy"] and not force:
+    figures = None
+    if shipped is not None:
+        figures = shipped_figures(predictor, shipped, data, name, force)
+        ours, theirs = metrics["val"], figures["val"]
+        worse = [k for k in ("accuracy", "accuracy_tta") if theirs[k] > ours[k]]
+        if worse and not force:
+            raise FerlabError(
+                f"the shipped {name} scores {theirs['accuracy']:.2%} "
+                f"({theirs['accuracy_tta']:.2%} TTA) on its validation split, this run "
+                f"{ours['accuracy']:.2%} ({ours['accuracy_tta']:.2%} TTA) on the same faces; "
+                "not replacing it (--force replaces it)"
+            )
+    with _signals_ignored():  # the record and the weights change together, or neither
+        if record is not None:
+            write_text_atomic(Path(record) / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+        with shipping():
+            export_weights(predictor.model, shipping_card(predictor, metrics), target)
+    replaced = None if shipped is None else (shipped.card.metrics or {})
+    return Shipped(target, metrics, replaced, figures)
+
+
+def refuse_another_kind(candidate: Predictor, shipped: Predictor, name: str) -> None:
+    """A shipped name keeps its classes and preprocessing: code that uses it relies on both."""
+    if tuple(candidate.classes) != tuple(shipped.classes):
         raise FerlabError(
-            f"the shipped {name} scores {old:.2%} on its validation split, this run "
-            f"{metrics['val']['accuracy']:.2%}; not replacing it (--force replaces it)"
+            f"the shipped {name} answers {', '.join(shipped.classes)}; this run answers "
+            f"{', '.join(candidate.classes)}: a shipped name keeps its classes"
         )
-    if record is not None:
-        write_text_atomic(Path(record) / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    with shipping():
-        export_weights(predictor.model, shipping_card(predictor, metrics), target)
-    return Shipped(target, metrics, replaced)
+    if candidate.preprocess != shipped.preprocess:
+        raise FerlabError(
+            f"the shipped {name} prepares faces as {shipped.preprocess.to_dict()}; this run as "
+            f"{candidate.preprocess.to_dict()}: a shipped name keeps its preprocessing"
+        )
+
+
+def shipped_figures(
+    candidate: Predictor, shipped: Predictor, data: str | Path, name: str, force: bool
+) -> dict:
+    """The shipped model's figures on the faces the candidate was measured on: its validation
+    split (which must be the candidate's: a run selected on other faces may have trained on
+    these) and PublicTest, plain and TTA."""
+    ours, theirs = validation_split_of(candidate), validation_split_of(shipped)
+    same_split = set(ours.hashes or ours.ids) == set(theirs.hashes or theirs.ids)
+    if not same_split and not force:
+        raise FerlabError(
+            f"this run was selected on another validation split than the shipped {name}; "
+            "their validation figures are not comparable (train on the same split, or --force)"
+        )
+    figures = {}
+    for split in ("val", "PublicTest"):
+        faces = select_split(shipped if split == "val" else candidate, data, split)
+        plain = evaluate(shipped, faces, split=split).report
+        tta = evaluate(shipped, faces, tta=True, split=split).report
+        figures[split] = {"n": plain["n"], "accuracy": plain["accuracy"],
+                          "accuracy_tta": tta["accuracy"]}  # fmt: skip
+    return figures
+
+
+@contextmanager
+def _signals_ignored():
+    """Ctrl-C and SIGTERM are ignored while the block (ship's last step) runs: an interrupted
+    ship replaced nothing, and a ship that replaced the model finishes and says so. (Python runs signal handlers in
+    the main thread only, so replacing them there covers every thread's signals; masking
+    would not, as torch's threads would take the signal.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = (signal.SIGINT, signal.SIGTERM)
+    before = {s: signal.signal(s, lambda *_: None) for s in stops}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

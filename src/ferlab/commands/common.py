@@ -37,6 +37,8 @@ def detector_option(default: str | None = "yunet", help: str | None = None):
 
 
 def new_output_dir(path: Path, force: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise FerlabError(f"{path}: exists and is not a folder; choose a new folder")
     if path.exists() and any(path.iterdir()) and not force:
         raise FerlabError(f"{path}: exists and is not empty; choose a new folder or use --force")
 

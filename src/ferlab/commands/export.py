@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ferlab.atomic import PACKAGE_MODELS
+from ferlab.atomic import PACKAGE_MODELS, refuse_special_file
 from ferlab.commands.common import TORCH_MODEL_REF, out
 from ferlab.errors import FerlabError
 
@@ -39,6 +39,8 @@ def export_cmd(
     if int8 and not (onnx_path and data):
         raise FerlabError("--int8 quantizes the --onnx export: give --onnx OUT and --data DATA")
     for target in (onnx_path, weights):
+        if target:
+            refuse_special_file(target)
         if target and target.exists() and not force:
             raise FerlabError(f"{target}: exists; use --force to replace it")
     predictor = load_model(model_ref, runtime="torch")
@@ -73,7 +75,7 @@ def ship_cmd(
         None, "--record", help="Folder for metrics.json (default: results/NAME)."
     ),
     force: bool = typer.Option(
-        False, "--force", help="Replace a shipped model that scored higher on validation."
+        False, "--force", help="Replace a shipped model that scores higher on the same faces."
     ),
 ) -> None:
     """Ship a run as a package model: measured on validation and PublicTest (plain and TTA),
@@ -111,6 +113,7 @@ def ensemble_cmd(
 
     if len(members) < 2:
         raise FerlabError("an ensemble needs at least two members")
+    refuse_special_file(out_file)
     if out_file.exists() and not force:
         raise FerlabError(f"{out_file}: exists; use --force to replace it")
     if choose and (weights or not data):

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from PIL import Image
 
-from ferlab.atomic import current_umask
+from ferlab.atomic import current_umask, refuse_special_file
 from ferlab.commands.common import (
     MODEL_REF,
     counted,
@@ -77,6 +77,9 @@ def predict_cmd(
     for output in (out_file, annotate):
         if output is not None and overlaps(output, target):
             raise FerlabError(f"{output}: is (or holds) the input {target}; choose another output")
+    for output in (out_file, figure):
+        if output is not None:
+            refuse_special_file(output)
     if out_file is not None and out_file.exists() and not force:
         raise FerlabError(f"{out_file}: exists; choose a new file or use --force")
     if annotate is not None:
