@@ -11,6 +11,7 @@ from conftest import (
     run_cli,
     synthetic_faces,
     write_fer2013_csv,
+    write_tree,
     zip_tree,
 )
 from ferlab.data import (
@@ -438,3 +439,19 @@ def test_a_course_csv_is_recognised_by_its_header_not_its_name(tmp_path, faces):
     got, _ = load(tmp_path / "my_train.csv", preprocess=RAW)
     assert got.split_names == ["Training"] and got.labels.tolist() == faces.labels[:4].tolist()
     assert got.ids[0] == "my_train.csv:0"
+
+
+def test_linked_split_and_emotion_folders_are_read_and_loops_refused(tmp_path):
+    faces = synthetic_faces(per_class=2)
+    elsewhere = write_tree(faces, tmp_path / "elsewhere")
+    tree = tmp_path / "tree"
+    (tree / "train").mkdir(parents=True)
+    (tree / "test").symlink_to(elsewhere / "test")  # a linked split folder
+    for emotion in (elsewhere / "train").iterdir():  # linked emotion folders
+        (tree / "train" / emotion.name).symlink_to(emotion)
+    got, _ = load(tree, RAW)
+    assert len(got) == len(faces) and sorted(got.hashes) == sorted(faces.hashes)
+    (tree / "train" / "happy" / "again").symlink_to(tree / "train")
+    r = run_cli("data", "info", tree)
+    assert r.returncode == 2 and "already read" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_cli, synthetic_faces, zip_tree
+from conftest import run_cli, synthetic_faces, write_tree, zip_tree
 from ferlab.data import RAW, load
 from ferlab.data.labels import FERPLUS_CLASSES, UNLABELED
 from ferlab.data.votes import LEFT_OUT, majority_labels, soft_targets
+from ferlab.errors import FerlabError
 
 # Hand-made vote rows (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt,
 # unknown, NF) and the majority label FERPlus's rule gives each.
@@ -301,3 +302,40 @@ def test_vote_agreement_on_hand_made_votes():
     got = vote_agreement(votes, np.array([1, 2, 0]), 8)
     assert got["top_voted"] == pytest.approx(2 / 3, abs=1e-4)  # the first answer is not
     assert got["vote_share"] == pytest.approx((2 / 8 + 5 / 10 + 1) / 3, abs=1e-4)
+
+
+def test_ferplus_data_converts_with_its_votes_or_not_at_all(tmp_path):
+    rows = [r for r, _ in ROWS]
+    write_ferplus(tmp_path / "fp", {"FER2013Train": rows[:5], "FER2013Valid": rows[5:]})
+    faces, _ = load(tmp_path / "fp", RAW)
+    r = run_cli("data", "convert", tmp_path / "fp", tmp_path / "copy", "--format", "ferplus")
+    assert r.returncode == 0, r.stderr
+    again, _ = load(tmp_path / "copy", RAW)
+    assert again.votes.tolist() == rows and again.labels.tolist() == faces.labels.tolist()
+    assert (again.images == faces.images).all() and again.splits.tolist() == faces.splits.tolist()
+    # One label per face would drop the votes (and FER+'s ids are not FER2013's): refused.
+    for fmt in ("folders", "fer2013-csv", "ntu-csv"):
+        r = run_cli("data", "convert", tmp_path / "fp", tmp_path / fmt, "--format", fmt)
+        assert r.returncode == 2 and "--format ferplus" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / fmt).exists()
+    # FER2013 data has no votes to write in the FER+ layout.
+    tree = write_tree(synthetic_faces(per_class=1), tmp_path / "tree")
+    r = run_cli("data", "convert", tree, tmp_path / "fp2", "--format", "ferplus")
+    assert r.returncode == 2 and "no raters' votes" in r.stderr
+
+
+def test_single_label_formats_map_classes_by_name():
+    from dataclasses import replace
+
+    from ferlab.data.labels import EMOTIONS, FER2013_TO_FERPLUS
+    from ferlab.data.writers import as_fer2013_labels
+
+    names = ("happiness", "anger", "neutral")  # FER+ names, in an order of their own
+    faces = synthetic_faces(per_class=1)
+    faces = replace(faces.select(np.arange(3)), labels=np.array([0, 1, 2]), classes=names)
+    mapped = as_fer2013_labels(faces, "folders")
+    to_fer = {v: k for k, v in FER2013_TO_FERPLUS.items()}
+    assert [EMOTIONS[i] for i in mapped.labels] == [to_fer[n] for n in names]
+    assert mapped.labels.tolist() == [3, 0, 6]  # happy, angry, neutral by FER2013's ids
+    with pytest.raises(FerlabError, match="contempt has no FER2013 label"):
+        as_fer2013_labels(replace(faces, classes=("contempt", "anger", "neutral")), "ntu-csv")

@@ -110,8 +110,15 @@ def image_files(root: Path, everything: bool = False) -> list[tuple[str, Path]]:
     def cannot_enter(err: OSError):
         raise FerlabError(f"{root}: cannot enter {err.filename} ({err.strerror})")
 
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=cannot_enter):
+    found, seen = [], set()
+    # Linked folders are followed (a split or emotion folder is often a link to another
+    # disk); a folder reached twice would read its faces twice, and a loop for ever.
+    for dirpath, dirnames, filenames in os.walk(root, onerror=cannot_enter, followlinks=True):
+        here = os.stat(dirpath)
+        if (here.st_dev, here.st_ino) in seen:
+            rel = Path(dirpath).relative_to(root).as_posix()
+            raise FerlabError(f"{root}: {rel}: a link to a folder already read (faces read twice)")
+        seen.add((here.st_dev, here.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if not (is_image_name(name) or (everything and name == "label.csv")):

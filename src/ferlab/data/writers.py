@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -17,10 +18,18 @@ import numpy as np
 
 from ferlab.atomic import FULL, current_umask, disk_full, refuse_package_weights
 from ferlab.data.faceset import FaceSet
-from ferlab.data.labels import EMOTIONS, SPLIT_FILE_PREFIX, UNLABELED
+from ferlab.data.labels import (
+    EMOTIONS,
+    FER2013_TO_FERPLUS,
+    FERPLUS_SPLITS,
+    SPLIT_FILE_PREFIX,
+    UNLABELED,
+)
 from ferlab.errors import FerlabError
 
-FORMATS = ("folders", "fer2013-csv", "ntu-csv")
+FORMATS = ("folders", "fer2013-csv", "ntu-csv", "ferplus")
+# Formats of one FER2013 label per face: FER+ votes, or classes FER2013 lacks, do not fit.
+SINGLE_LABEL = ("folders", "fer2013-csv", "ntu-csv")
 _SPLIT_FOLDER = {"Training": "train", "PublicTest": "test", "PrivateTest": "test", "Test": "test"}
 
 
@@ -29,6 +38,7 @@ def convert(faces: FaceSet, fmt: str, out: str | Path) -> Path:
         "folders": _write_folders,
         "fer2013-csv": _write_fer2013,
         "ntu-csv": _write_ntu,
+        "ferplus": _write_ferplus,
     }
     if fmt not in writers:
         raise FerlabError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
@@ -36,7 +46,14 @@ def convert(faces: FaceSet, fmt: str, out: str | Path) -> Path:
     refuse_package_weights(out)
     if out.exists():
         raise FerlabError(f"{out}: already exists; choose a new output path")
-    if fmt != "ntu-csv" and (faces.labels == UNLABELED).any():
+    if fmt in SINGLE_LABEL:
+        faces = as_fer2013_labels(faces, fmt)
+    elif faces.votes is None:
+        raise FerlabError(
+            f"{faces.source}: one label per face, no raters' votes; the ferplus format holds "
+            "FER+ votes (choose folders, fer2013-csv or ntu-csv)"
+        )
+    if fmt in ("folders", "fer2013-csv") and (faces.labels == UNLABELED).any():
         n = int((faces.labels == UNLABELED).sum())
         raise FerlabError(f"{faces.source}: {n} faces have no label; the {fmt} format needs one")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +68,50 @@ def convert(faces: FaceSet, fmt: str, out: str | Path) -> Path:
             raise FerlabError(disk_full(out, "nothing of it is left")) from None
         raise
     return out
+
+
+def as_fer2013_labels(faces: FaceSet, fmt: str) -> FaceSet:
+    """`faces` labelled by FER2013's class ids, mapped by name; refused when it carries votes
+    (the format would drop them) or a class FER2013 lacks."""
+    if faces.votes is not None:
+        raise FerlabError(
+            f"{faces.source}: FER+ data (each face's votes over {len(faces.classes)} classes); "
+            f"the {fmt} format holds one FER2013 label per face and would lose the votes: "
+            "use --format ferplus"
+        )
+    if tuple(faces.classes) == EMOTIONS:
+        return faces
+    to_fer2013 = {fp: fer for fer, fp in FER2013_TO_FERPLUS.items()}
+    names = [to_fer2013.get(c, c) for c in faces.classes]
+    lacking = sorted({n for n in names if n not in EMOTIONS})
+    if lacking:
+        raise FerlabError(
+            f"{faces.source}: class {', '.join(lacking)} has no FER2013 label; the {fmt} format "
+            "holds FER2013's 7 classes"
+        )
+    ids = np.array([EMOTIONS.index(n) for n in names])
+    labels = np.where(faces.labels == UNLABELED, UNLABELED, ids[faces.labels.clip(0)])
+    return replace(faces, labels=labels, classes=EMOTIONS)
+
+
+def _write_ferplus(faces: FaceSet, root: Path) -> None:
+    """FERPlus's layout (what its generate_training_data.py writes): a folder per split with
+    the faces as PNG and label.csv (file name, face box, the 10 vote counts), no header."""
+    folder_of = {split: folder for folder, split in FERPLUS_SPLITS.items()}
+    unknown = sorted(set(faces.split_names) - set(folder_of))
+    if unknown:
+        raise FerlabError(f"{faces.source}: split {', '.join(unknown)} has no FER+ folder")
+    for split in faces.split_names:
+        folder = root / folder_of[split]
+        folder.mkdir()
+        rows = io.StringIO(newline="")
+        w = csv.writer(rows)
+        for k in np.flatnonzero(faces.splits == split):
+            name = f"fer{k:07d}.png"
+            ok, png = cv2.imencode(".png", faces.images[k])
+            (folder / name).write_bytes(png.tobytes())
+            w.writerow([name, "(0, 0, 48, 48)", *(int(v) for v in faces.votes[k])])
+        (folder / "label.csv").write_text(rows.getvalue())
 
 
 def _pixel_text(face: np.ndarray) -> str:

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ferlab.data.images import gray_array, is_image_name, open_image
+from ferlab.data.images import gray_array, open_image
+from ferlab.data.readers import image_files
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor
 from ferlab.photos.detect import Box, Detector, aligned_face
@@ -75,7 +76,7 @@ def image_inputs(target: Path) -> list[Path]:
         return [target]
     if not target.is_dir():
         raise FerlabError(f"{target}: no such file or folder")
-    files = sorted(p for p in target.rglob("*") if p.is_file() and is_image_name(p.name))
+    files = sorted(full for _, full in image_files(target))  # linked folders followed
     if not files:
         raise FerlabError(f"{target}: no images found")
     return files
