@@ -372,7 +372,7 @@ def test_an_ensemble_card_missing_a_member_is_one_line(trained, tmp_path):
                 card.to_dict()}, tmp_path / "cut.pt")  # fmt: skip
     r = run_cli("evaluate", tmp_path / "cut.pt", "--data", data, "--split", "val")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "weights do not fit model ensemble" in r.stderr
+    assert "the card lists 2 ensemble members, the file holds weights for 1" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     # Members selected on other splits, or a lone member, are refused.
     elsewhere = tmp_path / "elsewhere"

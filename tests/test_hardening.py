@@ -394,3 +394,89 @@ def test_force_never_replaces_a_device_node_or_a_fifo(kind, finished_run, tmp_pa
         write_bytes_atomic(link, b"x")
     assert same(os.lstat(node).st_mode) and link.is_symlink()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def saved_with_card(net, card_dict: dict, path: Path) -> Path:
+    state = {f"model.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"state_dict": state, "ferlab": card_dict}, path)
+    return path
+
+
+def test_a_small_file_naming_a_huge_network_is_refused_before_allocating(finished_run, tmp_path):
+    from ferlab.inference import load_model
+
+    model = load_model(finished_run)
+    card = model.card.to_dict()
+    huge = saved_with_card(
+        model.model, card | {"model_args": card["model_args"] | {"widths": [100000]}},
+        tmp_path / "huge.pt",
+    )  # fmt: skip
+    assert huge.stat().st_size < 200_000  # the 360 GB network it names would not fit anywhere
+    with pytest.raises(FerlabError, match="does not fit its weights"):
+        load_model(huge)
+    r = run_cli("evaluate", huge, "--data", tmp_path, "--split", "val")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def ensemble_card(run: Path) -> tuple:
+    from ferlab.export import ensemble_of
+    from ferlab.inference import load_model
+
+    net, card = ensemble_of([load_model(run), load_model(run)])
+    return net, card.to_dict()
+
+
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        (lambda m: m | {"members": m["members"] * 10_000}, "lists 20000 ensemble members"),
+        (lambda m: m | {"weights": [float("nan"), 1.0]}, "one finite, non-negative number"),
+        (lambda m: m | {"weights": [float("inf"), 1.0]}, "one finite, non-negative number"),
+        (lambda m: m | {"weights": [1e308, 1e308]}, "one finite, non-negative number"),
+        (lambda m: m | {"weights": ["a", "b"]}, "one finite, non-negative number"),
+        (lambda m: m | {"weights": [1.0, 1.0, 1.0]}, "one finite, non-negative number"),
+        (lambda m: m | {"members": "cnn-baseline"}, "not a list of models"),
+    ],
+)
+def test_a_hostile_ensemble_card_is_one_line(edit, says, finished_run, tmp_path):
+    from ferlab.inference import load_model
+
+    net, card = ensemble_card(finished_run)
+    path = saved_with_card(net, card | {"model_args": edit(card["model_args"])}, tmp_path / "e.pt")
+    with pytest.raises(FerlabError, match=says):
+        load_model(path)
+
+
+def test_nested_or_cyclic_ensemble_cards_are_one_line(finished_run, tmp_path):
+    from ferlab.inference import load_model
+
+    net, card = ensemble_card(finished_run)
+    args = card["model_args"]
+    nested = {"model": "ensemble", "model_args": args}
+    for _ in range(500):  # deeper than torch.save can write
+        nested = {"model": "ensemble", "model_args": {"members": [nested, nested]}}
+    deep = card | {"model_args": args | {"members": [nested, args["members"][1]]}}
+    cyclic_args = dict(args, members=list(args["members"]))
+    cyclic_args["members"][0] = {"model": "ensemble", "model_args": cyclic_args}
+    for i, bad in enumerate((deep, card | {"model_args": cyclic_args})):
+        try:
+            path = saved_with_card(net, bad, tmp_path / f"{i}.pt")
+        except RecursionError:  # torch cannot save one that deep: it cannot reach a user either
+            continue
+        with pytest.raises(FerlabError, match="nested too deep, or in a cycle"):
+            load_model(path)
+    # An ONNX file's card is JSON: 3,000 levels fit in it.
+    from ferlab.models.card import ModelCard
+
+    for _ in range(2500):
+        nested = {"model": "ensemble", "model_args": {"members": [nested]}}
+    with pytest.raises(FerlabError, match="nested too deep, or in a cycle"):
+        ModelCard.from_dict(card | {"model_args": args | {"members": [nested]}})
+
+
+def test_nan_or_infinite_ensemble_weights_on_the_command_line_are_one_line(finished_run, tmp_path):
+    for weights in ("nan,1", "inf,1", "1e308,1e308", "-1,2", "0,0"):
+        r = run_cli("ensemble", finished_run, finished_run, "--weights", weights, "--out",
+                    tmp_path / "e.pt")  # fmt: skip
+        assert r.returncode == 2 and "finite, non-negative" in r.stderr, (weights, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "e.pt").exists()

@@ -53,6 +53,8 @@ class ModelCard:
         """A validated card; metadata written by earlier ferlab versions is translated."""
         if not isinstance(d, dict):
             raise FerlabError(f"{source}: damaged model card (not a mapping)")
+        if not _plain_tree(d):
+            raise FerlabError(f"{source}: damaged model card (nested too deep, or in a cycle)")
         d = _translate_legacy(dict(d))
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
@@ -78,6 +80,25 @@ class ModelCard:
                 f"num_classes {card.model_args['num_classes']})"
             )
         return card
+
+
+def _plain_tree(value, max_depth: int = 16) -> bool:
+    """Whether a card's values nest at most `max_depth` deep and hold no cycle (a real card
+    nests 4 deep); walked without recursion, so a hostile card cannot exhaust the stack."""
+    stack, containers = [(value, 0)], 0
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list | tuple):
+            children = list(item)
+        else:
+            continue
+        containers += 1
+        if depth >= max_depth or containers > 1_000_000:  # a cycle never ends: depth stops it
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
 
 
 def _translate_legacy(d: dict) -> dict:
@@ -134,7 +155,6 @@ def read_checkpoint(
         crop = int(config.get("crop") or 0)
         meta = meta | {"input_crop": crop if crop < 48 else 0}
     card = ModelCard.from_dict(meta, str(path))
-    model = card.build()
     state = ckpt.get("state_dict")
     if weights == "raw":
         state = ckpt.get("current_model_state", state)  # WeightAveraging's raw weights
@@ -144,13 +164,65 @@ def read_checkpoint(
     state = {
         k.removeprefix("model."): v.float() if v.is_floating_point() else v
         for k, v in state.items()
-        if k.startswith("model.")
+        if isinstance(k, str) and k.startswith("model.") and isinstance(v, torch.Tensor)
     }
+    check_architecture(card, state, path)  # before anything is allocated
+    model = card.build()
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
         raise FerlabError(f"{path}: weights do not fit model {card.model} ({e})") from None
     return model.eval().to(device), card
+
+
+def check_architecture(card: ModelCard, state: dict, path: Path | str) -> None:
+    """The network the card describes has exactly the weights the file carries (names and
+    shapes), checked on a skeleton without storage: a small file naming a huge network, or an
+    ensemble of more members than it holds weights for, is refused before memory is taken."""
+    if card.model == "ensemble":
+        members = card.model_args.get("members")
+        if not isinstance(members, list | tuple) or not all(isinstance(m, dict) for m in members):
+            raise FerlabError(f"{path}: damaged ensemble card (members is not a list of models)")
+        held = {k.split(".")[1] for k in state if k.startswith("members.") and k.count(".") > 1}
+        if len(members) != len(held):
+            raise FerlabError(
+                f"{path}: the card lists {len(members)} ensemble members, the file holds "
+                f"weights for {len(held)}"
+            )
+        parts = [(f"members.{i}.", m) for i, m in enumerate(members)]
+    else:
+        parts = [("", {"model": card.model, "model_args": card.model_args})]
+    expected = {}
+    for prefix, m in parts:
+        if not isinstance(m.get("model"), str) or m["model"] == "ensemble":
+            raise FerlabError(f"{path}: damaged ensemble card (a member is not a plain model)")
+        args = m.get("model_args", {})
+        if not isinstance(args, dict):
+            raise FerlabError(f"{path}: damaged model card (model arguments are not a mapping)")
+        if prefix:
+            args = args | {"num_classes": len(card.classes)}
+        try:
+            with torch.device("meta"):
+                skeleton = create(m["model"], **args)
+        except FerlabError:
+            raise
+        except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+            raise FerlabError(
+                f"{path}: the card's model {m['model']} cannot be built ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''})"
+            ) from None
+        expected |= {prefix + k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != got:
+        wrong = sorted(set(expected) ^ set(got)) or sorted(
+            k for k in expected if expected[k] != got[k]
+        )
+        k = wrong[0]
+        raise FerlabError(
+            f"{path}: the card describes a network that does not fit its weights ({k}: "
+            f"{expected.get(k, 'not in the network')} in the card's network, "
+            f"{got.get(k, 'missing')} in the file)"
+        )
 
 
 def checkpoint_bytes(model: nn.Module, card: ModelCard) -> bytes:

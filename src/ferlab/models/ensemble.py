@@ -7,6 +7,8 @@ and ONNX export (one graph) work on it as on any model. Its logits are the log o
 probability, so the softmax every caller takes gives the mean back.
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -24,19 +26,19 @@ class Ensemble(FERModel):
         input_crop: int = 0,
     ):
         super().__init__(input_crop)
-        if len(members) < 2:
-            raise FerlabError("an ensemble needs at least two members")
+        if not isinstance(members, list | tuple) or len(members) < 2:
+            raise FerlabError("an ensemble needs a list of at least two members")
+        shares = ensemble_weights(weights, len(members))
         nets = []
         for m in members:
             if not isinstance(m, dict) or not isinstance(m.get("model"), str):
-                raise FerlabError(f"ensemble member {m!r}: not a model name and its arguments")
+                raise FerlabError(f"ensemble member {str(m)[:80]}: not a model name and arguments")
+            if m["model"] == "ensemble":  # nesting could recurse without end (or in a cycle)
+                raise FerlabError("an ensemble member cannot be an ensemble: list its members")
             args = dict(m.get("model_args", {})) | {"num_classes": num_classes}
             nets.append(create(m["model"], **args))
         self.members = nn.ModuleList(nets)
-        w = torch.ones(len(nets)) if weights is None else torch.tensor(weights, dtype=torch.float)
-        if w.shape != (len(nets),) or (w < 0).any() or w.sum() <= 0:
-            raise FerlabError(f"ensemble weights {weights}: one non-negative weight per member")
-        self.register_buffer("weights", w / w.sum(), persistent=False)
+        self.register_buffer("weights", torch.tensor(shares), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         probs = torch.stack([torch.softmax(net(x).float(), 1) for net in self.members])
@@ -44,9 +46,30 @@ class Ensemble(FERModel):
         return mean.clamp_min(1e-12).log()
 
 
+def ensemble_weights(weights, n: int) -> list[float]:
+    """The members' shares (summing to 1) of one finite, non-negative number per member."""
+    if weights is None:
+        return [1.0 / n] * n
+    ok = isinstance(weights, list | tuple) and len(weights) == n
+    ok = ok and all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+    ok = ok and all(math.isfinite(w) and w >= 0 for w in weights)
+    total = sum(weights) if ok else 0.0  # 1e308 + 1e308 is inf: refused below
+    if not (ok and 0 < total < math.inf):
+        shown = str(weights)[:80]
+        raise FerlabError(
+            f"ensemble weights {shown}: one finite, non-negative number per member ({n}), not all 0"
+        )
+    return [w / total for w in weights]
+
+
 def ensemble_config(members=(), **_) -> ModelConfig:
     # Members keep their own crops inside; the ensemble takes whole faces. No single feature
     # map to explain with Grad-CAM: gradients go through every member.
+    if not isinstance(members, list | tuple) or not all(
+        isinstance(m, dict) and isinstance(m.get("model"), str) and m["model"] != "ensemble"
+        for m in members
+    ):
+        raise FerlabError("ensemble members: a list of plain models (an ensemble holds none)")
     configs = [model_config(m["model"], **m.get("model_args", {})) for m in members]
     convolutional = any(c.convolutional for c in configs)
     return ModelConfig(accepts_crops=False, convolutional=convolutional, standalone=False)
