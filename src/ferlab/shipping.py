@@ -156,9 +156,9 @@ def shipped_figures(
 @contextmanager
 def _signals_ignored():
     """Ctrl-C and SIGTERM are ignored while the block (ship's last step) runs: an interrupted
-    ship replaced nothing, and a ship that replaced the model finishes and says so. (Python runs signal handlers in
-    the main thread only, so replacing them there covers every thread's signals; masking
-    would not, as torch's threads would take the signal.)"""
+    ship replaced nothing, and a ship that replaced the model finishes and says so. (Python
+    runs signal handlers in the main thread only, so replacing them there covers every
+    thread's signals; masking would not, as torch's threads would take the signal.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
