@@ -455,3 +455,31 @@ def test_linked_split_and_emotion_folders_are_read_and_loops_refused(tmp_path):
     r = run_cli("data", "info", tree)
     assert r.returncode == 2 and "already read" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("member", ["happy_face", "label.csv", "fer2013new.csv", "pixels"])
+def test_zip_members_that_inflate_past_any_face_or_label_file_are_one_line(member, tmp_path):
+    import zipfile
+
+    import cv2
+
+    from ferlab.data.readers import MAX_MEMBER_BYTES
+
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zeros = b"\0" * (MAX_MEMBER_BYTES + 1)
+        if member == "happy_face":
+            zf.writestr("fer2013/train/happy/Training_9.png", zeros)
+        elif member == "label.csv":
+            zf.writestr("ferplus/FER2013Train/label.csv", b"\n" * (MAX_MEMBER_BYTES + 1))
+            zf.writestr("ferplus/FER2013Train/fer0000000.png", b"")
+        elif member == "fer2013new.csv":
+            zf.writestr("fer2013.csv", "emotion,pixels,Usage\n")
+            zf.writestr("fer2013new.csv", b"\n" * (64 * 2**20 + 1))
+        else:  # a small PNG of 25 Mpixels
+            ok, png = cv2.imencode(".png", np.zeros((5000, 5000), np.uint8))
+            zf.writestr("fer2013/train/happy/Training_9.png", png.tobytes())
+    assert path.stat().st_size < 2_000_000
+    r = run_cli("data", "info", path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "at most" in r.stderr or "image too large" in r.stderr, r.stderr

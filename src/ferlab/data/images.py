@@ -57,6 +57,6 @@ def gray_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.uint8)
 
 
-def decode_gray(data: bytes, name: str) -> np.ndarray:
+def decode_gray(data: bytes, name: str, max_pixels: int = 100_000_000) -> np.ndarray:
     """Bytes of an image file -> (H, W) uint8 grayscale."""
-    return gray_array(open_image(data, name))
+    return gray_array(open_image(data, name, max_pixels))

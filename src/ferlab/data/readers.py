@@ -136,9 +136,29 @@ def image_files(root: Path, everything: bool = False) -> list[tuple[str, Path]]:
     return found
 
 
+# What one file of a dataset may hold: a face image (a 48x48 PNG is 2 kB; a photo of a face a
+# few MB) or a FER+ label.csv (a row of about 50 bytes a face: 1.4 MB for FER2013Train). A zip
+# member is refused by the size it declares (zipfile never inflates past it), before it is read.
+MAX_MEMBER_BYTES = 32 * 2**20
+# fer2013new.csv (votes for 35,887 faces) is about 2 MB.
+MAX_VOTES_BYTES = 64 * 2**20
+# A dataset's face, decoded: 16 Mpixels (a 48x48 face needs 2,304; a phone photo has 12 M).
+MAX_FACE_PIXELS = 16_000_000
+
+
+def _too_large(where: str, size: int, limit: int) -> FerlabError:
+    return FerlabError(
+        f"{where}: {size / 1e6:.0f} MB, more than any face image or label file of a dataset "
+        f"(at most {limit / 1e6:.0f} MB are read)"
+    )
+
+
 def _file_reader(root: Path, rel: str, full: Path) -> Callable[[], bytes]:
     def read() -> bytes:
         try:
+            size = full.stat().st_size
+            if size > MAX_MEMBER_BYTES:
+                raise _too_large(f"{root}: {rel}", size, MAX_MEMBER_BYTES)
             return full.read_bytes()
         except OSError as e:
             raise FerlabError(f"{root}: {rel}: cannot read ({e.strerror})") from None
@@ -180,6 +200,9 @@ def _read_zip(path: Path) -> FaceSet:
 def _zip_text(zf: zipfile.ZipFile, path: Path, name: str) -> io.StringIO:
     """A small zip member's text, read whole (fer2013new.csv: about 2 MB)."""
     try:
+        size = zf.getinfo(name).file_size
+        if size > MAX_VOTES_BYTES:
+            raise _too_large(f"{path}!{name}", size, MAX_VOTES_BYTES)
         return io.StringIO(zf.read(name).decode("utf-8-sig"), newline="")
     except UnicodeDecodeError as e:
         raise FerlabError(f"{path}!{name}: cannot read ({e})") from None
@@ -187,9 +210,14 @@ def _zip_text(zf: zipfile.ZipFile, path: Path, name: str) -> io.StringIO:
         raise _member_error(path, name, e) from None
 
 
-def zip_reader(zf: zipfile.ZipFile, name: str) -> Callable[[], bytes]:
+def zip_reader(
+    zf: zipfile.ZipFile, name: str, limit: int = MAX_MEMBER_BYTES
+) -> Callable[[], bytes]:
     def read() -> bytes:
         try:
+            size = zf.getinfo(name).file_size
+            if size > limit:
+                raise _too_large(f"{zf.filename}!{name}", size, limit)
             return zf.read(name)
         except ZIP_MEMBER_ERRORS as e:
             raise _member_error(zf.filename, name, e) from None
@@ -229,7 +257,7 @@ def _read_image_tree(entries: list[Entry], source: str) -> FaceSet:
     splits, ids, resized = [], [], 0
     for i, (relpath, read) in enumerate(entries):
         labels[i], split = _label_and_split(relpath, source)
-        gray = decode_gray(read(), f"{source}: {relpath}")
+        gray = decode_gray(read(), f"{source}: {relpath}", MAX_FACE_PIXELS)
         resized += gray.shape != (FACE_SIZE, FACE_SIZE)
         images[i] = to_face_size(gray)
         splits.append(split)
@@ -280,7 +308,7 @@ def read_ferplus(entries: list[Entry], source: str) -> FaceSet:
             member = folder + name
             if "/" in name or member not in by_path:
                 raise FerlabError(f"{where}: {name[:80]} is not in {folder or 'the folder'}")
-            gray = decode_gray(by_path[member](), f"{source}: {member}")
+            gray = decode_gray(by_path[member](), f"{source}: {member}", MAX_FACE_PIXELS)
             images.append(to_face_size(gray))
             votes.append(counts)
             splits.append(split)
