@@ -282,3 +282,21 @@ def test_ensemble_weights_are_the_one_grid_weighting_that_classifies_every_face(
     assert two.weights == (3.0, 2.0) and two.equal_accuracy == 0.5
     with pytest.raises(FerlabError, match="same faces"):
         chosen_weights([probs[0], probs[1][:5]], labels)
+
+
+def test_many_members_are_weighed_by_a_bounded_search():
+    import tracemalloc
+
+    from ferlab.evaluation import chosen_weights
+    from ferlab.evaluation.weights import LEVELS
+
+    # 13 members (4^13 = 67M grid weightings): the same a/b case as above among 11 members
+    # that are always wrong; coordinate ascent finds a weighting that classifies every face.
+    right = [[0.9] * 3 + [0.3] * 3, [0.0] * 3 + [0.85] * 3] + [[0.0] * 6] * 11
+    probs = [np.stack([np.array(p), 1 - np.array(p)], 1) for p in right]
+    tracemalloc.start()
+    choice = chosen_weights(probs, np.zeros(6, int))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert choice.accuracy == 1.0 and choice.weights[2:] == (0.0,) * 11
+    assert choice.candidates <= 13 * len(LEVELS) * 10 and peak < 50e6
