@@ -383,3 +383,27 @@ def test_an_ensemble_card_missing_a_member_is_one_line(trained, tmp_path):
     assert r.returncode == 2 and "at least two members" in r.stderr
     r = run_cli("ensemble", run, run, "--out", tmp_path / "z.pt", "--choose-weights")
     assert r.returncode == 2 and "needs --data" in r.stderr
+
+
+@pytest.mark.parametrize("harm", ["damaged", "substituted"])
+def test_a_damaged_or_substituted_cached_graph_is_exported_again(harm, tmp_path, monkeypatch):
+    from ferlab.runtime import TorchBackend, onnx_backend, weights_key
+
+    monkeypatch.setenv("FERLAB_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    model = create("cnn-baseline", widths=[8, 16, 16, 32]).eval()
+    other = create("cnn-baseline", widths=[8, 16, 16, 32]).eval()  # other weights, same shape
+    faces = torch.from_numpy(synthetic_faces(per_class=2, seed=1).images).float().div(255)
+    batch = faces.unsqueeze(1).numpy()
+    expected = TorchBackend(model).logits(batch)
+    onnx_backend(model)
+    graph = tmp_path / "cache" / "onnx" / f"{weights_key(model)}.onnx"
+    if harm == "damaged":
+        graph.write_bytes(graph.read_bytes()[:500])
+    else:  # another model's graph, with its hash recorded beside it: it answers otherwise
+        onnx_backend(other)
+        theirs = graph.with_name(f"{weights_key(other)}.onnx")
+        shutil.copy(theirs, graph)
+        shutil.copy(theirs.with_suffix(".sha256"), graph.with_suffix(".sha256"))
+    np.testing.assert_allclose(onnx_backend(model).logits(batch), expected, atol=1e-4)
+    np.testing.assert_allclose(onnx_backend(model).logits(batch), expected, atol=1e-4)  # mended

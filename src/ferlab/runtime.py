@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferlab.atomic import write_bytes_atomic
+from ferlab.atomic import write_bytes_atomic, write_text_atomic
 from ferlab.errors import FerlabError
 
 RUNTIMES = ("onnx", "torch")
@@ -140,17 +140,45 @@ def weights_key(model: nn.Module) -> str:
 
 
 def onnx_backend(model: nn.Module) -> OnnxBackend:
-    """The torch model run by ONNX Runtime, its graph exported once and cached."""
+    """The torch model run by ONNX Runtime, its graph exported once and cached. A cached graph
+    is used only when its bytes have the hash recorded beside it and it answers a probe batch
+    as the torch model does: a damaged or substituted file is exported again."""
     from ferlab.data.cache import cache_dir
 
-    path = cache_dir() / "onnx" / f"{weights_key(model)}.onnx"
-    if not path.is_file():
-        graph = onnx_graph(model).SerializeToString()
-        try:
-            write_bytes_atomic(path, graph)
-        except OSError:  # a read-only cache: run from memory, export again next time
-            return OnnxBackend(graph)
-    return OnnxBackend(path)
+    folder = cache_dir() / "onnx"
+    key = weights_key(model)
+    path, digest = folder / f"{key}.onnx", folder / f"{key}.sha256"
+    cached = _verified_graph(path, digest)
+    if cached is not None:
+        with contextlib.suppress(Exception):  # onnxruntime raises its own types on bad graphs
+            backend = OnnxBackend(cached)
+            if _agrees(backend, model):
+                return backend
+    graph = onnx_graph(model).SerializeToString()
+    try:
+        write_bytes_atomic(path, graph)
+        write_text_atomic(digest, hashlib.sha256(graph).hexdigest() + "\n")
+    except OSError:  # a read-only cache: run from memory, export again next time
+        pass
+    return OnnxBackend(graph)
+
+
+def _verified_graph(path: Path, digest: Path) -> bytes | None:
+    """The cached graph's bytes, when they hash to the recorded digest (read once: what is
+    checked is what runs)."""
+    try:
+        graph, recorded = path.read_bytes(), digest.read_text().strip()
+    except (OSError, UnicodeError):
+        return None
+    return graph if hashlib.sha256(graph).hexdigest() == recorded else None
+
+
+def _agrees(backend: OnnxBackend, model: nn.Module) -> bool:
+    probe = np.random.default_rng(0).random((2, 1, 48, 48), dtype=np.float32)
+    with torch.no_grad():
+        expected = model.eval()(torch.from_numpy(probe)).float().numpy()
+    got = backend.logits(probe)
+    return got.shape == expected.shape and bool(np.allclose(got, expected, atol=1e-3, rtol=1e-3))
 
 
 def onnx_card(path: Path):
