@@ -480,3 +480,64 @@ def test_nan_or_infinite_ensemble_weights_on_the_command_line_are_one_line(finis
                     tmp_path / "e.pt")  # fmt: skip
         assert r.returncode == 2 and "finite, non-negative" in r.stderr, (weights, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "e.pt").exists()
+
+
+def test_a_training_that_completes_no_epoch_leaves_no_folder(data, tmp_path):
+    run = tmp_path / "run"
+    r = run_cli("train", "--data", data, "--out", run, "--model", "cnn-small", "--epochs", "1",
+                "--minutes", "1e-7", "--precision", "fp32")  # fmt: skip
+    assert r.returncode == 2 and "before an epoch was completed" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not run.exists()
+
+
+def test_ferplus_training_faces_without_a_label_are_one_line_and_leave_no_folder(tmp_path):
+    from test_ferplus import write_ferplus
+
+    no_majority = [0, 0, 0, 0, 0, 0, 0, 0, 10, 0]  # every vote "unknown": no label
+    labelled = [10, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    write_ferplus(tmp_path / "fp", {"FER2013Train": [no_majority] * 12,
+                                    "FER2013Valid": [labelled] * 3})  # fmt: skip
+    with pytest.raises(FerlabError, match="no Training faces with a label"):
+        train(tiny_config(tmp_path / "fp", tmp_path / "run", epochs=1, label_mode="majority"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_interrupted_evaluate_out_leaves_nothing_and_the_rerun_works(
+    finished_run, data, tmp_path, monkeypatch
+):
+    import ferlab.evaluation
+
+    real = ferlab.evaluation.write_evaluation
+
+    def write_then_stop(ev, folder):
+        real(ev, folder)  # every file written, then the signal comes
+        raise KeyboardInterrupt
+
+    out = tmp_path / "eval"
+    monkeypatch.setattr(ferlab.evaluation, "write_evaluation", write_then_stop)
+    r = run_cli("evaluate", finished_run, "--data", data, "--split", "val", "--out", out)
+    assert r.returncode == 130 and not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no hidden partial folder either
+    monkeypatch.setattr(ferlab.evaluation, "write_evaluation", real)
+    r = run_cli("evaluate", finished_run, "--data", data, "--split", "val", "--out", out)
+    assert r.returncode == 0 and (out / "eval.json").is_file(), r.stderr
+
+
+def test_a_staged_folder_appears_whole_and_force_replaces_by_name(tmp_path):
+    from ferlab.atomic import staged_folder
+
+    dest = tmp_path / "set"
+    with pytest.raises(KeyboardInterrupt), staged_folder(dest) as staging:
+        (staging / "a.json").write_text("1")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    with staged_folder(dest) as staging:
+        (staging / "a.json").write_text("1")
+        (staging / "b.png").write_text("2")
+    (dest / "mine.txt").write_text("kept")
+    with staged_folder(dest) as staging:
+        (staging / "a.json").write_text("3")
+    assert {p.name: p.read_text() for p in dest.iterdir()} == {
+        "a.json": "3", "b.png": "2", "mine.txt": "kept"
+    }  # fmt: skip
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import shutil
 import stat
 import tempfile
 from contextlib import contextmanager
@@ -90,6 +91,35 @@ def atomic_writer(path: Path, mode: str = "wb"):
         raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def staged_folder(dest: Path):
+    """A set of files (an evaluation, a figure set) written into a hidden folder beside `dest`
+    and moved in once all are written: an interrupted command leaves nothing in `dest`, so
+    its rerun is not refused as writing into a non-empty folder. Into an existing `dest`
+    (--force) the files move one by one, replacing those of the same name."""
+    dest = Path(dest)
+    refuse_package_weights(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
+    try:
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's is owner-only; the result not
+        yield staging
+        if dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()
+        if not dest.exists():
+            staging.rename(dest)
+            return
+        for f in sorted(staging.iterdir()):
+            target = dest / f.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(f, target)
+        staging.rmdir()
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
         raise
 
 

@@ -3,13 +3,14 @@ options made from a config dataclass's fields (so a setting is declared once).""
 
 import inspect
 import typing
+from contextlib import contextmanager
 from dataclasses import Field
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from ferlab.atomic import PACKAGE_WEIGHTS_DIR
+from ferlab.atomic import PACKAGE_WEIGHTS_DIR, staged_folder
 from ferlab.errors import FerlabError
 from ferlab.photos.detect import list_detectors
 from ferlab.settings import flag_of
@@ -34,6 +35,18 @@ def runtime_option():
 
 def detector_option(default: str | None = "yunet", help: str | None = None):
     return typer.Option(default, "--detector", help=help or f"Face detector: {DETECTORS}.")
+
+
+@contextmanager
+def output_folder(path: Path | None, force: bool):
+    """The folder a command writes its set of files into (None: no --out): checked as
+    `new_output_dir`, written as `staged_folder` (all of it, or nothing)."""
+    if path is None:
+        yield None
+        return
+    new_output_dir(path, force)
+    with staged_folder(path) as staging:
+        yield staging
 
 
 def new_output_dir(path: Path, force: bool) -> None:

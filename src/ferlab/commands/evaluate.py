@@ -10,8 +10,8 @@ from ferlab.commands.common import (
     DETECTORS,
     MODEL_REF,
     detector_option,
-    new_output_dir,
     out,
+    output_folder,
     runtime_option,
 )
 
@@ -37,17 +37,25 @@ def evaluate_cmd(
     from ferlab.evaluation import evaluate, select_split, write_evaluation
     from ferlab.inference import load_model
 
-    if out_dir:
-        new_output_dir(out_dir, force)
-    predictor = load_model(model_ref, runtime=runtime)
+    predictor = None
+    with output_folder(out_dir, force) as staging:
+        predictor = load_model(model_ref, runtime=runtime)
+        if detector:
+            from ferlab.photos.photo_eval import evaluate_photos
+
+            r = evaluate_photos(predictor, data, detector, tta) | {"model": str(model_ref)}
+            if staging:
+                from ferlab.atomic import write_text_atomic
+
+                write_text_atomic(staging / "eval.json", json.dumps(r, indent=1) + "\n")
+        else:
+            faces = select_split(predictor, data, split)
+            ev = evaluate(
+                predictor, faces, tta=tta, name=str(model_ref), split=split or faces.split_names[0]
+            )
+            if staging:
+                write_evaluation(ev, staging)
     if detector:
-        from ferlab.photos.photo_eval import evaluate_photos
-
-        r = evaluate_photos(predictor, data, detector, tta) | {"model": str(model_ref)}
-        if out_dir:
-            from ferlab.atomic import write_text_atomic
-
-            write_text_atomic(out_dir / "eval.json", json.dumps(r, indent=1) + "\n")
         if as_json:
             print(json.dumps(r, indent=1))
             return
@@ -59,12 +67,6 @@ def evaluate_cmd(
         for name in r["no_face"]:
             out.print(f"no face: {name}")
         return
-    faces = select_split(predictor, data, split)
-    ev = evaluate(
-        predictor, faces, tta=tta, name=str(model_ref), split=split or faces.split_names[0]
-    )
-    if out_dir:
-        write_evaluation(ev, out_dir)
     if as_json:
         print(json.dumps(ev.report, indent=1))
         return
@@ -98,6 +100,6 @@ def compare_cmd(
     """Table and overlaid training curves of several runs."""
     from ferlab.evaluation import compare
 
-    new_output_dir(out_dir, force)
-    result = compare(runs, out_dir)
+    with output_folder(out_dir, force) as staging:
+        result = compare(runs, staging)
     out.print(result["markdown"])

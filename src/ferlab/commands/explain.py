@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ferlab.atomic import write_text_atomic
-from ferlab.commands.common import TORCH_MODEL_REF, new_output_dir, out
+from ferlab.commands.common import TORCH_MODEL_REF, out, output_folder
 from ferlab.data import RAW, load
 from ferlab.data.images import decode_gray
 from ferlab.data.preprocess import to_face_size
@@ -157,9 +157,11 @@ def explain_saliency(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Saliency maps for chosen faces, and a class-average map per emotion."""
-    new_output_dir(out_dir, force)
-    files = saliency_report(model_ref, data, split, per_class, ids, method, target, sample, out_dir)
-    out.print("wrote " + ", ".join(str(f) for f in files))
+    with output_folder(out_dir, force) as staging:
+        files = saliency_report(
+            model_ref, data, split, per_class, ids, method, target, sample, staging
+        )
+    out.print("wrote " + ", ".join(str(out_dir / Path(f).relative_to(staging)) for f in files))
 
 
 def explain_check(
@@ -175,9 +177,8 @@ def explain_check(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Can the saliency maps be trusted? Randomization, deletion/insertion, stability."""
-    if out_dir is not None:
-        new_output_dir(out_dir, force)
-    result = trust_report(model_ref, data, split, n, cascade_faces, out_dir)
+    with output_folder(out_dir, force) as staging:
+        result = trust_report(model_ref, data, split, n, cascade_faces, staging)
     if as_json:
         print(json.dumps(result, indent=1))
         return
@@ -207,8 +208,9 @@ def explain_activations(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """The output of every filter of one layer for one face, as one grid."""
-    new_output_dir(out_dir, force)
-    out.print(f"wrote {activations_report(model_ref, layer, image, data, out_dir)}")
+    with output_folder(out_dir, force) as staging:
+        path = activations_report(model_ref, layer, image, data, staging)
+    out.print(f"wrote {out_dir / Path(path).relative_to(staging)}")
 
 
 def explain_filters(
@@ -220,6 +222,6 @@ def explain_filters(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Gradient-ascent images that excite each filter (or class output) most."""
-    new_output_dir(out_dir, force)
-    path, seconds = filters_report(model_ref, layer, filters, steps, out_dir)
-    out.print(f"wrote {path} in {seconds:.1f} s")
+    with output_folder(out_dir, force) as staging:
+        path, seconds = filters_report(model_ref, layer, filters, steps, staging)
+    out.print(f"wrote {out_dir / Path(path).relative_to(staging)} in {seconds:.1f} s")

@@ -1,16 +1,14 @@
 """`ferlab predict` on photos, folders of photos, videos and datasets: rows out, annotated
 copies of photos."""
 
-import os
-import shutil
-import tempfile
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
 from PIL import Image
 
-from ferlab.atomic import current_umask, refuse_special_file
+from ferlab.atomic import refuse_special_file, staged_folder
 from ferlab.commands.common import (
     MODEL_REF,
     counted,
@@ -168,11 +166,13 @@ def predict_media(
     video_rows = []
     inputs = None if video else image_inputs(target)  # fails early on an empty folder
     check_rows_path(out)
-    # Annotated copies gather in a hidden folder beside the destination and move there when
-    # all are written: an interrupted or failed run leaves no half set behind.
-    staging = _staging_dir(annotate_dir) if annotate_dir is not None else None
     emotions, bad, counts = Counter(), [], Counter()
-    try:
+    with ExitStack() as stack:
+        # Annotated copies gather in a hidden folder beside the destination and move there
+        # when all are written: an interrupted or failed run leaves no half set behind.
+        staging = None
+        if annotate_dir is not None:
+            staging = stack.enter_context(staged_folder(annotate_dir))
         with row_file(out, labels, video) as writer:
 
             def record(result, img: Image.Image | None, annotated_name: str, frame=None):
@@ -209,28 +209,4 @@ def predict_media(
             if plot is not None:
                 summary["plot"] = str(_plot_video(video_rows, labels, target, plot))
             writer.finish(summary)
-        if staging is not None:
-            _move_into(staging, annotate_dir)
-    except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
     return summary
-
-
-def _staging_dir(dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
-    os.chmod(path, 0o777 & ~current_umask())  # mkdtemp's is owner-only; the result is not
-    return path
-
-
-def _move_into(staging: Path, dest: Path) -> None:
-    """The staged copies into `dest`: renamed whole when it does not exist, else file by file
-    (a --force over an existing folder replaces the copies of the same name)."""
-    if not dest.exists():
-        staging.rename(dest)
-        return
-    for f in staging.iterdir():
-        os.replace(f, dest / f.name)
-    staging.rmdir()

@@ -219,7 +219,17 @@ def train(
     made_here = not resume and not any(out.iterdir())
     try:
         with quiet_lightning():
-            return _train(cfg, resume, callbacks)
+            result = _train(cfg, resume, callbacks)
+        if result is not None and made_here and not RunFolder(out).last.is_file():
+            # Nothing to continue and nothing to use: a folder left now would only block the
+            # rerun (refused as existing, and --resume finds no checkpoint).
+            if result.stopped_by == "interrupt":
+                raise KeyboardInterrupt
+            raise FerlabError(
+                f"{out}: stopped by {result.stopped_by} before an epoch was completed; nothing "
+                "was kept (give a budget of at least one epoch)"
+            )
+        return result
     except BaseException as e:
         # A run that fails before its first epoch leaves nothing that would block a rerun;
         # after one, last.ckpt (written whole or not at all) lets --resume continue it.
@@ -253,6 +263,9 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
         split = carve_validation(faces, cfg.val_fraction, cfg.split_seed)
     train_set, val_set = split.apply(faces)  # refuses data the split was not carved from
     train_set, val_set, votes = label_faces(train_set, val_set, cfg.label_mode)
+    for name, part in (("Training", train_set), ("validation", val_set)):
+        if not len(part):
+            raise FerlabError(f"{cfg.data}: no {name} faces with a label to train on")
     if resume and writer:
         saved = TrainConfig.from_yaml(run.config)
         if cfg.extended != saved.extended:  # --extend-epochs, now that the data is the run's
