@@ -86,6 +86,9 @@ def test_ferplus_layout_reads_votes_back_exactly(tmp_path, container):
         (lambda line: line.rsplit(",", 1)[0], "9 vote counts, expected 10"),
         (lambda line: line.replace(",0,0,0,0", ",0,-1,0,0", 1), "not a count"),
         (lambda line: line.replace("fer0000001", "fer9999999"), "fer9999999.png is not in"),
+        (lambda line: line.replace(",0,0,0,0", "," + "9" * 30 + ",0,0,0", 1), "more than 1000"),
+        (lambda line: line.replace(",0,0,0,0", ",1001,0,0,0", 1), "more than 1000 raters"),
+        (lambda line: line.replace("fer0000001", "fer0000000"), "listed twice"),
     ],
 )
 def test_a_bad_label_csv_row_is_one_line(tmp_path, edit, says):
@@ -152,6 +155,10 @@ def test_fer2013new_beside_fer2013_reads_votes_row_by_row(tmp_path, given):
             "not of the same faces",
         ),  # fmt: skip
         (lambda lines: [lines[0], lines[1].replace(",0,", ",x,", 1), *lines[2:]], "not a count"),
+        (
+            lambda lines: [lines[0], lines[1].replace(",0,", f",{2**70},", 1), *lines[2:]],
+            "more than 1000 raters",
+        ),  # fmt: skip
     ],
 )
 def test_a_bad_fer2013new_is_one_line(tmp_path, edit, says):
@@ -339,3 +346,9 @@ def test_single_label_formats_map_classes_by_name():
     assert mapped.labels.tolist() == [3, 0, 6]  # happy, angry, neutral by FER2013's ids
     with pytest.raises(FerlabError, match="contempt has no FER2013 label"):
         as_fer2013_labels(replace(faces, classes=("contempt", "anger", "neutral")), "ntu-csv")
+
+
+def test_an_empty_label_csv_is_one_line_not_a_lost_split(tmp_path):
+    write_ferplus(tmp_path / "fp", {"FER2013Train": [r for r, _ in ROWS[:3]], "FER2013Valid": []})
+    r = run_cli("data", "info", tmp_path / "fp")
+    assert r.returncode == 2 and "FER2013Valid/label.csv lists no faces" in r.stderr, r.stderr

@@ -541,3 +541,48 @@ def test_a_staged_folder_appears_whole_and_force_replaces_by_name(tmp_path):
         "a.json": "3", "b.png": "2", "mine.txt": "kept"
     }  # fmt: skip
     assert [p.name for p in tmp_path.iterdir()] == ["set"]
+
+
+@pytest.mark.parametrize(
+    "line, says",
+    [
+        ("epochs: 1.5", "epochs: 1.5 is not a whole number"),
+        ("epochs: .inf", "epochs: inf is not a whole number"),
+        ("batch_size: 2.5", "batch_size: 2.5 is not a whole number"),
+        ("model_args: [1, 2]", "is not a mapping of arguments"),
+        ("seed: abc", "seed: 'abc' is not a whole number"),
+        ("val_fraction: '0.5'", "val_fraction: '0.5' is not a finite number"),
+        ("lr: .nan", "lr: nan is not a finite number"),
+    ],
+)
+def test_a_config_with_wrong_typed_values_is_one_line(line, says, data, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model: cnn-small\n{line}\n")
+    r = run_cli("train", "--config", config, "--data", data, "--out", tmp_path / "run")
+    assert r.returncode == 2 and says in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (("saliency", "--per-class", "0"), "--per-class must be at least 1"),
+        (("saliency", "--per-class", "-3"), "--per-class must be at least 1"),
+        (("saliency", "--sample", "-5"), "--sample must be at least 1"),
+        (("saliency", "--sample", "0"), "--sample must be at least 1"),
+        (("filters", "--layer", "features.block1.act1", "--filters", "5-2"), "runs backwards"),
+        (("filters", "--layer", "features.block1.act1", "--filters", "0-99999999"), "has filters"),
+        (("filters", "--layer", "features.block1.act1", "--steps", "0"), "--steps must be"),
+        (("filters", "--layer", "features.block1.act1", "--steps", "-5"), "--steps must be"),
+        (("check", "--n", "0"), "--n must be at least 1"),
+    ],
+)
+def test_explain_counts_out_of_range_are_one_line_and_write_nothing(
+    args, says, finished_run, data, tmp_path
+):
+    kind, *rest = args
+    needs_data = () if kind == "filters" else ("--data", data)
+    out = tmp_path / "out"
+    r = run_cli("explain", kind, finished_run, *needs_data, *rest, "--out", out)
+    assert r.returncode == 2 and says in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()

@@ -25,6 +25,13 @@ from ferlab.plots import (
 )
 
 
+def at_least_one(**counts: int) -> None:
+    """One line for a count option below 1 (--per-class 0 drew no face; --steps -5 ran none)."""
+    for name, value in counts.items():
+        if value < 1:
+            raise FerlabError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+
+
 def _default_split(names: list[str], split: str | None) -> str:
     if split:
         return split
@@ -92,8 +99,13 @@ def parse_filters(spec: str | None, n: int) -> list[int]:
         lo, _, hi = part.partition("-")
         if not lo.strip().isdigit() or (hi and not hi.strip().isdigit()):
             raise FerlabError(f"--filters: '{part}' is not a number or a range like 0-15")
-        chosen += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    return chosen
+        first, last = int(lo), int(hi) if hi else int(lo)
+        if last < first:
+            raise FerlabError(f"--filters: '{part}' runs backwards (write {last}-{first})")
+        if last >= n:  # checked before a list of them is made: 0-99999999 would take GBs
+            raise FerlabError(f"--filters: the layer has filters 0-{n - 1}, not {last}")
+        chosen += range(first, last + 1)
+    return sorted(set(chosen))
 
 
 def filters_report(model_ref, layer, filters_spec, steps, out: Path) -> tuple[Path, float]:
@@ -157,6 +169,7 @@ def explain_saliency(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Saliency maps for chosen faces, and a class-average map per emotion."""
+    at_least_one(per_class=per_class, sample=sample)
     with output_folder(out_dir, force) as staging:
         files = saliency_report(
             model_ref, data, split, per_class, ids, method, target, sample, staging
@@ -177,6 +190,7 @@ def explain_check(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Can the saliency maps be trusted? Randomization, deletion/insertion, stability."""
+    at_least_one(n=n, cascade_faces=cascade_faces)
     with output_folder(out_dir, force) as staging:
         result = trust_report(model_ref, data, split, n, cascade_faces, staging)
     if as_json:
@@ -222,6 +236,7 @@ def explain_filters(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """Gradient-ascent images that excite each filter (or class output) most."""
+    at_least_one(steps=steps)
     with output_folder(out_dir, force) as staging:
         path, seconds = filters_report(model_ref, layer, filters, steps, staging)
     out.print(f"wrote {out_dir / Path(path).relative_to(staging)} in {seconds:.1f} s")

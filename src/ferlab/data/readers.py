@@ -268,12 +268,18 @@ def _read_image_tree(entries: list[Entry], source: str) -> FaceSet:
 # ---- FER+ ---------------------------------------------------------------------------------------
 
 
+# FER+ asked 10 raters a face; a count past this is no crowd's (and past int64, no array's).
+MAX_VOTES = 1000
+
+
 def _vote_counts(cells: list[str], where: str) -> list[int]:
     counts = []
     for cell in cells:
         cell = cell.strip()
         if not (cell.isascii() and cell.isdigit()):
             raise FerlabError(f"{where}: vote count '{cell[:20]}' is not a count >= 0")
+        if len(cell) > 6 or int(cell) > MAX_VOTES:
+            raise FerlabError(f"{where}: vote count {cell[:20]} is more than {MAX_VOTES} raters")
         counts.append(int(cell))
     return counts
 
@@ -294,6 +300,7 @@ def read_ferplus(entries: list[Entry], source: str) -> FaceSet:
         folder = table[: -len("label.csv")]
         split = FERPLUS_SPLITS[folder.rstrip("/").rsplit("/", 1)[-1]]
         text = by_path[table]().decode("utf-8-sig", errors="replace")
+        listed = set()
         for line_no, row in enumerate(csv.reader(io.StringIO(text)), 1):
             where = f"{source}: {table} line {line_no}"
             if not row:
@@ -308,11 +315,16 @@ def read_ferplus(entries: list[Entry], source: str) -> FaceSet:
             member = folder + name
             if "/" in name or member not in by_path:
                 raise FerlabError(f"{where}: {name[:80]} is not in {folder or 'the folder'}")
+            if member in listed:  # its votes twice: one face counted as two
+                raise FerlabError(f"{where}: {name[:80]} is listed twice")
+            listed.add(member)
             gray = decode_gray(by_path[member](), f"{source}: {member}", MAX_FACE_PIXELS)
             images.append(to_face_size(gray))
             votes.append(counts)
             splits.append(split)
             ids.append(member)
+        if not listed:  # its split would vanish without a word
+            raise FerlabError(f"{source}: {table} lists no faces")
     if not images:
         raise FerlabError(f"{source}: FER+ label.csv files list no faces")
     return _voted_faces(np.stack(images), votes, np.array(splits), ids, source)

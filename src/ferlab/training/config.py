@@ -1,3 +1,5 @@
+import math
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -92,6 +94,7 @@ class TrainConfig:
     def __post_init__(self):
         from ferlab.models.registry import canonical  # configs saved under the old names
 
+        check_types(self)
         self.model = canonical(self.model)
         for f in fields(self):
             allowed = f.metadata["choices"]
@@ -101,6 +104,8 @@ class TrainConfig:
                     f"--{name.replace('_', '-')} must be one of {', '.join(allowed)},"
                     f" not '{getattr(self, name)}'"
                 )
+        if not 0 < self.val_fraction < 1:
+            raise FerlabError(f"--val-fraction must be in (0, 1), not {self.val_fraction}")
         if not 0 < self.train_fraction <= 1:
             raise FerlabError(f"train_fraction must be in (0, 1], not {self.train_fraction}")
         if self.crop and not 24 <= self.crop <= 48:
@@ -149,6 +154,35 @@ class TrainConfig:
             return cls(**d)
         except TypeError as e:
             raise FerlabError(f"{path}: not a run config ({e})") from None
+
+
+def check_types(cfg: TrainConfig) -> None:
+    """Each setting of the type it is declared with (a config file can hold anything YAML
+    does): whole numbers for counts, finite numbers for rates, text for names."""
+    for name, declared in typing.get_type_hints(type(cfg)).items():
+        value = getattr(cfg, name)
+        kinds = typing.get_args(declared) or (declared,)
+        if value is None and type(None) in kinds:
+            continue
+        if not any(_is(value, kind) for kind in kinds if kind is not type(None)):
+            wanted = " or ".join(_NAMES.get(k, k.__name__) for k in kinds if k is not type(None))
+            raise FerlabError(f"setting {name}: {repr(value)[:40]} is not {wanted}")
+
+
+_NAMES = {int: "a whole number", float: "a finite number", str: "text", bool: "true or false",
+          dict: "a mapping of arguments"}  # fmt: skip
+
+
+def _is(value, kind) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # YAML's true is an int to Python; never a count
+        return False
+    if kind is int:
+        return isinstance(value, int)
+    if kind is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, kind)
 
 
 def config_settings(path: Path) -> dict:
