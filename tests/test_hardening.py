@@ -586,3 +586,20 @@ def test_explain_counts_out_of_range_are_one_line_and_write_nothing(
     r = run_cli("explain", kind, finished_run, *needs_data, *rest, "--out", out)
     assert r.returncode == 2 and says in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_resumed_run_records_each_machine_and_a_precision_change(finished_run, data, tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    env = json.loads((run / "env.json").read_text())
+    assert env["precision"] == "32-true" and env["cpu_model"]
+    # As if it had begun on a CPU where --precision auto chose bf16.
+    (run / "env.json").write_text(json.dumps(env | {"precision": "bf16-mixed"}))
+    r = run_cli("train", "--data", data, "--out", run, "--resume", "--extend-epochs", "1")
+    assert r.returncode == 0, r.stderr
+    assert "resumed in 32-true" in r.stderr and "began in bf16-mixed" in r.stderr
+    resumed = json.loads((run / "env.json").read_text())["resumed"]
+    assert len(resumed) == 1 and resumed[0]["precision"] == "32-true"
+    assert resumed[0]["cpu_model"] == env["cpu_model"]

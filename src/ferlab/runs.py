@@ -173,6 +173,19 @@ class RunFolder:
         return rows[:, 0].astype(int), rows[:, 2:]
 
 
+def cpu_model() -> str:
+    """The processor's name as lscpu gives it (speed figures depend on it)."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(precision: str | None = None) -> dict:
     """Software and hardware a run (env.json) or a report was made with."""
     import platform
@@ -191,6 +204,7 @@ def environment(precision: str | None = None) -> dict:
         "lightning": lightning.__version__,
         "kornia": kornia.__version__,
         "platform": platform.platform(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

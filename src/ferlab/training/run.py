@@ -137,6 +137,29 @@ def quiet_lightning():
             lg.setLevel(level)
 
 
+def record_resumption(run: RunFolder, precision: str) -> None:
+    """env.json keeps the first invocation's machine; each continuation adds its own, so a run
+    resumed on another kind of CPU says where its precision changed (and the log says it)."""
+    import datetime
+
+    env = run.read_env()
+    here = environment(precision)
+    env.setdefault("resumed", []).append(
+        {
+            "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            **{k: here[k] for k in ("cpu_model", "cpu_count", "cuda", "precision")},
+        }
+    )
+    write_text_atomic(run.env, json.dumps(env, indent=1) + "\n")
+    first = env.get("precision")
+    if first and first != precision:
+        print(
+            f"ferlab: note: {run.path} resumed in {precision} on this machine "
+            f"({here['cpu_model']}); it began in {first} (env.json records both)",
+            file=sys.stderr,
+        )
+
+
 def resolve_precision(precision: str, accelerator: str) -> str:
     if precision == "fp32":
         return "32-true"
@@ -276,6 +299,8 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
         split.save(split_path)
         write_text_atomic(run.config, cfg.to_yaml())
         write_text_atomic(run.env, json.dumps(environment(precision), indent=1) + "\n")
+    elif writer:
+        record_resumption(run, precision)
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     card = ModelCard(
