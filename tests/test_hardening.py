@@ -603,3 +603,44 @@ def test_a_resumed_run_records_each_machine_and_a_precision_change(finished_run,
     resumed = json.loads((run / "env.json").read_text())["resumed"]
     assert len(resumed) == 1 and resumed[0]["precision"] == "32-true"
     assert resumed[0]["cpu_model"] == env["cpu_model"]
+
+
+def test_force_never_writes_over_the_commands_own_inputs(finished_run, data, tmp_path):
+    best = finished_run / "checkpoints" / "best.ckpt"
+    before = best.read_bytes()
+    r = run_cli("ensemble", finished_run, finished_run, "--out", best, "--force")
+    assert r.returncode == 2 and "is the member" in r.stderr and best.read_bytes() == before
+    metrics = (finished_run / "metrics.json").read_bytes()
+    r = run_cli("ship", finished_run, "--as", "default", "--data", data, "--record", finished_run)
+    assert r.returncode == 2 and "is the run itself" in r.stderr
+    assert (finished_run / "metrics.json").read_bytes() == metrics
+
+
+def test_empty_names_are_refused_not_read_as_none(finished_run, data, tmp_path):
+    r = run_cli("train", "--recipe", "", "--data", data, "--out", tmp_path / "run")
+    assert r.returncode == 2 and "unknown recipe ''" in r.stderr and not (tmp_path / "run").exists()
+    r = run_cli("evaluate", finished_run, "--data", data, "--detector", "")
+    assert r.returncode == 2 and "unknown detector ''" in r.stderr, r.stderr
+
+
+def test_a_damaged_video_is_one_line_without_ffmpegs_own(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(range(256)) * 12)
+    r = run_cli("predict", "default", bad, isolated=True)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"ferlab: error: {bad}: not a readable video"
+    ], r.stderr
+
+
+def test_sigterm_while_the_interpreter_exits_ends_it_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import atexit, os, signal, time\n"
+        "from ferlab.commands.cli import main\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(2)))\n"
+        "main(['models'])\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in r.stderr and r.returncode == -15, (r.returncode, r.stderr)

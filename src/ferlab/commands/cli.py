@@ -91,3 +91,7 @@ def main(args: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("ferlab: interrupted")
         sys.exit(130)
+    finally:
+        # Past here only the interpreter's exit runs (atexit handlers): a SIGTERM there ends
+        # the process as SIGTERM does, instead of a traceback from inside a handler and exit 0.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -37,10 +37,13 @@ def evaluate_cmd(
     from ferlab.evaluation import evaluate, select_split, write_evaluation
     from ferlab.inference import load_model
 
-    predictor = None
+    if detector is not None:  # "" is no detector's name, not "no detector"
+        from ferlab.photos.detect import create_detector
+
+        create_detector(detector)
     with output_folder(out_dir, force) as staging:
         predictor = load_model(model_ref, runtime=runtime)
-        if detector:
+        if detector is not None:
             from ferlab.photos.photo_eval import evaluate_photos
 
             r = evaluate_photos(predictor, data, detector, tta) | {"model": str(model_ref)}
@@ -55,7 +58,7 @@ def evaluate_cmd(
             )
             if staging:
                 write_evaluation(ev, staging)
-    if detector:
+    if detector is not None:
         if as_json:
             print(json.dumps(r, indent=1))
             return

@@ -82,6 +82,11 @@ def ship_cmd(
     recorded, and written into the package: the only way a model gets there."""
     from ferlab.shipping import ship
 
+    if record is not None and record.resolve() == run.resolve():
+        raise FerlabError(
+            f"{record}: is the run itself (its metrics.json is its training record); choose "
+            "another --record"
+        )
     shipped = ship(run, name, data, record or Path("results") / name, force)
     m = shipped.metrics
     out.print(
@@ -114,6 +119,11 @@ def ensemble_cmd(
     if len(members) < 2:
         raise FerlabError("an ensemble needs at least two members")
     refuse_special_file(out_file)
+    from ferlab.inference import resolve_checkpoint
+
+    for ref in members:  # --force would replace the member it is about to read
+        if out_file.resolve() == resolve_checkpoint(ref).resolve():
+            raise FerlabError(f"{out_file}: is the member {ref} itself; choose another --out")
     if out_file.exists() and not force:
         raise FerlabError(f"{out_file}: exists; use --force to replace it")
     if choose and (weights or not data):

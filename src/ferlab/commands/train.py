@@ -39,7 +39,7 @@ def train_cmd(
 
     given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None}
     note_renamed(given.get("model"))
-    settings = recipe_settings(recipe) if recipe else {}
+    settings = recipe_settings(recipe) if recipe is not None else {}
     if config:
         settings |= config_settings(config)
     settings |= given

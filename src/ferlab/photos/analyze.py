@@ -5,6 +5,7 @@ An input that already is a 48x48 face is classified as it is, without detection.
 without a face is a result (no rows of faces), not an error.
 """
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -88,7 +89,7 @@ def iter_video(
     """(frame index, BGR frame, result) for every `every`-th frame; one frame in memory."""
     if every < 1:
         raise FerlabError("--every must be at least 1")
-    cap = cv2.VideoCapture(str(path))
+    cap = open_video(path)
     if not cap.isOpened():
         raise FerlabError(f"{path}: not a readable video")
     declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)  # from the container's header
@@ -115,9 +116,16 @@ def iter_video(
         )
 
 
+def open_video(path: Path) -> cv2.VideoCapture:
+    # FFmpeg's own complaints ("moov atom not found") would precede ferlab's one line; OpenCV
+    # reads this when it opens a file, and a user's own setting wins.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    return cv2.VideoCapture(str(path))
+
+
 def video_fps(path: Path) -> float | None:
     """Frames per second the container declares; None when it declares none."""
-    cap = cv2.VideoCapture(str(path))
+    cap = open_video(path)
     try:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0)
     finally:
