@@ -147,3 +147,22 @@ def test_maps_are_compared_on_the_pixels_the_model_reads():
     whole = spearman(a.reshape(40, -1), b.reshape(40, -1)).mean()
     read = spearman(a[:, seen], b[:, seen]).mean()
     assert 0.25 < whole < 0.45 and abs(read) < 0.05
+
+
+def test_explain_check_on_a_dense_network_says_gradcam_is_not_applicable_at_once(tmp_path):
+    import json
+
+    from conftest import run_cli, synthetic_faces, tiny_config, write_tree
+    from ferlab.training import train
+
+    data = write_tree(synthetic_faces(per_class=6, seed=4), tmp_path / "d")
+    run = tmp_path / "run"
+    cfg = tiny_config(data, run, epochs=1, model="dnn-study",
+                      model_args={"depth": 3, "width": 16})  # fmt: skip
+    train(cfg)
+    r = run_cli("explain", "check", run, "--data", data, "--n", "8", "--cascade-faces", "2",
+                "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert "gradcam" not in result["methods"] and "gradcam" in result["not_applicable"]
+    assert set(result["methods"]) == {"gradient", "smoothgrad", "integrated-gradients"}

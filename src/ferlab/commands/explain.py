@@ -209,6 +209,8 @@ def explain_check(
         table.add_row(f"{name} (baseline)", "", "", f"{m['deletion_auc']:.3f}",
                       f"{m['insertion_auc']:.3f}", "", "")  # fmt: skip
     out.print(table)
+    for name, why in result["not_applicable"].items():
+        out.print(f"{name}: not applicable ({why})")
     wrote = f"; wrote {out_dir}" if out_dir else ""
     out.print(f"most trustworthy here: {result['best']}{wrote}")
 

@@ -26,7 +26,7 @@ from kornia.metrics import ssim
 from torch import nn
 
 from ferlab.explain.saliency import METHODS, normalize_maps, saliency_maps
-from ferlab.models import weight_layers
+from ferlab.models import cam_layer, weight_layers
 
 STEPS = 16  # points on the deletion/insertion curves, pixels in equal shares
 BLUR_SIGMA = 4.0  # px on the 48x48 face: the removed pixels' stand-in
@@ -215,6 +215,8 @@ class TrustReport:
     edge: dict  # the same for the edge-magnitude map
     shown: list[int]  # indices of the faces whose cascade maps are kept
     faces: np.ndarray = field(repr=False)  # (n, H, W) float in [0, 1]
+    # methods the model cannot be explained with, and why (Grad-CAM needs a feature map)
+    not_applicable: dict[str, str] = field(default_factory=dict)
 
     @property
     def best(self) -> str:
@@ -241,6 +243,7 @@ class TrustReport:
             "passes_randomization_below": RANDOMIZED_BELOW,
             "methods": {k: v.to_dict() for k, v in self.methods.items()},
             "baselines": {"random": self.random_order, "edge": self.edge},
+            "not_applicable": self.not_applicable,
             "best": self.best,
         }
 
@@ -275,6 +278,8 @@ def check_saliency(
     class the model answers on it: deletion and insertion on all N faces; the randomization
     cascade and stability, which recompute each map many times, on the first `cascade_faces`."""
     model = model.eval()
+    skipped = not_applicable(model, methods)  # decided before minutes of the other methods
+    methods = tuple(m for m in methods if m not in skipped)
     with torch.no_grad():
         target = model(faces).argmax(1)
     plain = faces[:, 0].numpy().astype(np.float32)
@@ -315,7 +320,15 @@ def check_saliency(
         edge=baselines["edge"],
         shown=list(range(min(shown, len(faces)))),
         faces=plain,
+        not_applicable=skipped,
     )
+
+
+def not_applicable(model: nn.Module, methods=METHODS) -> dict[str, str]:
+    """The methods among `methods` this model cannot be explained with, and why."""
+    if "gradcam" in methods and cam_layer(model) is None:
+        return {"gradcam": "the model has no convolutional feature map to weigh (Grad-CAM)"}
+    return {}
 
 
 def verdict(name: str, m: dict, random: dict, edge: dict) -> str:
