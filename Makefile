@@ -27,8 +27,8 @@ run: setup
 	$(BIN)/ferlab report --quick --out $(REPORT)
 
 lint: setup-test
-	$(BIN)/ruff check src tests benchmarks experiments
-	$(BIN)/ruff format --check src tests benchmarks experiments
+	$(BIN)/ruff check src tests benchmarks experiments reliability
+	$(BIN)/ruff format --check src tests benchmarks experiments reliability
 
 test: setup-test lint
 	$(BIN)/pytest -q

@@ -1,5 +1,5 @@
 """Synthetic FER data and seconds-long training runs, for tests and for the hostile-case
-record (benchmarks/hostile_cases.py): faces a test can build without a dataset on disk.
+record (reliability/hostile_cases.py): faces a test can build without a dataset on disk.
 
 Nothing in ferlab imports this module; it sits above training, as a test does.
 """
