@@ -466,6 +466,15 @@ def report_cmd(
     given = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items() if v is not None}
     note_renamed(given.get("cnn"), given.get("dnn"), given.get("control"))
     cfg = ReportConfig(data=str(data or default_data()), out=str(report_dir), **given)
+    if cfg.full_study:
+        from ferlab.commands.common import new_output_dir
+        from ferlab.report.full_study import build_full_study
+
+        if set(given) - {"full_study", "quiet"}:
+            raise FerlabError("--full-study draws from records alone: give only --data and --out")
+        new_output_dir(report_dir, False)
+        err.print(f"wrote {build_full_study(Path(cfg.full_study), cfg.data, report_dir)}")
+        return
     try:
         build_report(cfg, console=err)
     except Interrupted as e:

@@ -34,11 +34,13 @@ def data_uri(path: Path, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
-def render_report(context: dict, out: Path, figures: Path) -> Path:
-    """report.md and report.html in `out` from `context`; every PNG in `figures` is offered
-    to the template by its stem."""
+def render_report(
+    context: dict, out: Path, figures: Path, template: str = "document.md.j2"
+) -> Path:
+    """report.md and report.html in `out` from `context` through `template`; every PNG in
+    `figures` is offered to the template by its stem."""
     env = _environment()
-    document = env.get_template("document.md.j2")
+    document = env.get_template(template)
     present = {p.stem: p for p in sorted(Path(figures).glob("*.png"))}
     md = document.render(
         **context,

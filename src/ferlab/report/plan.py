@@ -41,6 +41,11 @@ class ReportConfig:
     seed: int = setting(0, "Seed of every training run.")
     layer: str | None = setting(None, "CNN layer for the filter figures (none: the model's own).")
     quiet: bool = setting(False, "No training progress bars.")
+    full_study: str | None = setting(
+        None,
+        "Records of the study's own networks at full size (results/study/full): draw the "
+        "study's figures from them, without training anything.",
+    )
     # Not options: model arguments (tests build tiny networks) and which CNN is explained
     # (None: the shipped default when --quick).
     cnn_args: dict = setting({}, "", cli=False)
