@@ -29,6 +29,7 @@ run: setup
 lint: setup-test
 	$(BIN)/ruff check src tests benchmarks experiments reliability
 	$(BIN)/ruff format --check src tests benchmarks experiments reliability
+	$(BIN)/lint-imports
 
 test: setup-test lint
 	$(BIN)/pytest -q
