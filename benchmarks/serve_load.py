@@ -20,10 +20,10 @@ from gradio_client import Client, handle_file
 from PIL import Image
 from skimage import data as skdata
 
-from ferlab.commands.serve import serve
 from ferlab.inference import load_model
 from ferlab.photos.analyze import analyze_image, read_photo
 from ferlab.photos.detect import create_detector
+from ferlab.serve import serve
 
 
 def photo_1280x720(path: Path) -> Path:

@@ -220,12 +220,12 @@ def test_filter_images_leave_the_models_gradients_as_they_were():
 
 
 def test_web_demo_overlays_fall_back_to_gradients_for_a_model_without_convs():
-    from ferlab.commands.serve import saliency_overlays
     from ferlab.data import EMOTIONS
     from ferlab.inference import Predictor
     from ferlab.models.card import ModelCard
     from ferlab.photos.analyze import analyze_gray
     from ferlab.photos.detect import create_detector
+    from ferlab.serve import saliency_overlays
 
     model = create("dnn-study", depth=2, width=16).eval()
     loaded = Predictor(model, ModelCard("dnn-study", model.model_args, tuple(EMOTIONS)))
@@ -240,7 +240,7 @@ def test_importing_ferlab_plots_leaves_the_matplotlib_backend_alone():
     import sys
 
     code = (
-        "import matplotlib; matplotlib.use('svg'); import ferlab.plots, ferlab.commands.report; "
+        "import matplotlib; matplotlib.use('svg'); import ferlab.plots, ferlab.report.build; "
         "print(matplotlib.get_backend())"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -306,7 +306,7 @@ def test_an_interrupted_predict_annotate_leaves_no_copies(tmp_path, monkeypatch)
     import numpy as np
     from PIL import Image
 
-    from ferlab.commands import predict as photos
+    from ferlab.photos import media as photos
     from ferlab.inference import load_model
 
     folder = tmp_path / "photos"

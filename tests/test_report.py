@@ -17,8 +17,9 @@ import yaml
 from PIL import Image
 
 from conftest import TINY, run_cli, synthetic_faces, write_tree
-from ferlab.commands.report import ReportConfig, build_report
 from ferlab.errors import FerlabError
+from ferlab.report.build import build_report
+from ferlab.report.plan import ReportConfig
 
 SECTIONS = ["cnn", "dnn", "confusion", "saliency", "filters", "reproducibility"]
 TINY_DNN = {"depth": 3, "width": 64}
@@ -218,7 +219,7 @@ def test_the_report_reads_no_intermediate_file_back(built, tmp_path, monkeypatch
 
 
 def test_quick_work_is_the_same_on_a_fast_and_a_slow_machine(tmp_path):
-    from ferlab.commands.report import training_plan
+    from ferlab.report.plan import training_plan
 
     cfg = ReportConfig(data="fer2013.zip", out=str(tmp_path / "r"), quick=True)
     fast = training_plan(cfg, 25_000, speed=lambda *a, **k: 5_000.0)

@@ -14,10 +14,10 @@ from PIL import Image
 from skimage import data as skdata
 
 from conftest import run_cli
-from ferlab.commands.serve import NOT_AN_UPLOAD, Models, analyze_upload, serve, upload_folder
 from ferlab.inference import load_model
 from ferlab.photos.analyze import analyze_image
 from ferlab.photos.detect import create_detector
+from ferlab.serve import NOT_AN_UPLOAD, Models, analyze_upload, serve, upload_folder
 
 
 def free_port() -> int:

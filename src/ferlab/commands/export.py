@@ -141,6 +141,8 @@ def ensemble_cmd(
     loaded = [load_model(ref, runtime="torch") for ref in members]
     net, card = ensemble_of(loaded, shares)  # refuses members of different splits first
     if choose:
+        from ferlab.evaluation.weights import validation_choice
+
         choice = validation_choice(members, data, tta)
         out.print(
             f"weights {','.join(f'{w:g}' for w in choice.weights)} chosen on validation "
@@ -152,15 +154,3 @@ def ensemble_cmd(
         card = replace(card, metrics={"weights_chosen": chosen})
     export_weights(net, card, out_file)
     out.print(f"wrote {out_file} ({len(members)} members, {out_file.stat().st_size / 1e6:.1f} MB)")
-
-
-def validation_choice(members: list[str], data: Path, tta: bool):
-    """The members' weights chosen on their shared validation split (each member in the
-    fastest runtime installed, as evaluate runs them)."""
-    from ferlab.evaluation import chosen_weights, select_split
-    from ferlab.inference import load_model
-
-    predictors = [load_model(ref) for ref in members]
-    faces = select_split(predictors[0], data, "val")
-    probs = [p.probabilities(faces.images, tta=tta, prepared=True) for p in predictors]
-    return chosen_weights(probs, faces.labels)

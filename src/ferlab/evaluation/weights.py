@@ -94,3 +94,15 @@ def _coordinate_ascent(n: int, levels, rank, rounds: int = 10) -> tuple[tuple[in
         if not changed:
             break
     return key, tried
+
+
+def validation_choice(members: list, data, tta: bool) -> WeightChoice:
+    """The members' weights chosen on their shared validation split (each member in the
+    fastest runtime installed, as evaluate runs them)."""
+    from ferlab.evaluation.evaluate import select_split
+    from ferlab.inference import load_model
+
+    predictors = [load_model(ref) for ref in members]
+    faces = select_split(predictors[0], data, "val")
+    probs = [p.probabilities(faces.images, tta=tta, prepared=True) for p in predictors]
+    return chosen_weights(probs, faces.labels)
