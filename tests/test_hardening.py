@@ -306,8 +306,8 @@ def test_an_interrupted_predict_annotate_leaves_no_copies(tmp_path, monkeypatch)
     import numpy as np
     from PIL import Image
 
-    from ferlab.photos import media as photos
     from ferlab.inference import load_model
+    from ferlab.photos import media as photos
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -546,13 +546,13 @@ def test_a_staged_folder_appears_whole_and_force_replaces_by_name(tmp_path):
 @pytest.mark.parametrize(
     "line, says",
     [
-        ("epochs: 1.5", "epochs: 1.5 is not a whole number"),
-        ("epochs: .inf", "epochs: inf is not a whole number"),
-        ("batch_size: 2.5", "batch_size: 2.5 is not a whole number"),
-        ("model_args: [1, 2]", "is not a mapping of arguments"),
-        ("seed: abc", "seed: 'abc' is not a whole number"),
-        ("val_fraction: '0.5'", "val_fraction: '0.5' is not a finite number"),
-        ("lr: .nan", "lr: nan is not a finite number"),
+        ("epochs: 1.5", "must be a whole number, not 1.5"),
+        ("epochs: .inf", "must be a whole number, not inf"),
+        ("batch_size: 2.5", "--batch-size (batch_size in a config) must be a whole number"),
+        ("model_args: [1, 2]", "must be a mapping of arguments, not [1, 2]"),
+        ("seed: abc", "must be a whole number, not 'abc'"),
+        ("val_fraction: '0.5'", "must be a finite number, not '0.5'"),
+        ("lr: .nan", "--lr (lr in a config) must be a finite number, not nan"),
     ],
 )
 def test_a_config_with_wrong_typed_values_is_one_line(line, says, data, tmp_path):

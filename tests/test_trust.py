@@ -108,7 +108,7 @@ def test_explain_check_command_writes_scores_and_figures(tmp_path):
     assert (out / "trust_curves.png").stat().st_size > 10_000
     assert (out / "trust_cascade.png").stat().st_size > 10_000
     r = run_cli("explain", "check", run, "--data", data, "--n", "0")
-    assert r.returncode == 2 and "--n and --cascade-faces" in r.stderr
+    assert r.returncode == 2 and "must be at least 1" in r.stderr
     assert "Traceback" not in r.stderr
 
 

@@ -166,7 +166,10 @@ def check_types(cfg: TrainConfig) -> None:
             continue
         if not any(_is(value, kind) for kind in kinds if kind is not type(None)):
             wanted = " or ".join(_NAMES.get(k, k.__name__) for k in kinds if k is not type(None))
-            raise FerlabError(f"setting {name}: {repr(value)[:40]} is not {wanted}")
+            flag = f"--{name.replace('_', '-')}"
+            raise FerlabError(
+                f"{flag} ({name} in a config) must be {wanted}, not {repr(value)[:40]}"
+            )
 
 
 _NAMES = {int: "a whole number", float: "a finite number", str: "text", bool: "true or false",
