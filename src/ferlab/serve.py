@@ -25,7 +25,7 @@ from ferlab.errors import FerlabError
 from ferlab.explain.saliency import default_method, normalize_maps, saliency_maps
 from ferlab.inference import Predictor, load_model
 from ferlab.photos.analyze import PhotoResult, analyze_image, read_photo
-from ferlab.photos.detect import create_detector
+from ferlab.photos.detect import DEFAULT_DETECTOR, create_detector
 from ferlab.photos.draw import annotate
 
 MAX_UPLOAD = "15mb"
@@ -70,7 +70,7 @@ class Models:
     hooks a layer of the shared model, so a concurrent forward pass would feed another
     request's activations into it (seen in the load test)."""
 
-    def __init__(self, refs: list[str], runtime: str = "torch"):
+    def __init__(self, refs: list[str], runtime: str | None = None):
         self.refs, self.runtime = refs, runtime
         self._predictors: dict[str, Predictor] = {}
         self.lock = threading.Lock()
@@ -163,7 +163,7 @@ def analyze_upload(
     return annotate(img, result, predictor.classes), summary, bars_html(predictor, result), overlays
 
 
-def build_app(model_refs: list[str], detector: str = "yunet", runtime: str = "torch"):
+def build_app(model_refs: list[str], detector: str = DEFAULT_DETECTOR, runtime: str | None = None):
     # A demo on loopback reports nothing to gradio's servers.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
@@ -223,9 +223,9 @@ def serve(
     host: str,
     port: int,
     model_refs: list[str],
-    detector: str = "yunet",
+    detector: str = DEFAULT_DETECTOR,
     block=True,
-    runtime: str = "torch",
+    runtime: str | None = None,
 ):
     app = build_app(model_refs, detector, runtime)
     app.launch(

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from ferlab.atomic import PACKAGE_WEIGHTS_DIR, staged_folder
 from ferlab.errors import FerlabError
-from ferlab.photos.detect import list_detectors
+from ferlab.photos.detect import DEFAULT_DETECTOR, list_detectors
 from ferlab.settings import flag_of
 
 # Choices in help texts come from the registries, so they cannot go stale.
@@ -33,7 +33,7 @@ def runtime_option():
     )
 
 
-def detector_option(default: str | None = "yunet", help: str | None = None):
+def detector_option(default: str | None = DEFAULT_DETECTOR, help: str | None = None):
     return typer.Option(default, "--detector", help=help or f"Face detector: {DETECTORS}.")
 
 

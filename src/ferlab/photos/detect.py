@@ -87,7 +87,12 @@ def list_detectors() -> list[str]:
     return sorted(_DETECTORS)
 
 
-def create_detector(name: str = "yunet") -> Detector:
+# The detector every caller uses unless told otherwise (YuNet: found more faces on the photo
+# set than Haar, results/photos/).
+DEFAULT_DETECTOR = "yunet"
+
+
+def create_detector(name: str = DEFAULT_DETECTOR) -> Detector:
     if name not in _DETECTORS:
         raise FerlabError(f"unknown detector '{name}'; choose one of {', '.join(list_detectors())}")
     return _DETECTORS[name]()

@@ -21,7 +21,7 @@ from ferlab.photos.analyze import (
     summarize,
     video_fps,
 )
-from ferlab.photos.detect import create_detector
+from ferlab.photos.detect import DEFAULT_DETECTOR, create_detector
 from ferlab.photos.draw import annotate, save_jpeg
 from ferlab.photos.rows import check_rows_path, row_file
 
@@ -46,7 +46,7 @@ def predict_media(
     target: Path,
     out: Path | None = None,
     annotate_dir: Path | None = None,
-    detector: str = "yunet",
+    detector: str = DEFAULT_DETECTOR,
     every: int = 10,
     on_rows=None,
     plot: Path | None = None,

@@ -15,7 +15,7 @@ from ferlab.errors import FerlabError
 from ferlab.evaluation.metrics import confusion_counts, normalize_rows
 from ferlab.inference import Predictor
 from ferlab.photos.analyze import analyze_gray, read_photo
-from ferlab.photos.detect import create_detector
+from ferlab.photos.detect import DEFAULT_DETECTOR, create_detector
 
 
 def labelled_photos(source: Path) -> list[tuple[str, int, Callable[[], bytes]]]:
@@ -47,7 +47,7 @@ def labelled_photos(source: Path) -> list[tuple[str, int, Callable[[], bytes]]]:
 
 
 def evaluate_photos(
-    predictor: Predictor, source: Path, detector: str = "yunet", tta: bool = False
+    predictor: Predictor, source: Path, detector: str = DEFAULT_DETECTOR, tta: bool = False
 ) -> dict:
     """The report `ferlab evaluate MODEL --data PHOTOS --detector NAME [--tta] --json` prints;
     `tta`: each face's probabilities averaged over flips and crops, as on FER2013."""
