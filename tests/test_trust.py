@@ -166,3 +166,17 @@ def test_explain_check_on_a_dense_network_says_gradcam_is_not_applicable_at_once
     result = json.loads(r.stdout)
     assert "gradcam" not in result["methods"] and "gradcam" in result["not_applicable"]
     assert set(result["methods"]) == {"gradient", "smoothgrad", "integrated-gradients"}
+
+
+def test_an_ensemble_is_checked_on_the_pixels_its_members_read():
+    from ferlab.explain.trust import seen_pixels
+    from ferlab.models import create
+
+    def members(*crops):
+        return [{"model": "cnn-small", "model_args": {"input_crop": c}} for c in crops]
+
+    cropped = create("ensemble", members=members(44, 40))
+    assert cropped.input_crop == 0  # it takes whole faces; its members crop them
+    seen = seen_pixels(cropped, 48, 48)
+    assert seen.sum() == 44 * 44 and not seen[:2].any()  # the larger member crop, not 48x48
+    assert seen_pixels(create("ensemble", members=members(44, 0)), 48, 48).all()

@@ -63,7 +63,7 @@ def seen_pixels(model: nn.Module, h: int, w: int) -> np.ndarray:
     rank correlation of about 0.34 (44x44 of 48x48), and a random deletion order would waste
     steps on pixels the model never reads."""
     seen = np.ones((h, w), dtype=bool)
-    crop = int(getattr(model, "input_crop", 0) or 0)
+    crop = int(getattr(model, "seen_crop", getattr(model, "input_crop", 0)) or 0)
     if crop and crop < min(h, w):
         top, left = (h - crop) // 2, (w - crop) // 2
         seen[:] = False

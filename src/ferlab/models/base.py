@@ -62,6 +62,11 @@ class FERModel(nn.Module):
         return self.config.cam_layer
 
     @property
+    def seen_crop(self) -> int:
+        """The centre crop of a whole face this model reads (0: all of it)."""
+        return self.input_crop
+
+    @property
     def filter_layer(self) -> str | None:
         return self.config.filter_layer
 

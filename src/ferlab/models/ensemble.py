@@ -40,6 +40,13 @@ class Ensemble(FERModel):
         self.members = nn.ModuleList(nets)
         self.register_buffer("weights", torch.tensor(shares), persistent=False)
 
+    @property
+    def seen_crop(self) -> int:
+        """The members read their own centre crops: together, the largest of them (the whole
+        face when one member reads all of it)."""
+        crops = [getattr(net, "seen_crop", 0) for net in self.members]
+        return 0 if self.input_crop == 0 and 0 in crops else max([self.input_crop, *crops])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         probs = torch.stack([torch.softmax(net(x).float(), 1) for net in self.members])
         mean = (probs * self.weights.view(-1, 1, 1)).sum(0)
