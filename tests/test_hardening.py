@@ -644,3 +644,16 @@ def test_sigterm_while_the_interpreter_exits_ends_it_without_a_traceback(tmp_pat
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "Traceback" not in r.stderr and r.returncode == -15, (r.returncode, r.stderr)
+
+
+def test_the_command_line_loads_without_the_training_stack():
+    import subprocess
+    import sys
+
+    heavy = ("torch", "lightning", "captum", "kornia", "gradio", "matplotlib", "onnxruntime")
+    code = (
+        "import sys; import ferlab.commands.cli; "
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr)

@@ -296,10 +296,10 @@ def test_report_options_come_from_the_config_and_its_command_asks_for_it_again(m
     (ReportConfig.command) builds the same config when it is run."""
     import shlex
 
-    from ferlab.commands import report
+    from ferlab.report import build
 
     asked = []
-    monkeypatch.setattr(report, "build_report", lambda cfg, console=None: asked.append(cfg))
+    monkeypatch.setattr(build, "build_report", lambda cfg, console=None: asked.append(cfg))
     args = ["--data", "d.zip", "--out", "r", "--quick", "--cnn", "resnet-fer", "--minutes",
             "7.5", "--reuse", "dnn=runs/a", "--reuse", "control=runs/b", "--seed", "3",
             "--layer", "stages.stage2.0.act2"]  # fmt: skip

@@ -9,13 +9,7 @@ from rich.table import Table
 
 from ferlab.commands.common import TORCH_MODEL_REF, out, output_folder
 from ferlab.errors import FerlabError
-from ferlab.explain import METHODS
-from ferlab.explain.reports import (
-    activations_report,
-    filters_report,
-    saliency_report,
-    trust_report,
-)
+from ferlab.explain.methods import METHODS
 
 
 def at_least_one(**counts: int) -> None:
@@ -39,6 +33,8 @@ def explain_saliency(
 ) -> None:
     """Saliency maps for chosen faces, and a class-average map per emotion."""
     at_least_one(per_class=per_class, sample=sample)
+    from ferlab.explain.reports import saliency_report
+
     with output_folder(out_dir, force) as staging:
         files = saliency_report(
             model_ref, data, split, per_class, ids, method, target, sample, staging
@@ -60,6 +56,8 @@ def explain_check(
 ) -> None:
     """Can the saliency maps be trusted? Randomization, deletion/insertion, stability."""
     at_least_one(n=n, cascade_faces=cascade_faces)
+    from ferlab.explain.reports import trust_report
+
     with output_folder(out_dir, force) as staging:
         result = trust_report(model_ref, data, split, n, cascade_faces, staging)
     if as_json:
@@ -93,6 +91,8 @@ def explain_activations(
     force: bool = typer.Option(False, "--force"),
 ) -> None:
     """The output of every filter of one layer for one face, as one grid."""
+    from ferlab.explain.reports import activations_report
+
     with output_folder(out_dir, force) as staging:
         path = activations_report(model_ref, layer, image, data, staging)
     out.print(f"wrote {out_dir / Path(path).relative_to(staging)}")
@@ -108,6 +108,8 @@ def explain_filters(
 ) -> None:
     """Gradient-ascent images that excite each filter (or class output) most."""
     at_least_one(steps=steps)
+    from ferlab.explain.reports import filters_report
+
     with output_folder(out_dir, force) as staging:
         path, seconds = filters_report(model_ref, layer, filters, steps, staging)
     out.print(f"wrote {out_dir / Path(path).relative_to(staging)} in {seconds:.1f} s")

@@ -17,8 +17,6 @@ from ferlab.commands.common import (
     runtime_option,
 )
 from ferlab.errors import FerlabError
-from ferlab.photos.analyze import is_video
-from ferlab.photos.media import predict_media
 
 
 def predict_cmd(
@@ -45,6 +43,8 @@ def predict_cmd(
 ) -> None:
     """Emotions of the faces in photos or videos (detected), or of a dataset's faces."""
     from ferlab.inference import load_model
+    from ferlab.photos.analyze import is_video
+    from ferlab.photos.media import predict_media
 
     figure = None
     if plot:

@@ -8,7 +8,6 @@ import typer
 
 from ferlab.commands.common import err, note_renamed, with_field_options
 from ferlab.errors import FerlabError
-from ferlab.report.build import Interrupted, build_report
 from ferlab.report.plan import ReportConfig
 from ferlab.settings import cli_settings
 
@@ -37,6 +36,8 @@ def report_cmd(
     **given,
 ) -> None:
     """The whole study in one command: train, compare, evaluate, explain; write report.html."""
+    from ferlab.report.build import Interrupted, build_report  # torch and the rest load here
+
     given = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items() if v is not None}
     note_renamed(given.get("cnn"), given.get("dnn"), given.get("control"))
     cfg = ReportConfig(data=str(data or default_data()), out=str(report_dir), **given)

@@ -1,22 +1,27 @@
-"""Looking inside a model: saliency, feature maps, and filter images. Arrays in, arrays out."""
+"""Looking inside a model: saliency, feature maps, and filter images. Arrays in, arrays out.
 
-from ferlab.explain.features import FilterImages, activations, filter_images, layer_names
-from ferlab.explain.saliency import (
-    METHODS,
-    class_average_maps,
-    masked_faces,
-    normalize_maps,
-    saliency_maps,
-)
+The names below load their module (and torch) when first used, so that `ferlab.explain.methods`
+and the command line can be imported without the training stack."""
 
-__all__ = [
-    "METHODS",
-    "FilterImages",
-    "activations",
-    "class_average_maps",
-    "filter_images",
-    "layer_names",
-    "masked_faces",
-    "normalize_maps",
-    "saliency_maps",
-]
+import importlib
+
+from ferlab.explain.methods import METHODS
+
+_WHERE = {
+    "FilterImages": "features",
+    "activations": "features",
+    "filter_images": "features",
+    "layer_names": "features",
+    "class_average_maps": "saliency",
+    "masked_faces": "saliency",
+    "normalize_maps": "saliency",
+    "saliency_maps": "saliency",
+}
+
+__all__ = ["METHODS", *_WHERE]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"ferlab.explain.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'ferlab.explain' has no attribute '{name}'")

@@ -12,9 +12,8 @@ from captum.attr import (
 from torch import nn
 
 from ferlab.errors import FerlabError
+from ferlab.explain.methods import METHODS
 from ferlab.models import cam_layer
-
-METHODS = ("gradient", "smoothgrad", "integrated-gradients", "gradcam")
 
 
 def _cam_layer(model: nn.Module) -> nn.Module:

@@ -9,12 +9,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferlab.inference import PACKAGE_WEIGHTS
-from ferlab.models import model_config
-from ferlab.models.registry import canonical
+from ferlab.atomic import PACKAGE_WEIGHTS_DIR
 from ferlab.settings import cli_settings, flag_of, setting
-from ferlab.training import TrainConfig
-from ferlab.training.config import recipe_settings
+from ferlab.training.config import TrainConfig, recipe_settings
 
 ROLES = {"cnn": "the CNN", "dnn": "the study's DNN", "control": "the dense control"}
 RECIPES = {"cnn": "study-cnn@1", "dnn": "study-dnn@1", "control": "study-dnn@1"}
@@ -54,6 +51,8 @@ class ReportConfig:
     explain_default: bool | None = setting(None, "", cli=False)
 
     def __post_init__(self):
+        from ferlab.models.registry import canonical  # the networks load when a report runs
+
         self.cnn, self.dnn, self.control = map(canonical, (self.cnn, self.dnn, self.control))
 
     def model(self, role: str) -> tuple[str, dict]:
@@ -62,7 +61,7 @@ class ReportConfig:
     @property
     def explains_default(self) -> bool:
         wanted = self.quick if self.explain_default is None else self.explain_default
-        return wanted and PACKAGE_WEIGHTS.is_file()
+        return wanted and (PACKAGE_WEIGHTS_DIR / "default.pt").is_file()
 
     def command(self) -> str:
         """The `ferlab report` command that asks for this report (progress bars aside)."""
@@ -83,6 +82,7 @@ def training_plan(cfg: ReportConfig, n_train: int, speed=None) -> dict[str, Trai
     """The TrainConfig of each network. Fixed work unless cfg.minutes: then `speed(model,
     args, side)` (images/s, measured here) turns each network's share of the budget into
     epochs, and the result depends on this machine."""
+    from ferlab.models import model_config
     from ferlab.training.speed import plan_epochs, train_images_per_second
 
     runs = Path(cfg.out) / "runs"
