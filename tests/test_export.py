@@ -302,7 +302,7 @@ def test_int8_shipped_models_agree_with_fp32_on_real_faces(name, tmp_path):
     assert agree >= 0.98
 
 
-def test_an_ensemble_is_the_mean_of_its_members_and_one_onnx_graph(trained, tmp_path):
+def test_an_ensemble_is_the_mean_of_its_members_and_one_onnx_graph(trained, tmp_path, monkeypatch):
     from ferlab.training import train
 
     run, data = trained
@@ -347,9 +347,18 @@ def test_an_ensemble_is_the_mean_of_its_members_and_one_onnx_graph(trained, tmp_
     np.testing.assert_allclose(weighted, expected, rtol=0, atol=1e-6)
     # Weights chosen on the shared validation split: the written ensemble scores there what
     # the choice says it scores, and its members run in the runtime asked for.
+    import ferlab.inference
+
+    loads = []
+    real_load = ferlab.inference.load_model
+    monkeypatch.setattr(
+        ferlab.inference, "load_model", lambda *a, **kw: loads.append(a[0]) or real_load(*a, **kw)
+    )
     r = run_cli("ensemble", run, other, "--out", tmp_path / "c.pt", "--choose-weights",
                 "--data", data)  # fmt: skip
     assert r.returncode == 0 and "chosen on validation" in r.stdout, r.stderr
+    assert sorted(map(str, loads)) == sorted([str(run), str(other)])  # each member loads once
+    monkeypatch.setattr(ferlab.inference, "load_model", real_load)
     chosen = load_model(tmp_path / "c.pt", runtime="onnx")
     picked = chosen.card.metrics["weights_chosen"]
     assert chosen.card.model_args["weights"] == picked["weights"]

@@ -143,7 +143,7 @@ def ensemble_cmd(
     if choose:
         from ferlab.evaluation.weights import validation_choice
 
-        choice = validation_choice(members, data, tta)
+        choice = validation_choice(loaded, data, tta)
         out.print(
             f"weights {','.join(f'{w:g}' for w in choice.weights)} chosen on validation "
             f"({choice.candidates} weightings{', TTA' if tta else ''}): accuracy "

@@ -97,12 +97,9 @@ def _coordinate_ascent(n: int, levels, rank, rounds: int = 10) -> tuple[tuple[in
 
 
 def validation_choice(members: list, data, tta: bool) -> WeightChoice:
-    """The members' weights chosen on their shared validation split (each member in the
-    fastest runtime installed, as evaluate runs them)."""
+    """The weights of `members` (loaded Predictors) chosen on their shared validation split."""
     from ferlab.evaluation.evaluate import select_split
-    from ferlab.inference import load_model
 
-    predictors = [load_model(ref) for ref in members]
-    faces = select_split(predictors[0], data, "val")
-    probs = [p.probabilities(faces.images, tta=tta, prepared=True) for p in predictors]
+    faces = select_split(members[0], data, "val")
+    probs = [p.probabilities(faces.images, tta=tta, prepared=True) for p in members]
     return chosen_weights(probs, faces.labels)
