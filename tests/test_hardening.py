@@ -657,3 +657,10 @@ def test_the_command_line_loads_without_the_training_stack():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr)
+
+
+def test_version_is_printed_by_the_command():
+    import ferlab
+
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"ferlab {ferlab.__version__}"

@@ -25,6 +25,23 @@ explain_app = typer.Typer(no_args_is_help=True, help="Look inside a trained mode
 app.add_typer(data_app, name="data")
 app.add_typer(explain_app, name="explain")
 
+
+def _version(asked: bool) -> None:
+    if asked:
+        import ferlab
+
+        print(f"ferlab {ferlab.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print ferlab's version."
+    ),
+) -> None:
+    """Facial expression recognition on FER2013."""
+
 COMMANDS = {
     (data_app, "info"): data.data_info,
     (data_app, "convert"): data.data_convert,
