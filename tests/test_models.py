@@ -174,3 +174,13 @@ def test_compact_cnn_halves_the_face_in_its_stem_and_at_each_later_stage():
     separable = create("cnn-fast", separable=True)
     depthwise = [m for m in conv_layers(separable).values() if m.groups > 1]
     assert depthwise and all(m.groups == m.in_channels == m.out_channels for m in depthwise)
+
+
+def test_summary_takes_a_shipped_model_as_every_command_does():
+    from conftest import run_cli
+
+    from ferlab.inference import load_model
+
+    total = sum(p.numel() for p in load_model("default", runtime="torch").model.parameters())
+    r = run_cli("summary", "default")
+    assert r.returncode == 0 and f"{total:,}" in r.stdout, r.stderr

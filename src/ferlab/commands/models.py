@@ -39,12 +39,22 @@ def models_list(pattern: str = typer.Argument("*", help="Wildcard, e.g. 'vgg*'."
     out.print(shipped)
 
 
-def summary(model: str = typer.Argument(..., help="Registered model name.")) -> None:
+def summary(
+    model: str = typer.Argument(
+        ..., help="Registered model name, or a trained model: a shipped name, a run, a file."
+    ),
+) -> None:
     """Keras-style layer table with total, trainable and non-trainable parameters."""
-    from ferlab.models import create, keras_param_counts, summary_rows
+    from ferlab.models import create, keras_param_counts, list_models, summary_rows
+    from ferlab.models.registry import canonical
 
     note_renamed(model)
-    net = create(model)
+    if canonical(model) in list_models():
+        net = create(model)
+    else:  # as every other command takes it: default, fast, ferplus, a run, a checkpoint
+        from ferlab.inference import load_model
+
+        net = load_model(model, runtime="torch").model
     table = Table(title=net.model_name)
     for col, justify in (
         ("layer", "left"),
