@@ -178,7 +178,6 @@ def test_compact_cnn_halves_the_face_in_its_stem_and_at_each_later_stage():
 
 def test_summary_takes_a_shipped_model_as_every_command_does():
     from conftest import run_cli
-
     from ferlab.inference import load_model
 
     total = sum(p.numel() for p in load_model("default", runtime="torch").model.parameters())

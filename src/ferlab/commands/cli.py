@@ -42,6 +42,7 @@ def _options(
 ) -> None:
     """Facial expression recognition on FER2013."""
 
+
 COMMANDS = {
     (data_app, "info"): data.data_info,
     (data_app, "convert"): data.data_convert,
