@@ -329,7 +329,6 @@ def _(d):
     run = d / "run"
     shutil.copytree(RUN[0], run)
     (run / "metrics.json").write_text('{"epochs_completed": 0}')
-    shutil.rmtree(run / "csv")
     (run / "metrics.csv").unlink()
     return cli("compare", run, "--out", d / "cmp")
 

@@ -20,6 +20,7 @@ from ferlab.explain.saliency import (
     normalize_maps,
     saliency_maps,
 )
+from ferlab.explain.trust import check_saliency
 from ferlab.inference import Predictor
 
 
@@ -106,8 +107,6 @@ def trust_check(
 ):
     """(TrustReport, indices of the faces checked, seconds): every saliency method's checks
     (explain.trust.check_saliency) on a seeded draw of `n` of `images`, in their order."""
-    from ferlab.explain.trust import check_saliency
-
     pick = np.sort(np.random.default_rng(0).permutation(len(images))[: min(n, len(images))])
     chosen = images[pick] if prepared else predictor.prepared(images[pick])
     x = predictor.tensor(chosen).contiguous()

@@ -1,6 +1,8 @@
 """The explain commands' work as library calls: load a model and faces, compute with
 ferlab.explain.panels, draw with ferlab.plots, write the figures and their numbers into a
-folder (`ferlab explain saliency|check|activations|filters` call these)."""
+folder (`ferlab explain saliency|check|activations|filters` call these). Everything they use
+is imported with this module, before a command opens its output folder: a stop signal then
+never lands inside an import."""
 
 import json
 import time
@@ -13,6 +15,7 @@ from ferlab.data import RAW, load
 from ferlab.data.images import decode_gray
 from ferlab.data.preprocess import to_face_size
 from ferlab.errors import FerlabError
+from ferlab.evaluation import select_split
 from ferlab.explain import panels
 from ferlab.inference import load_model
 from ferlab.plots import (
@@ -20,6 +23,7 @@ from ferlab.plots import (
     plot_class_saliency,
     plot_filter_images,
     plot_saliency_panels,
+    plot_trust,
 )
 
 
@@ -125,9 +129,6 @@ def trust_report(model_ref, data, split, n: int, cascade_faces: int, out: Path |
     """`ferlab explain check`: every saliency method's sanity checks and faithfulness scores
     on `n` faces of `split` (seeded draw), as the dict --json prints; with `out`, also
     trust.json and the two figures."""
-    from ferlab.evaluation import select_split
-    from ferlab.plots import plot_trust
-
     if n < 1 or cascade_faces < 1:
         raise FerlabError("--n and --cascade-faces must be at least 1")
     predictor = load_model(model_ref, runtime="torch")
