@@ -664,3 +664,19 @@ def test_version_is_printed_by_the_command():
 
     r = run_cli("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"ferlab {ferlab.__version__}"
+
+
+def test_a_stop_signal_a_library_swallowed_still_keeps_the_result_from_appearing(tmp_path):
+    from ferlab.atomic import request_stop, staged_folder, write_bytes_atomic
+
+    try:
+        request_stop()  # as the SIGTERM handler does, its KeyboardInterrupt lost in a bare except
+        with pytest.raises(KeyboardInterrupt), staged_folder(tmp_path / "set") as staging:
+            (staging / "a.json").write_text("1")
+        with pytest.raises(KeyboardInterrupt):
+            write_bytes_atomic(tmp_path / "file", b"x")
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        request_stop(False)
+    write_bytes_atomic(tmp_path / "file", b"x")
+    assert (tmp_path / "file").read_bytes() == b"x"

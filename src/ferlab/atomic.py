@@ -5,6 +5,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -17,6 +18,22 @@ PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 # The names a package model may have (weights/NAME.pt).
 PACKAGE_MODELS = ("default", "fast", "ferplus")
 _shipping: ContextVar[bool] = ContextVar("shipping", default=False)
+# Set by the command line's SIGTERM handler. The KeyboardInterrupt it raises can land inside a
+# library's bare `except:` and be lost; a write checks this before it makes its result visible.
+_stop_requested = threading.Event()
+
+
+def request_stop(asked: bool = True) -> None:
+    """A stop signal came (asked=False: a new command starts, none has)."""
+    if asked:
+        _stop_requested.set()
+    else:
+        _stop_requested.clear()
+
+
+def _stop_if_requested() -> None:
+    if _stop_requested.is_set():
+        raise KeyboardInterrupt
 
 
 def inside_package_weights(path: Path) -> bool:
@@ -80,6 +97,7 @@ def atomic_writer(path: Path, mode: str = "wb"):
         with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
             yield f
         refuse_special_file(path)  # again: it may have appeared while the file was written
+        _stop_if_requested()
         os.replace(tmp, path)
     except FerlabError:
         Path(tmp).unlink(missing_ok=True)
@@ -107,6 +125,7 @@ def staged_folder(dest: Path):
     try:
         os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's is owner-only; the result not
         yield staging
+        _stop_if_requested()
         if dest.is_dir() and not any(dest.iterdir()):
             dest.rmdir()
         if not dest.exists():

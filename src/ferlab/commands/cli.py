@@ -10,6 +10,7 @@ import zlib
 
 import typer
 
+from ferlab.atomic import request_stop
 from ferlab.commands import data, evaluate, explain, export, models, predict, report, serve, train
 from ferlab.commands.common import err
 from ferlab.errors import FerlabError
@@ -82,6 +83,7 @@ BOUNDARY_ERRORS = (
 
 
 def _sigterm(signum, frame):
+    request_stop()  # remembered too: a library's bare except may swallow what is raised here
     raise KeyboardInterrupt  # unwinds like Ctrl-C: temporary files and folders are removed
 
 
@@ -93,6 +95,7 @@ def _fail(message: str) -> None:
 
 def main(args: list[str] | None = None) -> None:
     """The `ferlab` command (args: instead of sys.argv[1:])."""
+    request_stop(False)
     signal.signal(signal.SIGTERM, _sigterm)
     # A command's output is its results: the libraries' notices about their own future
     # (deprecations inside torch, Lightning, gradio) are for their developers, not our users.
