@@ -2,8 +2,8 @@
 
 Each case prepares its input in a fresh temporary folder, runs one command and records the exit
 code and the first line of stderr. A case holds when the command answers with exit 0 and a valid
-result, or exit 2 and exactly one line, never a traceback, within its time limit, and left no
-temporary files behind.
+result, or exit 2 and exactly one line, never a traceback, within its time limit, left no
+temporary files behind, and left the shipped weights byte for byte as they were.
 
 Cases that must also leave something untouched (a shipped model, an input, a run) or run
 nothing (a pickled payload) check that after the command; the full-disk cases need a small
