@@ -153,6 +153,8 @@ def test_ship_never_replaces_a_model_of_other_classes_or_another_split(
     train(tiny_config(data, other, epochs=1, schedule="cosine"))
     with pytest.raises(FerlabError, match="another validation split"):
         ship(other, "fast", data, weights_dir=weights)
+    forced = ship(other, "fast", data, weights_dir=weights, force=True)  # compares nothing
+    assert forced.shipped_figures is None and forced.replaced is not None
 
 
 def test_a_signal_during_the_ship_commit_does_not_stop_it():

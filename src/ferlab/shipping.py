@@ -95,9 +95,8 @@ def ship(
     if shipped is not None:
         refuse_another_kind(predictor, shipped, name)
     metrics = measured_metrics(predictor, RunFolder(run_path), data)
-    figures = None
-    if shipped is not None:
-        figures = shipped_figures(predictor, shipped, data, name, force)
+    figures = None if shipped is None else shipped_figures(predictor, shipped, data, name, force)
+    if figures is not None:
         ours, theirs = metrics["val"], figures["val"]
         worse = [k for k in ("accuracy", "accuracy_tta") if theirs[k] > ours[k]]
         if worse and not force:
@@ -132,13 +131,15 @@ def refuse_another_kind(candidate: Predictor, shipped: Predictor, name: str) -> 
 
 def shipped_figures(
     candidate: Predictor, shipped: Predictor, data: str | Path, name: str, force: bool
-) -> dict:
+) -> dict | None:
     """The shipped model's figures on the faces the candidate was measured on: its validation
     split (which must be the candidate's: a run selected on other faces may have trained on
-    these) and PublicTest, plain and TTA."""
+    these) and PublicTest, plain and TTA. None when forced past another split: nothing is
+    compared then."""
     ours, theirs = validation_split_of(candidate), validation_split_of(shipped)
-    same_split = set(ours.hashes or ours.ids) == set(theirs.hashes or theirs.ids)
-    if not same_split and not force:
+    if set(ours.hashes or ours.ids) != set(theirs.hashes or theirs.ids):
+        if force:
+            return None
         raise FerlabError(
             f"this run was selected on another validation split than the shipped {name}; "
             "their validation figures are not comparable (train on the same split, or --force)"
