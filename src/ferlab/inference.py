@@ -23,7 +23,6 @@ from ferlab.data.preprocess import Preprocess
 from ferlab.errors import FerlabError
 from ferlab.models import face_batch
 from ferlab.models.card import ModelCard, read_checkpoint
-from ferlab.models.ensemble import Ensemble
 from ferlab.runs import RunFolder
 from ferlab.runtime import TorchBackend
 
@@ -57,16 +56,16 @@ class Predictor:
     backend: Backend | None = None  # what computes logits (None: the torch network does)
     path: Path | None = None  # the file it was loaded from
     device: str = "cpu"
-    # An ensemble's members for TTA, as (weight, backend, input crop): each member takes its
-    # own views under its own crop, so an ensemble is not a whole-face model to them. None:
-    # the whole model's views (a plain model; a bare ensemble .onnx graph, one backend).
+    # The parts of a model that averages networks (an ensemble), for TTA, as (weight, backend,
+    # input crop): each takes its own views under its own crop. None: the whole model's views
+    # (one network; a bare ensemble .onnx graph, one backend).
     members: list[tuple[float, Backend, int]] | None = None
 
     def __post_init__(self):
         if self.backend is None:
             self.backend = TorchBackend(self.model, self.device)
-        if self.members is None and isinstance(self.model, Ensemble):
-            self.members = member_backends(self.model, "torch", self.device)
+        if self.members is None and self.model is not None:
+            self.members = part_backends(self.model, "torch", self.device)
 
     @property
     def runtime(self) -> str:
@@ -142,8 +141,7 @@ def load_model(
         return Predictor(None, onnx_card(path), OnnxBackend(path), path)
     model, card = read_checkpoint(path, device, weights)
     backend = backend_of(model, runtime, device)
-    members = member_backends(model, runtime, device) if isinstance(model, Ensemble) else None
-    return Predictor(model, card, backend, path, device, members)
+    return Predictor(model, card, backend, path, device, part_backends(model, runtime, device))
 
 
 def backend_of(net: nn.Module, runtime: str, device: str = "cpu") -> Backend:
@@ -153,12 +151,13 @@ def backend_of(net: nn.Module, runtime: str, device: str = "cpu") -> Backend:
     return onnx_backend(net) if runtime == "onnx" else TorchBackend(net, device)
 
 
-def member_backends(ensemble: Ensemble, runtime: str, device: str = "cpu") -> list:
-    """(weight, backend, input crop) of each member of `ensemble`, in `runtime`."""
-    return [
-        (float(w), backend_of(net, runtime, device), net.input_crop)
-        for w, net in zip(ensemble.weights, ensemble.members, strict=True)
-    ]
+def part_backends(model: nn.Module, runtime: str, device: str = "cpu") -> list | None:
+    """(weight, backend, input crop) of each network `model` averages, in `runtime`; None for
+    a model that is one network."""
+    parts = model.weighted_parts() if hasattr(model, "weighted_parts") else None
+    if not parts:
+        return None
+    return [(w, backend_of(net, runtime, device), net.input_crop) for w, net in parts]
 
 
 def validation_split_of(predictor: Predictor):

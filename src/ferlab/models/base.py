@@ -61,6 +61,11 @@ class FERModel(nn.Module):
     def cam_layer(self) -> str | None:
         return self.config.cam_layer
 
+    def weighted_parts(self) -> list[tuple[float, nn.Module]] | None:
+        """The networks whose probabilities this model averages, with their shares, each to
+        be shown its own test-time views (None: it is one network)."""
+        return None
+
     @property
     def seen_crop(self) -> int:
         """The centre crop of a whole face this model reads (0: all of it)."""

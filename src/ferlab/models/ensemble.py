@@ -40,6 +40,9 @@ class Ensemble(FERModel):
         self.members = nn.ModuleList(nets)
         self.register_buffer("weights", torch.tensor(shares), persistent=False)
 
+    def weighted_parts(self) -> list[tuple[float, nn.Module]]:
+        return [(float(w), net) for w, net in zip(self.weights, self.members, strict=True)]
+
     @property
     def seen_crop(self) -> int:
         """The members read their own centre crops: together, the largest of them (the whole
