@@ -33,7 +33,7 @@ def measure(ref: str, data: str) -> dict:
     predictor = load_model(ref, runtime="torch")
     val = select_split(predictor, data, "val")
     with tempfile.TemporaryDirectory() as tmp:  # the candidates `ferlab export --int8` weighs
-        graphs = int8_graphs(predictor, val.images, Path(tmp))
+        graphs = int8_graphs(predictor, predictor.input_batch(val).contiguous().numpy(), Path(tmp))
         runners = {k: OnnxBackend(p) for k, p in graphs.items()}
     answers = {k: probabilities(r, val.images).argmax(1) for k, r in runners.items()}
     rates = {k: [] for k in runners}

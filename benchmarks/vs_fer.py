@@ -195,7 +195,7 @@ def main(data: str = "../shared/data/fer2013.zip", repeats: int = 15) -> None:
     for name in shipped_models():
         fp32 = load_model(name, runtime="onnx")
         val = select_split(fp32, data, "val")  # as `ferlab export --int8` calibrates
-        int8_path = export_onnx_int8(fp32, work / f"{name}-int8.onnx", val.images, val.labels)
+        int8_path = export_onnx_int8(fp32, work / f"{name}-int8.onnx", val, val.labels)
         if name == "default":
             sides["default, torch, detector of 0.3"] = (load_model(name), old_detector)
             sides["default, ONNX Runtime, haar"] = (fp32, haar)

@@ -12,7 +12,6 @@ import numpy as np
 
 from ferlab.data import RAW, load
 from ferlab.evaluation import evaluate
-from ferlab.evaluation.evaluate import prepared_faces
 from ferlab.inference import load_model, validation_split_of
 
 data = sys.argv[1]
@@ -35,13 +34,13 @@ out = {
 }
 for name, faces in (("old_split", val), ("duplicate_free", val.select(~leaked))):
     for tta in (False, True):
-        r = evaluate(loaded, prepared_faces(loaded, faces), tta=tta, name="default").report
+        r = evaluate(loaded, faces, tta=tta, name="default").report
         out[f"{name}{'_tta' if tta else ''}"] = {
             "n": r["n"],
             "accuracy": r["accuracy"],
             "majority_accuracy": r["majority_accuracy"],
         }
 # The leaked faces alone: how much easier a face is when its copy was trained on.
-r = evaluate(loaded, prepared_faces(loaded, val.select(leaked)), name="default").report
+r = evaluate(loaded, val.select(leaked), name="default").report
 out["leaked_only"] = {"n": r["n"], "accuracy": r["accuracy"]}
 print(json.dumps(out, indent=1))

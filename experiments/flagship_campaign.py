@@ -19,7 +19,6 @@ from matplotlib.figure import Figure
 
 from ferlab.data import RAW, load
 from ferlab.evaluation import evaluate
-from ferlab.evaluation.evaluate import prepared_faces
 from ferlab.inference import load_model
 from ferlab.runs import RunFolder
 
@@ -36,7 +35,7 @@ def score(checkpoint: Path, run: Path, data: str) -> dict:
         point["epoch"] = loaded.card.epochs
         for name, faces in (("val", val), ("PublicTest", public)):
             for tta in (False, True) if weights == "final" else (False,):
-                r = evaluate(loaded, prepared_faces(loaded, faces), tta=tta).report
+                r = evaluate(loaded, faces, tta=tta).report
                 key = f"{name}{'_tta' if tta else ''}_{'ema' if weights == 'final' else 'raw'}"
                 point[key] = round(r["accuracy"], 4)
     return point

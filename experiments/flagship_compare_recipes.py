@@ -18,7 +18,6 @@ from pathlib import Path
 
 from ferlab.data import RAW, load
 from ferlab.evaluation import evaluate
-from ferlab.evaluation.evaluate import prepared_faces
 from ferlab.inference import load_model
 from ferlab.runs import RunFolder
 from ferlab.training import TrainConfig, recipe_settings, train
@@ -75,7 +74,7 @@ def score(data: str, root: Path) -> list[dict]:
             loaded = load_model(run.last, weights=weights)
             row[f"params_{key}"] = sum(p.numel() for p in loaded.model.parameters())
             for split, faces in (("val", val), ("PublicTest", public)):
-                r = evaluate(loaded, prepared_faces(loaded, faces)).report
+                r = evaluate(loaded, faces).report
                 row[f"{split}_{key}"] = round(r["accuracy"], 4)
         rows.append(row)
         print(row, flush=True)

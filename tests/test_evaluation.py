@@ -1,5 +1,6 @@
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -253,11 +254,13 @@ def test_the_predictor_reads_only_logits_from_its_backend():
 
     card = ModelCard("cnn-baseline", {"num_classes": 7}, tuple(EMOTIONS))
     predictor = Predictor(None, card, Brightness())
-    faces = synthetic_faces(per_class=1, seed=2).images
+    # Faces that record the model's preprocessing are taken as it sees them, unchanged.
+    seen = replace(synthetic_faces(per_class=1, seed=2), preprocess=card.preprocess.to_dict())
+    faces = seen.images
     mean = faces.reshape(len(faces), -1).mean(1) / 255
     expected = np.exp(mean[:, None] * np.arange(7))
     expected /= expected.sum(1, keepdims=True)
-    np.testing.assert_allclose(predictor.probabilities(faces, prepared=True), expected, rtol=1e-5)
+    np.testing.assert_allclose(predictor.probabilities(seen), expected, rtol=1e-5)
     # A mirror image has the same brightness, so flip-averaging keeps the answer.
     flipped = probabilities(predictor.backend, faces, "flip")
     np.testing.assert_allclose(flipped, expected, rtol=1e-5)

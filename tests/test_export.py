@@ -150,7 +150,7 @@ def test_a_crop_trained_model_exported_to_onnx_gives_the_same_probabilities(tmp_
     path = export_onnx(predictor, tmp_path / "crop.onnx")
     assert onnx_card(path).input_crop == 44
     faces = synthetic_faces(per_class=2, seed=4).images  # whole 48x48 faces in
-    x = predictor.tensor(predictor.prepared(faces)).contiguous().numpy()
+    x = predictor.input_batch(faces).contiguous().numpy()
     logits = ort.InferenceSession(str(path)).run(None, {ONNX_INPUT: x})[0]
     got = torch.softmax(torch.from_numpy(logits), 1).numpy()
     np.testing.assert_allclose(got, predictor.probabilities(faces), atol=1e-5)
@@ -243,9 +243,9 @@ def test_int8_export_runs_in_onnx_runtime_and_keeps_its_card(trained, tmp_path):
     fp32, int8 = load_model(run), load_model(path, runtime="onnx")
     from ferlab.evaluation import select_split
 
-    val = select_split(fp32, data, "val").images
-    agree = (fp32.probabilities(val, prepared=True).argmax(1)
-             == int8.probabilities(val, prepared=True).argmax(1)).mean()  # fmt: skip
+    val = select_split(fp32, data, "val")
+    agree = (fp32.probabilities(val).argmax(1)
+             == int8.probabilities(val).argmax(1)).mean()  # fmt: skip
     assert agree == pytest.approx(how["agreement_with_fp32"], abs=2e-3)
     faces = synthetic_faces(per_class=6, seed=7).images
     agree = (fp32.probabilities(faces).argmax(1) == int8.probabilities(faces).argmax(1)).mean()
@@ -279,7 +279,7 @@ def test_int8_export_of_a_network_without_convs(tmp_path):
     train(tiny_config(data, tmp_path / "run", model="dnn-study", model_args=dense, epochs=1))
     fp32 = load_model(tmp_path / "run")
     faces = load(data)[0]
-    path = export_onnx_int8(fp32, tmp_path / "dense.onnx", faces.images, faces.labels)
+    path = export_onnx_int8(fp32, tmp_path / "dense.onnx", faces, faces.labels)
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert "every layer in int8" in json.loads(props["ferlab.quantization"])["int8"]
     assert load_model(path, runtime="onnx").probabilities(faces.images).shape == (len(faces), 7)
@@ -294,11 +294,11 @@ def test_int8_shipped_models_agree_with_fp32_on_real_faces(name, tmp_path):
 
     fp32 = load_model(name)
     val = select_split(fp32, fer_data(), "val")
-    path = export_onnx_int8(fp32, tmp_path / f"{name}-int8.onnx", val.images, val.labels)
-    public = select_split(fp32, fer_data(), "PublicTest").images[:1500]
+    path = export_onnx_int8(fp32, tmp_path / f"{name}-int8.onnx", val, val.labels)
+    public = select_split(fp32, fer_data(), "PublicTest").select(np.arange(1500))
     int8 = load_model(path, runtime="onnx")
-    agree = (fp32.probabilities(public, prepared=True).argmax(1)
-             == int8.probabilities(public, prepared=True).argmax(1)).mean()  # fmt: skip
+    agree = (fp32.probabilities(public).argmax(1)
+             == int8.probabilities(public).argmax(1)).mean()  # fmt: skip
     assert agree >= 0.98
 
 
@@ -317,7 +317,8 @@ def test_an_ensemble_is_the_mean_of_its_members_and_one_onnx_graph(trained, tmp_
     a, b, ens = load_model(run), load_model(other), load_model(path)
     assert [m["model"] for m in ens.card.model_args["members"]] == ["cnn-baseline", "resnet-fer"]
     assert ens.card.model_args["members"][1]["model_args"]["input_crop"] == 40
-    faces = synthetic_faces(per_class=3, seed=11).images
+    faceset = synthetic_faces(per_class=3, seed=11)
+    faces = faceset.images
     mean = (a.probabilities(faces) + b.probabilities(faces)) / 2
     np.testing.assert_allclose(ens.probabilities(faces), mean, rtol=0, atol=1e-6)
     r = run_cli("evaluate", path, "--data", data, "--split", "val", "--json")
@@ -328,9 +329,8 @@ def test_an_ensemble_is_the_mean_of_its_members_and_one_onnx_graph(trained, tmp_
     # A teacher: a student of the same split distils from its per-member TTA answers.
     from ferlab.training.distill import teacher_log_probs
 
-    soft = teacher_log_probs(str(path), faces, tta=True)
-    np.testing.assert_allclose(np.exp(soft), ens.probabilities(faces, tta=True, prepared=True),
-                               atol=1e-5)  # fmt: skip
+    soft = teacher_log_probs(str(path), faceset, tta=True)
+    np.testing.assert_allclose(np.exp(soft), ens.probabilities(faceset, tta=True), atol=1e-5)
     student = train(tiny_config(data, tmp_path / "student", epochs=1, teacher=str(path),
                                 teacher_tta=True, split_file=str(run / "split.json")))  # fmt: skip
     assert student.stopped_by == "epochs"

@@ -183,3 +183,30 @@ def test_summary_takes_a_shipped_model_as_every_command_does():
     total = sum(p.numel() for p in load_model("default", runtime="torch").model.parameters())
     r = run_cli("summary", "default")
     assert r.returncode == 0 and f"{total:,}" in r.stdout, r.stderr
+
+
+def test_the_input_spec_comes_from_the_card_and_the_network_normalizes_by_it():
+    from dataclasses import replace
+
+    from ferlab.data import RAW
+    from ferlab.data.labels import EMOTIONS
+    from ferlab.models.card import ModelCard
+
+    args = {"widths": [8, 16, 16, 32], "input_crop": 40}
+    card = ModelCard("cnn-baseline", args, tuple(EMOTIONS), preprocess=RAW)
+    spec = card.input_spec
+    assert (spec.crop, spec.size, spec.preprocess) == (40, 48, RAW)
+    net = card.build().eval()
+    assert net.input_crop == net.config.crop == 40  # one crop, the config's
+    x = torch.rand(2, 1, 48, 48)
+    with torch.no_grad():
+        before = net(x)
+        net.config = replace(net.config, mean=spec.mean + 0.2)
+        shifted = net(x)
+        net.config = replace(net.config, mean=spec.mean)
+        torch.testing.assert_close(net(x), before)
+        # The border a 40-pixel centre crop leaves out is never read.
+        border = x.clone()
+        border[..., :4, :] = 1.0
+        torch.testing.assert_close(net(border), before)
+    assert not torch.allclose(shifted, before)

@@ -564,19 +564,19 @@ def test_teacher_tta_soft_targets_are_its_answers_averaged_over_its_views(monkey
     from ferlab.runtime import default_runtime
     from ferlab.training import distill
 
-    images = synthetic_faces(per_class=3, seed=3).images
-    plain = distill.teacher_log_probs("fast", images)
-    tta = distill.teacher_log_probs("fast", images, tta=True)
+    faces = synthetic_faces(per_class=3, seed=3)
+    plain = distill.teacher_log_probs("fast", faces)
+    tta = distill.teacher_log_probs("fast", faces, tta=True)
     teacher = load_model("fast", runtime=default_runtime())
-    averaged = teacher.probabilities(images, tta=True, prepared=True)
+    averaged = teacher.probabilities(faces, tta=True)
     np.testing.assert_allclose(np.exp(tta), averaged, atol=1e-5)
-    answers = teacher.probabilities(images, prepared=True)
+    answers = teacher.probabilities(faces)
     np.testing.assert_allclose(np.exp(plain), answers, atol=1e-5)
     assert np.abs(tta - plain).max() > 1e-3
     # Each is cached under its own name: asked again, neither is computed again nor mixed up.
     monkeypatch.setattr(distill, "_teacher_probabilities", None)
-    np.testing.assert_array_equal(distill.teacher_log_probs("fast", images, tta=True), tta)
-    np.testing.assert_array_equal(distill.teacher_log_probs("fast", images), plain)
+    np.testing.assert_array_equal(distill.teacher_log_probs("fast", faces, tta=True), tta)
+    np.testing.assert_array_equal(distill.teacher_log_probs("fast", faces), plain)
 
 
 def test_a_student_learns_the_teachers_answers_from_its_soft_targets(data, tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ import torch
 
 import ferlab
 from ferlab.atomic import write_bytes_atomic
+from ferlab.data.faceset import FaceSet
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor, validation_split_of
 from ferlab.models.card import ModelCard, checkpoint_bytes
@@ -112,7 +113,8 @@ def int8_graphs(predictor: Predictor, calibration: np.ndarray, folder: Path) -> 
     """The model's graph ("fp32") and its int8 candidates, written in `folder`: "every layer in
     int8", and for a network with convs "the first conv in fp32" (the conv on the face itself).
     Statically quantized by ONNX Runtime (QDQ, per-channel weights), activation ranges
-    calibrated on `calibration`: (N, 48, 48) uint8 faces prepared for the model."""
+    calibrated on `calibration`: the network's (N, 1, 48, 48) input batch of the faces
+    (`Predictor.input_batch`)."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -130,7 +132,7 @@ def int8_graphs(predictor: Predictor, calibration: np.ndarray, folder: Path) -> 
         quantize_static(
             str(pre),
             str(graphs[name]),
-            FaceBatches(predictor, calibration),
+            FaceBatches(calibration),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -143,10 +145,10 @@ def int8_graphs(predictor: Predictor, calibration: np.ndarray, folder: Path) -> 
 
 
 def export_onnx_int8(
-    predictor: Predictor, out: Path, calibration: np.ndarray, labels: np.ndarray | None = None
+    predictor: Predictor, out: Path, calibration: FaceSet, labels: np.ndarray | None = None
 ) -> Path:
-    """The model in int8 (`int8_graphs`), calibrated on `calibration`: (N, 48, 48) uint8 faces
-    prepared for the model, e.g. its validation faces (never a test split), with their
+    """The model in int8 (`int8_graphs`), calibrated on the faces of `calibration` (read raw
+    or as the model sees them), e.g. its validation faces (never a test split), with their
     `labels` when known.
 
     Of the candidates, the one kept is the closer to fp32 on the calibration faces: in accuracy
@@ -159,9 +161,9 @@ def export_onnx_int8(
         raise FerlabError("int8 export: no calibration faces")
     import onnx
 
-    x = predictor.tensor(calibration).contiguous().numpy()
+    x = predictor.input_batch(calibration).contiguous().numpy()
     with tempfile.TemporaryDirectory() as tmp:
-        graphs = int8_graphs(predictor, calibration, Path(tmp))
+        graphs = int8_graphs(predictor, x, Path(tmp))
         answers = {k: _top1(p, x) for k, p in graphs.items()}
         fp32 = answers.pop("fp32")
         if labels is not None:
@@ -193,11 +195,8 @@ def _top1(graph: Path, x: np.ndarray) -> np.ndarray:
 class FaceBatches:
     """ONNX Runtime's calibration reader protocol (get_next: an input feed, None at the end)."""
 
-    def __init__(self, predictor: Predictor, faces: np.ndarray, batch: int = 64):
-        self.batches = (
-            {ONNX_INPUT: predictor.tensor(faces[i : i + batch]).contiguous().numpy()}
-            for i in range(0, len(faces), batch)
-        )
+    def __init__(self, x: np.ndarray, batch: int = 64):
+        self.batches = ({ONNX_INPUT: x[i : i + batch]} for i in range(0, len(x), batch))
 
     def get_next(self) -> dict | None:
         return next(self.batches, None)

@@ -9,7 +9,7 @@ centre crop is inside the network, so ONNX exports carry it too. Evaluation, pho
 demo, explanation and export all go through it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ferlab.atomic import PACKAGE_MODELS
-from ferlab.data.preprocess import Preprocess
+from ferlab.data.faceset import FaceSet
+from ferlab.data.preprocess import RAW, Preprocess
 from ferlab.errors import FerlabError
-from ferlab.models import face_batch
+from ferlab.models import InputSpec, face_batch
 from ferlab.models.card import ModelCard, read_checkpoint
 from ferlab.runs import RunFolder
 from ferlab.runtime import TorchBackend
@@ -76,34 +77,52 @@ class Predictor:
         return list(self.card.classes)
 
     @property
+    def spec(self) -> InputSpec:
+        """What the model sees (its card's preprocessing, size and crop)."""
+        return self.card.input_spec
+
+    @property
     def preprocess(self) -> Preprocess:
         return self.card.preprocess
 
-    def prepared(self, faces: np.ndarray) -> np.ndarray:
-        """(N, 48, 48) uint8 faces as read -> as the model was trained on them."""
-        return self.preprocess.apply(faces)
+    def seen(self, faces: FaceSet) -> FaceSet:
+        """Faces as read, or already as this model sees them -> as it sees them, by the
+        preprocessing they record (FaceSet.preprocess); any other preprocessing is refused."""
+        wanted = self.preprocess.to_dict()
+        if faces.preprocess == wanted:
+            return faces
+        if faces.preprocess not in ({}, RAW.to_dict()):
+            raise FerlabError(
+                f"faces preprocessed as {faces.preprocess}; the model takes them read raw or "
+                f"preprocessed as {wanted}"
+            )
+        return replace(faces, images=self.preprocess.apply(faces.images), preprocess=wanted)
 
-    def tensor(self, faces: np.ndarray) -> torch.Tensor:
-        """Prepared (N, 48, 48) uint8 faces -> the torch network's input batch."""
-        x = torch.from_numpy(face_batch(faces)).to(self.device)
+    def seen_images(self, faces: "FaceSet | np.ndarray") -> np.ndarray:
+        """(N, 48, 48) uint8 faces as this model sees them (its preprocessing applied): a bare
+        array is taken as read, a FaceSet by the preprocessing it records."""
+        if isinstance(faces, FaceSet):
+            return self.seen(faces).images
+        return self.preprocess.apply(np.asarray(faces))
+
+    def input_batch(self, faces: "FaceSet | np.ndarray") -> torch.Tensor:
+        """Faces (as `seen_images` takes them) -> the torch network's input batch."""
+        x = torch.from_numpy(face_batch(self.seen_images(faces))).to(self.device)
         return x.contiguous(memory_format=torch.channels_last)
 
-    def probabilities(
-        self, faces: np.ndarray, tta: bool = False, prepared: bool = False
-    ) -> np.ndarray:
-        """(N, 48, 48) uint8 faces -> (N, classes) probabilities; `prepared`: the faces are
-        already preprocessed (e.g. by `prepared()`), as explanation keeps them."""
-        faces = faces if prepared else self.prepared(faces)
-        if not len(faces):
+    def probabilities(self, faces: "FaceSet | np.ndarray", tta: bool = False) -> np.ndarray:
+        """Faces (as `seen_images` takes them) -> (N, classes) probabilities."""
+        seen = self.seen_images(faces)
+        if not len(seen):
             return np.zeros((0, len(self.classes)), np.float32)
         if tta and self.members:
             return sum(
-                w * probabilities(backend, faces, TTA_MODE, crop, 256)
+                w * probabilities(backend, seen, TTA_MODE, crop, 256)
                 for w, backend, crop in self.members
             )
         if tta:
-            return probabilities(self.backend, faces, TTA_MODE, self.card.input_crop, 256)
-        return probabilities(self.backend, faces)
+            return probabilities(self.backend, seen, TTA_MODE, self.spec.crop, 256)
+        return probabilities(self.backend, seen)
 
 
 def resolve_checkpoint(ref: str | Path) -> Path:

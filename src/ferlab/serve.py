@@ -88,13 +88,14 @@ def saliency_overlays(predictor: Predictor, result: PhotoResult, size: int = 144
     model without conv layers) for the predicted emotion laid over it, as (image, caption)."""
     if not result.faces:
         return []
-    faces = np.stack([f.face for f in result.faces])
+    crops = np.stack([f.crop for f in result.faces])
     target = torch.as_tensor([int(f.probs.argmax()) for f in result.faces])
     method = default_method(predictor.model)
-    maps = normalize_maps(saliency_maps(predictor.model, predictor.tensor(faces), target, method))
+    x = predictor.input_batch(crops)
+    maps = normalize_maps(saliency_maps(predictor.model, x, target, method))
     out = []
     for i, (f, m) in enumerate(zip(result.faces, maps, strict=True)):
-        face = cv2.resize(f.face, (size, size), interpolation=cv2.INTER_CUBIC)
+        face = cv2.resize(f.seen, (size, size), interpolation=cv2.INTER_CUBIC)
         heat = cv2.applyColorMap(
             cv2.resize((m * 255).astype(np.uint8), (size, size)), cv2.COLORMAP_JET
         )[..., ::-1]

@@ -57,7 +57,7 @@ def export_cmd(
         from ferlab.evaluation import select_split
 
         val = select_split(predictor, data, "val")
-        export_onnx_int8(predictor, onnx_path, val.images, val.labels)
+        export_onnx_int8(predictor, onnx_path, val, val.labels)
         out.print(
             f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, int8, calibrated on "
             f"{len(val.images)} validation faces)"

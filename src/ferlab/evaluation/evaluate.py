@@ -58,32 +58,17 @@ def select_split(predictor: Predictor, data: str | Path, split: str | None) -> F
             f"{data}: split {split or faces.split_names[0]} has no labels to "
             "evaluate against; use `ferlab predict` for unlabeled faces"
         )
-    return prepared_faces(predictor, faces)
-
-
-def prepared_faces(predictor: Predictor, faces: FaceSet) -> FaceSet:
-    """Faces as read or already prepared -> as the model was trained on them, by the
-    preprocessing they record (FaceSet.preprocess): prepared here when read raw, returned as
-    they are when already prepared for this model; any other preprocessing is refused."""
-    wanted = predictor.preprocess.to_dict()
-    if faces.preprocess == wanted:
-        return faces
-    if faces.preprocess not in ({}, RAW.to_dict()):
-        raise FerlabError(
-            f"faces preprocessed as {faces.preprocess}; the model takes them read raw or "
-            f"preprocessed as {wanted}"
-        )
-    return replace(faces, images=predictor.prepared(faces.images), preprocess=wanted)
+    return predictor.seen(faces)
 
 
 def evaluate(
     predictor: Predictor, faces: FaceSet, tta: bool = False, name: str = "", split: str = ""
 ) -> Evaluation:
-    """`faces` read raw or prepared for this model (`prepared_faces`). Data labelled with
+    """`faces` read raw or as this model sees them (`Predictor.seen`). Data labelled with
     another class set (FER+ for a FER2013 model, or the other way round) is scored through
     `class_mapping`, faces of a class the model lacks left out; the report states both."""
     labels = predictor.classes
-    faces = prepared_faces(predictor, faces)
+    faces = predictor.seen(faces)
     mapping = None
     data_classes = tuple(faces.classes)
     if data_classes != tuple(labels):
@@ -106,7 +91,7 @@ def evaluate(
             f"model {name} knows {len(labels)} classes; the data has label "
             f"{int(faces.labels.max())}"
         )
-    probs = predictor.probabilities(faces.images, tta, prepared=True)
+    probs = predictor.probabilities(faces, tta)
     pred = probs.argmax(1)
     metrics = classification_report(faces.labels, pred, labels)
     report = {

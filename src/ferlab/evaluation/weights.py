@@ -101,5 +101,5 @@ def validation_choice(members: list, data, tta: bool) -> WeightChoice:
     from ferlab.evaluation.evaluate import select_split
 
     faces = select_split(members[0], data, "val")
-    probs = [p.probabilities(faces.images, tta=tta, prepared=True) for p in members]
+    probs = [p.probabilities(faces, tta=tta) for p in members]
     return chosen_weights(probs, faces.labels)

@@ -56,8 +56,8 @@ def saliency_panel(
     """Saliency of each face for its predicted class, its true class, or one emotion; labels
     index the model's classes (see model_labels), -1 where a face has none."""
     classes = list(predictor.classes)
-    prepared = predictor.prepared(faces)
-    probs = predictor.probabilities(prepared, prepared=True)
+    seen = predictor.seen_images(faces)
+    probs = predictor.probabilities(faces)
     pred = probs.argmax(1)
     if target == "predicted":
         tgt = pred
@@ -69,7 +69,7 @@ def saliency_panel(
         tgt = np.full(len(faces), classes.index(target))
     else:
         raise FerlabError(f"--target must be predicted, true or an emotion, not '{target}'")
-    x = predictor.tensor(prepared)
+    x = predictor.input_batch(faces)
     maps = normalize_maps(saliency_maps(predictor.model, x, torch.as_tensor(tgt), method))
     titles = [
         f"true {classes[t] if t >= 0 else '?'} / pred {classes[p]} ({probs[i, p]:.0%})"
@@ -86,7 +86,7 @@ def saliency_panel(
         }
         for i in range(len(faces))
     ]
-    return SaliencyPanel(method, prepared, maps, masked_faces(prepared, maps), titles, rows)
+    return SaliencyPanel(method, seen, maps, masked_faces(seen, maps), titles, rows)
 
 
 def model_labels(faces: FaceSet, classes) -> np.ndarray:
@@ -102,14 +102,13 @@ def model_labels(faces: FaceSet, classes) -> np.ndarray:
     return to_model[faces.labels]  # a label of -1 picks the trailing -1
 
 
-def trust_check(
-    predictor: Predictor, images: np.ndarray, n: int, cascade_faces: int, prepared: bool = False
-):
+def trust_check(predictor: Predictor, faces: FaceSet | np.ndarray, n: int, cascade_faces: int):
     """(TrustReport, indices of the faces checked, seconds): every saliency method's checks
-    (explain.trust.check_saliency) on a seeded draw of `n` of `images`, in their order."""
-    pick = np.sort(np.random.default_rng(0).permutation(len(images))[: min(n, len(images))])
-    chosen = images[pick] if prepared else predictor.prepared(images[pick])
-    x = predictor.tensor(chosen).contiguous()
+    (explain.trust.check_saliency) on a seeded draw of `n` of `faces` (as
+    `Predictor.seen_images` takes them), in their order."""
+    pick = np.sort(np.random.default_rng(0).permutation(len(faces))[: min(n, len(faces))])
+    chosen = faces.select(pick) if isinstance(faces, FaceSet) else faces[pick]
+    x = predictor.input_batch(chosen).contiguous()
     started = time.perf_counter()
     report = check_saliency(predictor.model, x, cascade_faces=cascade_faces)
     return report, pick, round(time.perf_counter() - started, 1)
@@ -127,7 +126,7 @@ def class_saliency(
     over `sample` labeled faces drawn with `seed`, and how many were drawn."""
     labeled = np.flatnonzero(labels >= 0)
     pool = np.random.default_rng(seed).choice(labeled, min(sample, len(labeled)), replace=False)
-    x = predictor.tensor(predictor.prepared(faces[pool]))
+    x = predictor.input_batch(faces[pool])
     maps = class_average_maps(predictor.model, x, labels[pool], len(predictor.classes), method)
     return maps, len(pool)
 
@@ -135,7 +134,7 @@ def class_saliency(
 def layer_activations(predictor: Predictor, face: np.ndarray, layer: str) -> np.ndarray:
     """(filters, h, w): the output of every filter of `layer` for one face as read."""
     check_layer(predictor, layer)
-    x = predictor.tensor(predictor.prepared(face[None]))
+    x = predictor.input_batch(face[None])
     return activations(predictor.model, x, layer)[0]
 
 

@@ -81,8 +81,8 @@ def activations_report(model_ref, layer, image, data, out: Path) -> Path:
     predictor = load_model(model_ref, runtime="torch")
     face, name = load_face(image, data)
     maps = panels.layer_activations(predictor, face, layer)  # (C, h, w)
-    prepared = predictor.prepared(face[None])[0]
-    return plot_activations(prepared, maps, layer, name, out / "activations.png")
+    seen = predictor.seen_images(face[None])[0]
+    return plot_activations(seen, maps, layer, name, out / "activations.png")
 
 
 def parse_filters(spec: str | None, n: int) -> list[int]:
@@ -133,9 +133,7 @@ def trust_report(model_ref, data, split, n: int, cascade_faces: int, out: Path |
         raise FerlabError("--n and --cascade-faces must be at least 1")
     predictor = load_model(model_ref, runtime="torch")
     faces = select_split(predictor, data, split or "val")
-    report, pick, seconds = panels.trust_check(
-        predictor, faces.images, n, cascade_faces, prepared=True
-    )
+    report, pick, seconds = panels.trust_check(predictor, faces, n, cascade_faces)
     result = report.to_dict() | {
         "model": str(model_ref),
         "split": split or "val",

@@ -3,6 +3,7 @@
 from ferlab.models import compact, dnn, ensemble, resnet, vgg  # noqa: F401  (each registers its models)
 from ferlab.models.base import (
     FERModel,
+    InputSpec,
     ModelConfig,
     cam_layer,
     conv_layers,
@@ -15,6 +16,7 @@ from ferlab.models.summary import keras_param_counts, summary_rows
 
 __all__ = [
     "FERModel",
+    "InputSpec",
     "ModelConfig",
     "cam_layer",
     "conv_layers",

@@ -4,11 +4,13 @@ A model maps (B, 1, 48, 48) float faces in [0, 1] to (B, classes) logits, in two
 `forward_features` (everything up to the classifier) and `forward_head`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
+
+from ferlab.data.preprocess import Preprocess
 
 # Equalized faces are spread over 0..1 with mean ~0.5 and std ~0.29; centring in the model
 # keeps callers (saliency, prediction) working on plain [0, 1] pixels.
@@ -41,6 +43,25 @@ class ModelConfig:
     standalone: bool = True  # built from its name alone (an ensemble needs its members)
 
 
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model sees, in one place (timm's resolved data config): faces of `size` read as
+    grayscale, prepared by `preprocess` (its card's), scaled to [0, 1], read through their
+    centre crop `crop` (0: all of the face) and normalized by `mean`/`std` inside the network.
+    `ModelCard.input_spec` builds it from the card and the registered ModelConfig; the
+    Predictor prepares faces by it, and the network normalizes by the same config."""
+
+    preprocess: Preprocess
+    size: int = 48
+    crop: int = 0
+    mean: float = PIXEL_MEAN
+    std: float = PIXEL_STD
+
+    @classmethod
+    def of(cls, config: ModelConfig, preprocess: Preprocess) -> "InputSpec":
+        return cls(preprocess, config.size, config.crop, config.mean, config.std)
+
+
 class FERModel(nn.Module):
     """input_crop: a model trained on random crops (TrainConfig.crop) sees larger faces through
     their centre crop: given whole 48x48 faces it scored 1.3 points lower on validation."""
@@ -51,7 +72,14 @@ class FERModel(nn.Module):
 
     def __init__(self, input_crop: int = 0):
         super().__init__()
-        self.input_crop = int(input_crop or 0)
+        # The crop lives in the config alone; create() replaces it with the registry's, which
+        # holds the same crop, checked there.
+        self.config = replace(type(self).config, crop=int(input_crop or 0))
+
+    @property
+    def input_crop(self) -> int:
+        """The centre crop of a whole face this network reads (0: all of it)."""
+        return self.config.crop
 
     @property
     def accepts_crops(self) -> bool:
@@ -76,11 +104,11 @@ class FERModel(nn.Module):
         return self.config.filter_layer
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.input_crop
+        c, config = self.input_crop, self.config
         if c and x.shape[-1] > c and x.shape[-2] > c:
             top, left = (x.shape[-2] - c) // 2, (x.shape[-1] - c) // 2
             x = x[..., top : top + c, left : left + c]
-        return (x - PIXEL_MEAN) / PIXEL_STD
+        return (x - config.mean) / config.std
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -15,7 +15,8 @@ from torch import nn
 
 from ferlab.data.preprocess import Preprocess
 from ferlab.errors import FerlabError
-from ferlab.models.registry import canonical, create
+from ferlab.models.base import InputSpec
+from ferlab.models.registry import canonical, create, model_config
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,12 @@ class ModelCard:
 
     @property
     def input_crop(self) -> int:
-        return int(self.model_args.get("input_crop", 0))
+        return self.input_spec.crop
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """What the model sees: this card's preprocessing and its registered config."""
+        return InputSpec.of(model_config(self.model, **self.model_args), self.preprocess)
 
     def to_dict(self) -> dict:
         d = asdict(self)

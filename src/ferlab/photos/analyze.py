@@ -29,7 +29,8 @@ MAX_PIXELS = 100_000_000  # larger images are refused before decoding (decompres
 class Face:
     box: Box
     probs: np.ndarray  # (classes,)
-    face: np.ndarray  # (48, 48) uint8, preprocessed as the model expects
+    crop: np.ndarray  # (48, 48) uint8, cut from the photo (aligned), as read
+    seen: np.ndarray  # (48, 48) uint8, the crop as the model sees it (its preprocessing)
 
 
 @dataclass
@@ -60,9 +61,9 @@ def analyze_gray(
     if not boxes:
         return result
     crops = np.stack([gray if direct else aligned_face(gray, b) for b in boxes])
-    faces = predictor.prepared(crops)
-    probs = predictor.probabilities(faces, tta=tta, prepared=True)
-    result.faces = [Face(b, p, f) for b, p, f in zip(boxes, probs, faces, strict=True)]
+    probs = predictor.probabilities(crops, tta=tta)
+    seen = predictor.seen_images(crops)
+    result.faces = [Face(*f) for f in zip(boxes, probs, crops, seen, strict=True)]
     return result
 
 

@@ -26,7 +26,7 @@ from ferlab.atomic import write_bytes_atomic, write_text_atomic
 from ferlab.data import EMOTIONS, RAW, FaceSet, load
 from ferlab.errors import FerlabError
 from ferlab.evaluation import evaluate
-from ferlab.evaluation.evaluate import CONFUSED_THRESHOLD, prepared_faces
+from ferlab.evaluation.evaluate import CONFUSED_THRESHOLD
 from ferlab.evaluation.metrics import most_confused
 from ferlab.explain.gradients import gradient_norms
 from ferlab.explain.panels import (
@@ -175,19 +175,15 @@ def build_report(cfg: ReportConfig, console=None) -> Path:
     splits = {"val": val} | (
         {"PublicTest": raw.split("PublicTest")} if "PublicTest" in raw.split_names else {}
     )
-    prepared = Prepared(splits)
     with stages.stage("evaluate"):
-        evaluation = {role: _scores(p, prepared) for role, p in predictors.items()} | {
+        evaluation = {role: _scores(p, splits) for role, p in predictors.items()} | {
             "majority": _majority(val, raw)
         }
         evaluation["comparison"] = comparison(evaluation)
     figures = out / "figures"
     explained, explained_val, note = _explained(cfg, predictors["cnn"], raw, val)
-    # Its faces as read (the explanation panels prepare what they draw), its evaluation on
-    # the validation faces prepared above when they are the same faces.
-    scored_val = prepared(explained, "val") if explained_val is val else explained_val
     with stages.stage("explain", explained.card.model):
-        explanation = _explain(cfg, explained, explained_val, scored_val, figures)
+        explanation = _explain(cfg, explained, explained_val, figures)
         explanation["is_default"] = explained is not predictors["cnn"]
         explanation["default_note"] = note
         explanation["gradients"] = _gradients(cfg, predictors, runs, train_faces, figures)
@@ -218,24 +214,10 @@ def build_report(cfg: ReportConfig, console=None) -> Path:
     return html
 
 
-class Prepared:
-    """Each split's faces prepared once per preprocessing: the networks of a report take the
-    same, so the validation and test faces are equalized once, not once per network."""
-
-    def __init__(self, splits: dict[str, FaceSet]):
-        self.splits, self.done = splits, {}
-
-    def __call__(self, predictor: Predictor, name: str) -> FaceSet:
-        key = (name, json.dumps(predictor.preprocess.to_dict(), sort_keys=True))
-        if key not in self.done:
-            self.done[key] = prepared_faces(predictor, self.splits[name])
-        return self.done[key]
-
-
-def _scores(predictor: Predictor, prepared: Prepared) -> dict:
+def _scores(predictor: Predictor, splits: dict[str, FaceSet]) -> dict:
     result = {}
-    for name in prepared.splits:
-        report = evaluate(predictor, prepared(predictor, name), split=name).report
+    for name, faces in splits.items():
+        report = evaluate(predictor, faces, split=name).report
         result[name] = {k: report[k] for k in ("n", "accuracy", "majority_accuracy", "macro_f1")}
     return result
 
@@ -261,9 +243,7 @@ def _explained(cfg: ReportConfig, cnn: Predictor, raw: FaceSet, val: FaceSet):
         return cnn, val, f"the shipped default was selected on other faces than these ({e})"
 
 
-def _explain(
-    cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, scored_val: FaceSet, figures: Path
-) -> dict:
+def _explain(cfg: ReportConfig, predictor: Predictor, own_val: FaceSet, figures: Path) -> dict:
     """Confusion, saliency and filter figures of the explained CNN, on the validation split
     it was selected on."""
     from ferlab.plots import (
@@ -275,7 +255,7 @@ def _explain(
     )
     from ferlab.report.study import confused_beside_study, filter_layer_note
 
-    ev = evaluate(predictor, scored_val, split="val")
+    ev = evaluate(predictor, own_val, split="val")
     labels = ev.report["labels"]
     plot_confusion(
         ev.normalized,
@@ -305,7 +285,7 @@ def _explain(
     n_filters = check_layer(predictor, layer)
     face_id = str(own_val.ids[0])
     maps = layer_activations(predictor, own_val.images[0], layer)
-    face = predictor.prepared(own_val.images[:1])[0]
+    face = predictor.seen_images(own_val.images[:1])[0]
     plot_activations(face, maps, layer, face_id, figures / "activations.png")
     t0 = time.perf_counter()
     steps = FILTER_STEPS[cfg.quick]
@@ -342,7 +322,7 @@ def _trust(predictor: Predictor, val: FaceSet, sizes: tuple[int, int], figures: 
     from ferlab.explain.trust import verdict
     from ferlab.plots import plot_trust
 
-    report, _, seconds = trust_check(predictor, val.images, *sizes)
+    report, _, seconds = trust_check(predictor, val, *sizes)
     result = report.to_dict() | {"seconds": seconds}
     plot_trust(result, report.cascades(), figures)
     random, edge = result["baselines"]["random"], result["baselines"]["edge"]
@@ -369,7 +349,7 @@ def _gradients(
     series, spread = {}, {}
     for role in ("dnn", "control"):
         p = predictors[role]
-        x = p.tensor(p.prepared(train_faces.images[pick]))
+        x = p.input_batch(train_faces.images[pick])
         y = torch.as_tensor(train_faces.labels[pick])
         torch.manual_seed(cfg.seed)
         for moment, model in (("untrained", p.card.build()), ("trained", p.model)):

@@ -132,7 +132,7 @@ def figure_arrays(predictor, faces: dict) -> dict[str, np.ndarray]:
     for method in METHODS:
         panel = saliency_panel(predictor, val.images[index], labels[index], val.ids[index], method)
         arrays[f"saliency_{method}"] = panel.maps.astype(np.float16)
-        arrays["saliency_predicted"] = np.array([r["predicted"] for r in panel.rows], np.int8)
+    arrays["saliency_predicted"] = np.array([r["predicted"] for r in panel.rows], np.int8)
     layer = predictor.model.config.filter_layer
     arrays["layer"] = np.array(layer)
     arrays["activation_id"] = val.ids[index[0]]
@@ -179,7 +179,8 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
 
 def draw_figures(arrays: dict, faces, folder: Path, preprocess: dict) -> dict[str, Path]:
     """The study's figures 3 to 5 from a record's arrays, into `folder`; `faces` is a FaceSet
-    holding the faces the arrays name, read raw (prepared here by `preprocess`, the model's)."""
+    holding the faces the arrays name, read raw (shown as the model saw them: `preprocess`
+    is its card's, the model itself need not be at hand)."""
     from ferlab.explain.saliency import masked_faces
     from ferlab.plots import (
         plot_activations,
@@ -194,8 +195,8 @@ def draw_figures(arrays: dict, faces, folder: Path, preprocess: dict) -> dict[st
     accuracy = float((arrays["val_probs"].argmax(1) == arrays["val_labels"]).mean())
     title = f"validation split, n={len(arrays['val_labels'])}, accuracy {accuracy:.1%}"
     drawn["confusion"] = plot_confusion(matrix, classes, folder / "vgg_confusion.png", title)
-    prepared = prepared_faces(faces, arrays, preprocess)
-    shown = prepared["saliency"]
+    seen = seen_faces(faces, arrays, preprocess)
+    shown = seen["saliency"]
     for method in METHODS:
         maps = arrays[f"saliency_{method}"].astype(np.float32)
         titles = [
@@ -208,7 +209,7 @@ def draw_figures(arrays: dict, faces, folder: Path, preprocess: dict) -> dict[st
         )  # fmt: skip
     layer = str(arrays["layer"])
     drawn["activations"] = plot_activations(
-        prepared["activation"], arrays["activations"].astype(np.float32), layer,
+        seen["activation"], arrays["activations"].astype(np.float32), layer,
         str(arrays["activation_id"]), folder / "vgg_activations.png",
     )  # fmt: skip
     n = len(arrays["filter_final"])
@@ -224,17 +225,17 @@ def confusion_matrix(probs: np.ndarray, labels: np.ndarray, k: int) -> np.ndarra
     return normalize_rows(confusion_counts(labels[keep], probs[keep].argmax(1), k))
 
 
-def prepared_faces(faces, arrays: dict, preprocess: dict) -> dict[str, np.ndarray]:
+def seen_faces(faces, arrays: dict, preprocess: dict) -> dict[str, np.ndarray]:
     """The faces the arrays name (by content hash: any container of the same data serves),
-    prepared as the model saw them."""
+    as the model saw them."""
     position = {h: i for i, h in enumerate(faces.hashes.tolist())}
     wanted = [str(h) for h in arrays["saliency_hashes"]] + [str(arrays["activation_hash"])]
     missing = [h for h in wanted if h not in position]
     if missing:
         raise FerlabError(f"the data holds no face of hash {missing[0]}: give the run's data")
     images = faces.images[[position[h] for h in wanted]]
-    prepared = Preprocess.from_dict(preprocess).apply(images)
-    return {"saliency": prepared[:-1], "activation": prepared[-1]}
+    seen = Preprocess.from_dict(preprocess).apply(images)
+    return {"saliency": seen[:-1], "activation": seen[-1]}
 
 
 def eyes_and_mouth_share(maps: np.ndarray) -> float:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.atomic import write_bytes_atomic
+from ferlab.data.faceset import FaceSet
 from ferlab.data.preprocess import Preprocess
 from ferlab.data.splits import ValidationSplit
 from ferlab.errors import FerlabError
@@ -42,9 +43,9 @@ def check_held_out(model, role: str, split: ValidationSplit) -> None:
         )
 
 
-def teacher_log_probs(ref: str, images: np.ndarray, tta: bool = False) -> np.ndarray:
-    """(N, classes) float32 log-probabilities of the teacher `ref` (a MODEL_REF) for (N, 48,
-    48) uint8 faces already prepared as it expects (check_teacher); `tta`: of its probabilities
+def teacher_log_probs(ref: str, faces: FaceSet, tta: bool = False) -> np.ndarray:
+    """(N, classes) float32 log-probabilities of the teacher `ref` (a MODEL_REF) for `faces`
+    (prepared as it expects them: check_teacher); `tta`: of its probabilities
     averaged over the test-time views (as `ferlab evaluate --tta`), a better teacher for the
     cost of computing them once."""
     from ferlab.data.cache import cache_dir
@@ -52,22 +53,22 @@ def teacher_log_probs(ref: str, images: np.ndarray, tta: bool = False) -> np.nda
 
     path = resolve_checkpoint(ref)
     h = hashlib.sha256(Path(path).read_bytes())
-    h.update(np.ascontiguousarray(images).tobytes())
+    h.update(np.ascontiguousarray(faces.images).tobytes())
     if tta:  # the plain answers keep the cache names they had before this option
         h.update(b"tta")
     cached = cache_dir() / "teacher" / f"{h.hexdigest()[:32]}.npy"
     if cached.is_file():
         return np.load(cached)
-    log_probs = np.log(np.clip(_teacher_probabilities(path, images, tta), 1e-8, 1.0))
+    log_probs = np.log(np.clip(_teacher_probabilities(path, faces, tta), 1e-8, 1.0))
     buffer = io.BytesIO()
     np.save(buffer, log_probs.astype(np.float32))
     write_bytes_atomic(cached, buffer.getvalue())
     return log_probs.astype(np.float32)
 
 
-def _teacher_probabilities(path: Path, images: np.ndarray, tta: bool = False) -> np.ndarray:
+def _teacher_probabilities(path: Path, faces: FaceSet, tta: bool = False) -> np.ndarray:
     from ferlab.inference import load_model
     from ferlab.runtime import default_runtime
 
     teacher = load_model(path, runtime=default_runtime())
-    return teacher.probabilities(images, tta=tta, prepared=True)
+    return teacher.probabilities(faces, tta=tta)

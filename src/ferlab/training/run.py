@@ -323,7 +323,7 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
     soft_targets = None
     if cfg.teacher:
         check_teacher(cfg.teacher, split, preprocess)
-        soft_targets = teacher_log_probs(cfg.teacher, train_set.images, cfg.teacher_tta)
+        soft_targets = teacher_log_probs(cfg.teacher, train_set, cfg.teacher_tta)
     data = FERDataModule(
         train_set, val_set, cfg.batch_size, cfg.balanced_sampling, cfg.seed, soft_targets, votes
     )
