@@ -349,16 +349,19 @@ def test_an_ensemble_is_the_mean_of_its_members_and_one_onnx_graph(trained, tmp_
     # the choice says it scores, and its members run in the runtime asked for.
     import ferlab.inference
 
-    loads = []
-    real_load = ferlab.inference.load_model
+    loads = []  # every checkpoint read, whoever loads it
+    real_read = ferlab.inference.read_checkpoint
     monkeypatch.setattr(
-        ferlab.inference, "load_model", lambda *a, **kw: loads.append(a[0]) or real_load(*a, **kw)
+        ferlab.inference,
+        "read_checkpoint",
+        lambda *a, **k: loads.append(a[0]) or real_read(*a, **k),
     )
     r = run_cli("ensemble", run, other, "--out", tmp_path / "c.pt", "--choose-weights",
                 "--data", data)  # fmt: skip
     assert r.returncode == 0 and "chosen on validation" in r.stdout, r.stderr
-    assert sorted(map(str, loads)) == sorted([str(run), str(other)])  # each member loads once
-    monkeypatch.setattr(ferlab.inference, "load_model", real_load)
+    members = [ferlab.inference.resolve_checkpoint(m) for m in (run, other)]
+    assert sorted(map(str, loads)) == sorted(map(str, members))  # each member loads once
+    monkeypatch.setattr(ferlab.inference, "read_checkpoint", real_read)
     chosen = load_model(tmp_path / "c.pt", runtime="onnx")
     picked = chosen.card.metrics["weights_chosen"]
     assert chosen.card.model_args["weights"] == picked["weights"]

@@ -507,20 +507,20 @@ def test_ferplus_training_faces_without_a_label_are_one_line_and_leave_no_folder
 def test_an_interrupted_evaluate_out_leaves_nothing_and_the_rerun_works(
     finished_run, data, tmp_path, monkeypatch
 ):
-    import ferlab.evaluation
+    import ferlab.photos.photo_eval as evaluation  # what `ferlab evaluate` writes with
 
-    real = ferlab.evaluation.write_evaluation
+    real = evaluation.write_evaluation
 
     def write_then_stop(ev, folder):
         real(ev, folder)  # every file written, then the signal comes
         raise KeyboardInterrupt
 
     out = tmp_path / "eval"
-    monkeypatch.setattr(ferlab.evaluation, "write_evaluation", write_then_stop)
+    monkeypatch.setattr(evaluation, "write_evaluation", write_then_stop)
     r = run_cli("evaluate", finished_run, "--data", data, "--split", "val", "--out", out)
     assert r.returncode == 130 and not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == []  # no hidden partial folder either
-    monkeypatch.setattr(ferlab.evaluation, "write_evaluation", real)
+    monkeypatch.setattr(evaluation, "write_evaluation", real)
     r = run_cli("evaluate", finished_run, "--data", data, "--split", "val", "--out", out)
     assert r.returncode == 0 and (out / "eval.json").is_file(), r.stderr
 

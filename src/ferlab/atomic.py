@@ -163,3 +163,37 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextmanager
+def output_folder(path: Path | None, force: bool):
+    """The folder a command writes its set of files into (None: no --out), checked as
+    `new_output_dir` and written as `staged_folder` (all of it, or nothing): yields the
+    staging folder to write into."""
+    if path is None:
+        yield None
+        return
+    new_output_dir(path, force)
+    with staged_folder(path) as staging:
+        yield staging
+
+
+def new_output_dir(path: Path, force: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise FerlabError(f"{path}: exists and is not a folder; choose a new folder")
+    if path.exists() and any(path.iterdir()) and not force:
+        raise FerlabError(f"{path}: exists and is not empty; choose a new folder or use --force")
+
+
+def overlaps(output: Path, target: Path) -> bool:
+    """Whether writing `output` (with --force) would replace `target` or anything in it."""
+    out_, src = output.resolve(), target.resolve()
+    return out_ == src or src in out_.parents or out_ in src.parents
+
+
+def new_output_file(path: Path, force: bool) -> None:
+    """Refuse to write `path` over a special file ever, or over an existing file unless
+    `force`: before any work starts."""
+    refuse_special_file(path)
+    if Path(path).exists() and not force:
+        raise FerlabError(f"{path}: exists; use --force to replace it")

@@ -164,6 +164,18 @@ def analyze_upload(
     return annotate(img, result, predictor.classes), summary, bars_html(predictor, result), overlays
 
 
+def served_models(extra: list[str]) -> list[str]:
+    """The models the page offers: the shipped ones, then the runs or checkpoints `extra`
+    names (not .onnx files: the page explains each answer by the torch model's gradients)."""
+    from ferlab.inference import shipped_models
+
+    refs = shipped_models() + [ref for ref in extra if ref not in shipped_models()]
+    onnx_files = [ref for ref in refs if ref.lower().endswith(".onnx")]
+    if onnx_files:
+        raise FerlabError(f"{onnx_files[0]}: serve takes runs and checkpoints, not .onnx files")
+    return refs
+
+
 def build_app(model_refs: list[str], detector: str = DEFAULT_DETECTOR, runtime: str | None = None):
     # A demo on loopback reports nothing to gradio's servers.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

@@ -1,4 +1,6 @@
-"""`ship()`: the one way a trained model enters the package's weights folder.
+"""`ship()`: the one way a trained model enters the package's weights folder; and the files
+made from trained models beside it: `export_files` (ONNX, int8 ONNX, a weights file) and
+`write_ensemble` (one model averaging others).
 
 It measures the run's selected checkpoint where it was selected (validation) and once on
 PublicTest, plain and with TTA, records the figures beside the run's training record, and
@@ -11,14 +13,33 @@ import json
 import signal
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ferlab.atomic import PACKAGE_WEIGHTS_DIR, shipping, write_text_atomic
+from ferlab.atomic import (
+    PACKAGE_WEIGHTS_DIR,
+    new_output_file,
+    refuse_special_file,
+    shipping,
+    write_text_atomic,
+)
 from ferlab.errors import FerlabError
 from ferlab.evaluation import evaluate, select_split
-from ferlab.export import export_weights, shipping_card
-from ferlab.inference import PACKAGE_MODELS, Predictor, load_model, validation_split_of
+from ferlab.evaluation.weights import WeightChoice, validation_choice
+from ferlab.export import (
+    ensemble_of,
+    export_onnx,
+    export_onnx_int8,
+    export_weights,
+    shipping_card,
+)
+from ferlab.inference import (
+    PACKAGE_MODELS,
+    Predictor,
+    load_model,
+    resolve_checkpoint,
+    validation_split_of,
+)
 from ferlab.runs import RunFolder
 from ferlab.training import TrainConfig
 
@@ -87,6 +108,11 @@ def ship(
             f"unknown package model '{name}'; choose one of {', '.join(PACKAGE_MODELS)}"
         )
     run_path = Path(run_path)
+    if record is not None and Path(record).resolve() == run_path.resolve():
+        raise FerlabError(
+            f"{record}: is the run itself (its metrics.json is its training record); choose "
+            "another --record"
+        )
     if not RunFolder(run_path).config.is_file():
         raise FerlabError(f"{run_path}: not a ferlab run folder (no config.yaml)")
     target = Path(weights_dir) / f"{name}.pt"
@@ -170,3 +196,84 @@ def _signals_ignored():
     finally:
         for s, handler in before.items():
             signal.signal(s, handler)
+
+
+def export_files(
+    model_ref: str | Path,
+    onnx: Path | None = None,
+    weights: Path | None = None,
+    metrics: Path | None = None,
+    int8_data: str | Path | None = None,
+    force: bool = False,
+) -> list[str]:
+    """`ferlab export`: the model as an ONNX graph (`onnx`; int8, calibrated on its
+    validation faces read from `int8_data`, when given) and/or a self-describing weights file
+    (`weights`, with the measured figures of the JSON file `metrics`). One line per file
+    written, saying what it is."""
+    if not onnx and not weights:
+        raise FerlabError("nothing to export: give --onnx OUT and/or --weights OUT")
+    if int8_data is not None and not onnx:
+        raise FerlabError("--int8 quantizes the --onnx export: give --onnx OUT and --data DATA")
+    for target in (onnx, weights):
+        if target:
+            new_output_file(target, force)
+    predictor = load_model(model_ref, runtime="torch")
+    written = []
+    if weights:
+        measured = None
+        if metrics:
+            try:
+                measured = json.loads(Path(metrics).read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                raise FerlabError(f"{metrics}: not a readable JSON file ({e})") from None
+        export_weights(predictor.model, shipping_card(predictor, measured), weights)
+        written.append(f"{weights} ({_mb(weights)})")
+    if onnx and int8_data is not None:
+        val = select_split(predictor, int8_data, "val")
+        export_onnx_int8(predictor, onnx, val, val.labels)
+        written.append(f"{onnx} ({_mb(onnx)}, int8, calibrated on {len(val)} validation faces)")
+    elif onnx:
+        export_onnx(predictor, onnx)
+        written.append(f"{onnx} ({_mb(onnx)})")
+    return written
+
+
+def _mb(path: Path) -> str:
+    return f"{Path(path).stat().st_size / 1e6:.1f} MB"
+
+
+def write_ensemble(
+    members: list[str],
+    out: Path,
+    weights: list[float] | None = None,
+    choose_on: str | Path | None = None,
+    tta: bool = False,
+    force: bool = False,
+) -> WeightChoice | None:
+    """`ferlab ensemble`: one model averaging `members` (MODEL_REFs of one validation split),
+    written to `out` as a weights file every command takes. The members' weights are
+    `weights` (default: equal) or, with `choose_on` (their data), chosen on their validation
+    split (with their TTA answers when `tta`); the choice is returned and kept in the card."""
+    if len(members) < 2:
+        raise FerlabError("an ensemble needs at least two members")
+    refuse_special_file(out)
+    for ref in members:  # --force would replace the member it is about to read
+        if Path(out).resolve() == resolve_checkpoint(ref).resolve():
+            raise FerlabError(f"{out}: is the member {ref} itself; choose another --out")
+    new_output_file(out, force)
+    if choose_on is not None and weights:
+        raise FerlabError("--choose-weights needs --data and no --weights")
+    if tta and choose_on is None:
+        raise FerlabError("--data and --tta are for --choose-weights")
+    if weights is not None and len(weights) != len(members):
+        raise FerlabError(f"--weights: {len(weights)} weights for {len(members)} members")
+    loaded = [load_model(ref, runtime="torch") for ref in members]
+    net, card = ensemble_of(loaded, weights)  # refuses members of different splits first
+    choice = None
+    if choose_on is not None:
+        choice = validation_choice(loaded, choose_on, tta)
+        net, card = ensemble_of(loaded, list(choice.weights))
+        chosen = asdict(choice) | {"weights": list(choice.weights), "tta": tta}
+        card = replace(card, metrics={"weights_chosen": chosen})
+    export_weights(net, card, out)
+    return choice

@@ -1,6 +1,5 @@
-"""The command layer: what the `ferlab` command does, as functions tests call directly.
-
-Each module loads what a command names (data, a model), calls the library (ferlab.data,
-models, training, inference, evaluation, explain, photos, report) and writes files. Nothing
-below this layer imports it.
+"""The command layer: the `ferlab` command, a thin shell over the library. Each module parses a
+command's options, calls the library (importing it inside the command, so `ferlab --help`
+stays light) and prints its messages; `cli` turns errors into one line and an exit status.
+Nothing below this layer imports it.
 """

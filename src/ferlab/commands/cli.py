@@ -1,19 +1,16 @@
 """The `ferlab` command: a thin shell over library functions. Each command's body lives in
 `ferlab.commands.<name>`; this module names the commands and turns errors into one line."""
 
-import csv
 import signal
 import sys
 import warnings
-import zipfile
-import zlib
 
 import typer
 
 from ferlab.atomic import request_stop
 from ferlab.commands import data, evaluate, explain, export, models, predict, report, serve, train
-from ferlab.commands.common import err
-from ferlab.errors import FerlabError
+from ferlab.commands.common import err, say
+from ferlab.errors import BOUNDARY_ERRORS, FerlabError, boundary_message
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -69,19 +66,6 @@ for (group, name), command in COMMANDS.items():
     group.command(name)(command)
 
 
-# What reading hostile input or writing to an unusable place raises, when no reader turned it
-# into a FerlabError with more context first: caught by kind, so cases nobody listed are
-# covered too.
-BOUNDARY_ERRORS = (
-    OSError,  # missing, unreadable or read-only paths, full disks, damaged files
-    zipfile.BadZipFile,
-    zlib.error,
-    csv.Error,
-    UnicodeError,
-    EOFError,
-)
-
-
 def _sigterm(signum, frame):
     request_stop()  # remembered too: a library's bare except may swallow what is raised here
     raise KeyboardInterrupt  # unwinds like Ctrl-C: temporary files and folders are removed
@@ -89,7 +73,7 @@ def _sigterm(signum, frame):
 
 def _fail(message: str) -> None:
     message = " ".join(message.split("\n"))  # one line, whatever a library put in its message
-    err.print(f"ferlab: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    say(err, f"ferlab: error: {message}")
     sys.exit(2)
 
 
@@ -106,9 +90,7 @@ def main(args: list[str] | None = None) -> None:
     except FerlabError as e:
         _fail(str(e))
     except BOUNDARY_ERRORS as e:
-        where = getattr(e, "filename", None)
-        what = getattr(e, "strerror", None) or str(e) or type(e).__name__
-        _fail(f"{where}: {what}" if where else f"{what} ({type(e).__name__})")
+        _fail(boundary_message(e))
     except KeyboardInterrupt:
         err.print("ferlab: interrupted")
         sys.exit(130)

@@ -1,17 +1,15 @@
-"""What every command shares: the consoles, the MODEL_REF help, output-folder checks, and the
-options made from a config dataclass's fields (so a setting is declared once)."""
+"""What every command shares: the consoles, the MODEL_REF help, tables, and the options made
+from a config dataclass's fields (so a setting is declared once)."""
 
 import inspect
 import typing
-from contextlib import contextmanager
 from dataclasses import Field
-from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from ferlab.atomic import PACKAGE_WEIGHTS_DIR, staged_folder
-from ferlab.errors import FerlabError
+from ferlab.atomic import PACKAGE_WEIGHTS_DIR
 from ferlab.photos.detect import DEFAULT_DETECTOR, list_detectors
 from ferlab.settings import flag_of
 
@@ -25,41 +23,19 @@ out = Console(soft_wrap=True)  # a long line stays one line in logs and pipes
 err = Console(stderr=True)
 
 
+RUNTIME_HELP = "onnx | torch \\[default: onnx when the export extra is installed, else torch]."
+
+
 def runtime_option():
-    return typer.Option(
-        None,
-        "--runtime",
-        help="onnx | torch \\[default: onnx when the export extra is installed, else torch].",
-    )
+    return typer.Option(None, "--runtime", help=RUNTIME_HELP)
+
+
+def force_option(help: str = "Write into a non-empty --out."):
+    return typer.Option(False, "--force", help=help)
 
 
 def detector_option(default: str | None = DEFAULT_DETECTOR, help: str | None = None):
     return typer.Option(default, "--detector", help=help or f"Face detector: {DETECTORS}.")
-
-
-@contextmanager
-def output_folder(path: Path | None, force: bool):
-    """The folder a command writes its set of files into (None: no --out): checked as
-    `new_output_dir`, written as `staged_folder` (all of it, or nothing)."""
-    if path is None:
-        yield None
-        return
-    new_output_dir(path, force)
-    with staged_folder(path) as staging:
-        yield staging
-
-
-def new_output_dir(path: Path, force: bool) -> None:
-    if path.exists() and not path.is_dir():
-        raise FerlabError(f"{path}: exists and is not a folder; choose a new folder")
-    if path.exists() and any(path.iterdir()) and not force:
-        raise FerlabError(f"{path}: exists and is not empty; choose a new folder or use --force")
-
-
-def overlaps(output: Path, target: Path) -> bool:
-    """Whether writing `output` (with --force) would replace `target` or anything in it."""
-    out_, src = output.resolve(), target.resolve()
-    return out_ == src or src in out_.parents or out_ in src.parents
 
 
 def note_renamed(*names: str | None) -> None:
@@ -68,11 +44,23 @@ def note_renamed(*names: str | None) -> None:
 
     for name in names:
         if name in RENAMED:
-            err.print(
-                f"ferlab: note: model '{name}' is now called '{RENAMED[name]}'",
-                markup=False,
-                highlight=False,
-            )
+            say(err, f"ferlab: note: model '{name}' is now called '{RENAMED[name]}'")
+
+
+def say(console: Console, line: str) -> None:
+    """`line` as it is: no markup read from it (a file name may hold [brackets])."""
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def table(columns: list[str], rows, title: str | None = None) -> Table:
+    """A table of `rows` (sequences of strings); a column named "NAME>" is NAME aligned
+    right."""
+    shown = Table(title=title)
+    for c in columns:
+        shown.add_column(c.rstrip(">"), justify="right" if c.endswith(">") else "left")
+    for row in rows:
+        shown.add_row(*row)
+    return shown
 
 
 def counted(n: int, noun: str) -> str:

@@ -4,9 +4,8 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from ferlab.commands.common import out
+from ferlab.commands.common import out, table
 from ferlab.data import FORMATS
 from ferlab.errors import FerlabError
 
@@ -17,38 +16,22 @@ def data_info(
     no_cache: bool = typer.Option(False, "--no-cache", help="Decode again; do not use the cache."),
 ) -> None:
     """Counts per split and emotion, exact duplicates within and across splits."""
-    from ferlab.data import RAW, duplicate_summary, load
+    from ferlab.data import RAW, duplicate_summary, load, summary_lines
 
     faces, fp = load(data, preprocess=RAW, use_cache=not no_cache)
     summary = faces.summary() | {"fingerprint": fp, "duplicates": duplicate_summary(faces)}
     if as_json:
         print(json.dumps(summary, indent=1))
         return
-    table = Table(title=f"{data}  ({len(faces)} faces, {faces.resized} resized to 48x48)")
-    table.add_column("split")
-    table.add_column("total", justify="right")
-    for name in faces.classes:
-        table.add_column(name, justify="right")
-    for split, entry in summary["splits"].items():
-        counts = (str(entry["per_class"][e]) for e in faces.classes)
-        table.add_row(split, str(entry["total"]), *counts)
-    out.print(table)
-    for split, entry in summary["splits"].items():
-        if "votes" in entry:  # FER+
-            v = entry["votes"]
-            gone = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in v["left_out"].items())
-            out.print(
-                f"{split}: {v['kept']} faces with a majority label (FERPlus's rule); left out: "
-                f"{gone}; raters' mean agreement {v['mean_agreement']:.1%}"
-            )
-    dup = summary["duplicates"]
-    for split, d in dup["within"].items():
-        out.print(
-            f"{split}: {d['groups']} groups of identical faces ({d['extra_copies']} extra copies,"
-            f" {d['label_conflicts']} with disagreeing labels), {dup['blank'][split]} blank faces"
-        )
-    for pair, n in dup["across"].items():
-        out.print(f"{pair}: {n} faces with an identical copy")
+    rows = [
+        (split, str(entry["total"]), *(str(entry["per_class"][e]) for e in faces.classes))
+        for split, entry in summary["splits"].items()
+    ]
+    columns = ["split", "total>", *(f"{e}>" for e in faces.classes)]
+    title = f"{data}  ({len(faces)} faces, {faces.resized} resized to 48x48)"
+    out.print(table(columns, rows, title))
+    for line in summary_lines(summary):
+        out.print(line)
     out.print(f"fingerprint {fp}")
 
 

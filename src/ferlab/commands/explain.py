@@ -5,18 +5,10 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from ferlab.commands.common import TORCH_MODEL_REF, out, output_folder
-from ferlab.errors import FerlabError
+from ferlab.atomic import output_folder
+from ferlab.commands.common import TORCH_MODEL_REF, force_option, out, table
 from ferlab.explain.methods import METHODS
-
-
-def at_least_one(**counts: int) -> None:
-    """One line for a count option below 1 (--per-class 0 drew no face; --steps -5 ran none)."""
-    for name, value in counts.items():
-        if value < 1:
-            raise FerlabError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
 
 
 def explain_saliency(
@@ -29,11 +21,12 @@ def explain_saliency(
     target: str = typer.Option("predicted", "--target", help="predicted | true | EMOTION"),
     sample: int = typer.Option(700, "--sample", help="Faces for the class-average maps."),
     out_dir: Path = typer.Option(..., "--out"),
-    force: bool = typer.Option(False, "--force"),
+    force: bool = force_option(),
 ) -> None:
     """Saliency maps for chosen faces, and a class-average map per emotion."""
+    from ferlab.explain.reports import at_least_one, saliency_report
+
     at_least_one(per_class=per_class, sample=sample)
-    from ferlab.explain.reports import saliency_report
 
     with output_folder(out_dir, force) as staging:
         files = saliency_report(
@@ -52,30 +45,20 @@ def explain_check(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     out_dir: Path = typer.Option(None, "--out", help="Write trust.json and two figures here."),
-    force: bool = typer.Option(False, "--force"),
+    force: bool = force_option(),
 ) -> None:
     """Can the saliency maps be trusted? Randomization, deletion/insertion, stability."""
+    from ferlab.explain.reports import at_least_one, trust_report, trust_rows
+
     at_least_one(n=n, cascade_faces=cascade_faces)
-    from ferlab.explain.reports import trust_report
 
     with output_folder(out_dir, force) as staging:
         result = trust_report(model_ref, data, split, n, cascade_faces, staging)
     if as_json:
         print(json.dumps(result, indent=1))
         return
-    table = Table(title=f"{model_ref} on {result['n']} {split} faces")
-    for column in ("method", "randomized (Spearman)", "passes", "deletion AUC", "insertion AUC",
-                   "shift", "flip"):  # fmt: skip
-        table.add_column(column)
-    for name, m in result["methods"].items():
-        passes = "yes" if m["passes_randomization"] else "no"
-        table.add_row(name, f"{m['spearman'][-1]:.2f}", passes, f"{m['deletion_auc']:.3f}",
-                      f"{m['insertion_auc']:.3f}", f"{m['shift_spearman']:.2f}",
-                      f"{m['flip_spearman']:.2f}")  # fmt: skip
-    for name, m in result["baselines"].items():  # orders, not maps of the model: no cascade
-        table.add_row(f"{name} (baseline)", "", "", f"{m['deletion_auc']:.3f}",
-                      f"{m['insertion_auc']:.3f}", "", "")  # fmt: skip
-    out.print(table)
+    columns, rows = trust_rows(result)
+    out.print(table(columns, rows, f"{model_ref} on {result['n']} {split} faces"))
     for name, why in result["not_applicable"].items():
         out.print(f"{name}: not applicable ({why})")
     wrote = f"; wrote {out_dir}" if out_dir else ""
@@ -88,7 +71,7 @@ def explain_activations(
     image: str = typer.Option(..., "--image", help="An image file, or a face id in --data."),
     data: Path = typer.Option(None, "--data"),
     out_dir: Path = typer.Option(..., "--out"),
-    force: bool = typer.Option(False, "--force"),
+    force: bool = force_option(),
 ) -> None:
     """The output of every filter of one layer for one face, as one grid."""
     from ferlab.explain.reports import activations_report
@@ -104,11 +87,12 @@ def explain_filters(
     filters: str = typer.Option(None, "--filters", help="e.g. 0-15,20 (default: all)"),
     steps: int = typer.Option(200, "--steps"),
     out_dir: Path = typer.Option(..., "--out"),
-    force: bool = typer.Option(False, "--force"),
+    force: bool = force_option(),
 ) -> None:
     """Gradient-ascent images that excite each filter (or class output) most."""
+    from ferlab.explain.reports import at_least_one, filters_report
+
     at_least_one(steps=steps)
-    from ferlab.explain.reports import filters_report
 
     with output_folder(out_dir, force) as staging:
         path, seconds = filters_report(model_ref, layer, filters, steps, staging)

@@ -2,41 +2,31 @@
 models, and a network's layers."""
 
 import typer
-from rich.table import Table
 
-from ferlab.commands.common import TORCH_MODEL_REF, note_renamed, out
+from ferlab.commands.common import TORCH_MODEL_REF, note_renamed, out, table
 
 
 def models_list(pattern: str = typer.Argument("*", help="Wildcard, e.g. 'vgg*'.")) -> None:
     """List the registered models."""
     from ferlab.models import create, describe, keras_param_counts, list_models
 
-    table = Table()
-    for col in ("name", "params", "description"):
-        table.add_column(col)
     standalone = list_models(pattern, standalone=True)
-    for name in list_models(pattern):
-        params = f"{keras_param_counts(create(name)).total:,}" if name in standalone else "members'"
-        table.add_row(name, params, describe(name))
-    out.print(table)
+    rows = [
+        (n, f"{keras_param_counts(create(n)).total:,}" if n in standalone else "members'",
+         describe(n))
+        for n in list_models(pattern)
+    ]  # fmt: skip
+    out.print(table(["name", "params", "description"], rows))
     from ferlab.inference import load_model, shipped_models
 
-    shipped = Table(title="Trained models in the package (MODEL_REF)")
-    for col in ("name", "network", "recipe", "PublicTest", "validation"):
-        shipped.add_column(col)
+    rows = []
     for name in shipped_models():
         card = load_model(name, runtime="torch").card
-        metrics = card.metrics or {}
-        shipped.add_row(
-            name,
-            card.model,
-            card.recipe or "",
-            *(
-                f"{metrics[k]['accuracy']:.1%}" if k in metrics else ""
-                for k in ("PublicTest", "val")
-            ),
-        )
-    out.print(shipped)
+        m = card.metrics or {}
+        figures = [f"{m[k]['accuracy']:.1%}" if k in m else "" for k in ("PublicTest", "val")]
+        rows.append((name, card.model, card.recipe or "", *figures))
+    columns = ["name", "network", "recipe", "PublicTest", "validation"]
+    out.print(table(columns, rows, "Trained models in the package (MODEL_REF)"))
 
 
 def summary(
@@ -55,17 +45,8 @@ def summary(
         from ferlab.inference import load_model
 
         net = load_model(model, runtime="torch").model
-    table = Table(title=net.model_name)
-    for col, justify in (
-        ("layer", "left"),
-        ("type", "left"),
-        ("output shape", "left"),
-        ("params", "right"),
-    ):
-        table.add_column(col, justify=justify)
-    for row in summary_rows(net):
-        table.add_row(row.name, row.kind, str(row.output_shape), f"{row.params:,}")
-    out.print(table)
+    rows = [(r.name, r.kind, str(r.output_shape), f"{r.params:,}") for r in summary_rows(net)]
+    out.print(table(["layer", "type", "output shape", "params>"], rows, net.model_name))
     counts = keras_param_counts(net)
     out.print(f"Total params: {counts.total:,}")
     out.print(f"Trainable params: {counts.trainable:,}")
@@ -79,9 +60,5 @@ def layers_cmd(
     from ferlab.explain import layer_names
     from ferlab.inference import load_model
 
-    table = Table()
-    table.add_column("layer")
-    table.add_column("output shape")
-    for name, shape in layer_names(load_model(model_ref, runtime="torch").model):
-        table.add_row(name, str(shape))
-    out.print(table)
+    rows = [(n, str(s)) for n, s in layer_names(load_model(model_ref, runtime="torch").model)]
+    out.print(table(["layer", "output shape"], rows))

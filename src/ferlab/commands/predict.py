@@ -5,16 +5,15 @@ from pathlib import Path
 
 import typer
 
-from ferlab.atomic import refuse_special_file
 from ferlab.commands.common import (
     MODEL_REF,
     counted,
     detector_option,
     err,
-    new_output_dir,
+    force_option,
     out,
-    overlaps,
     runtime_option,
+    say,
 )
 from ferlab.errors import FerlabError
 
@@ -38,34 +37,15 @@ def predict_cmd(
     plot: bool = typer.Option(
         False, "--plot", help="Video: each emotion's probability over time, a PNG beside --out."
     ),
-    force: bool = typer.Option(False, "--force", help="Replace an existing --out / --annotate."),
+    force: bool = force_option("Replace an existing --out / --annotate."),
     runtime: str = runtime_option(),
 ) -> None:
     """Emotions of the faces in photos or videos (detected), or of a dataset's faces."""
     from ferlab.inference import load_model
-    from ferlab.photos.analyze import is_video
-    from ferlab.photos.media import predict_media
+    from ferlab.photos.media import checked_outputs, predict_media
+    from ferlab.photos.rows import row_line
 
-    figure = None
-    if plot:
-        if not is_video(target):
-            raise FerlabError(f"{target}: --plot draws a video's timeline; this is not a video")
-        if out_file is None:
-            raise FerlabError("--plot writes its figure beside the rows: give --out FILE")
-        figure = out_file.with_suffix(".png")
-        if figure.exists() and not force:
-            raise FerlabError(f"{figure}: exists; choose a new --out or use --force")
-
-    for output in (out_file, annotate):
-        if output is not None and overlaps(output, target):
-            raise FerlabError(f"{output}: is (or holds) the input {target}; choose another output")
-    for output in (out_file, figure):
-        if output is not None:
-            refuse_special_file(output)
-    if out_file is not None and out_file.exists() and not force:
-        raise FerlabError(f"{out_file}: exists; choose a new file or use --force")
-    if annotate is not None:
-        new_output_dir(annotate, force)
+    figure = checked_outputs(target, out_file, annotate, plot, force)
     if target.suffix.lower() in (".zip", ".csv"):
         from ferlab.evaluation import predict, write_predictions
 
@@ -78,22 +58,14 @@ def predict_cmd(
     predictor = load_model(model_ref, runtime=runtime)
 
     def show(rows):
-        if out_file is None:
-            for r in rows:
-                where = r["file"] + (f" frame {r['frame']}" if "frame" in r else "")
-                if r["emotion"] is None:
-                    out.print(f"{where}: no face found")
-                else:
-                    out.print(
-                        f"{where}: face {r['face']} at {r['box']}: {r['emotion']} "
-                        f"({r['confidence']:.0%})"
-                    )
+        for r in rows if out_file is None else ():
+            say(out, row_line(r))
 
     summary = predict_media(
         predictor, target, out_file, annotate, detector, every, on_rows=show, plot=figure, tta=tta
     )
     for message in summary["unreadable"]:
-        err.print(f"ferlab: skipped {message}", markup=False, highlight=False, soft_wrap=True)
+        say(err, f"ferlab: skipped {message}")
     found = ", ".join(f"{k} {v}" for k, v in summary["emotions"].items()) or "none"
     unit = "frame" if "every" in summary else "image"
     out.print(

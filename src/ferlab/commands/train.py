@@ -5,8 +5,7 @@ from pathlib import Path
 
 import typer
 
-from ferlab.commands.common import note_renamed, out, with_field_options
-from ferlab.errors import FerlabError
+from ferlab.commands.common import force_option, note_renamed, out, with_field_options
 from ferlab.settings import cli_settings
 from ferlab.training.config import TrainConfig
 
@@ -28,31 +27,18 @@ def train_cmd(
     extend_epochs: int = typer.Option(
         0, "--extend-epochs", help="With --resume: continue the schedule over N more epochs."
     ),
-    force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
+    force: bool = force_option("Replace an existing run in --out."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar; one line per epoch."),
     **given,
 ) -> None:
     """Train a model; the run folder keeps config, split, metrics, curves and checkpoints."""
     from ferlab.runs import RunFolder
     from ferlab.training import train
-    from ferlab.training.config import config_settings, recipe_settings
+    from ferlab.training.config import config_of
 
     given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None}
     note_renamed(given.get("model"))
-    settings = recipe_settings(recipe) if recipe is not None else {}
-    if config:
-        settings |= config_settings(config)
-    settings |= given
-    data = data or settings.pop("data", None)
-    settings.pop("data", None)
-    if not data and not resume:
-        raise FerlabError("--data is required (or --config with a run's config.yaml)")
-    if resume:  # the run's config.yaml rules; what was given must agree with it
-        cfg = TrainConfig(
-            data=str(data or ""), out=str(run), quiet=quiet, minutes=given.get("minutes")
-        )
-    else:
-        cfg = TrainConfig(data=str(data), out=str(run), quiet=quiet, **settings)
+    cfg, settings = config_of(data, run, config, recipe, resume, quiet, given)
     result = train(cfg, resume=resume, force=force, given=settings, extend_epochs=extend_epochs)
     if result is None:
         return

@@ -148,3 +148,26 @@ def duplicate_summary(faces: FaceSet) -> dict:
             copies = np.isin(faces.split(b).hashes, faces.split(a).hashes)
             across[f"{b} in {a}"] = int(copies.sum())
     return {"within": within, "across": across, "blank": blank}
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """What `ferlab data info` says below its table, from `FaceSet.summary()` with
+    "duplicates" (`duplicate_summary`): FER+'s majority labels, then identical faces."""
+    lines = []
+    for split, entry in summary["splits"].items():
+        if "votes" in entry:  # FER+
+            v = entry["votes"]
+            gone = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in v["left_out"].items())
+            lines.append(
+                f"{split}: {v['kept']} faces with a majority label (FERPlus's rule); left out: "
+                f"{gone}; raters' mean agreement {v['mean_agreement']:.1%}"
+            )
+    dup = summary["duplicates"]
+    for split, d in dup["within"].items():
+        lines.append(
+            f"{split}: {d['groups']} groups of identical faces ({d['extra_copies']} extra copies,"
+            f" {d['label_conflicts']} with disagreeing labels), {dup['blank'][split]} blank faces"
+        )
+    for pair, n in dup["across"].items():
+        lines.append(f"{pair}: {n} faces with an identical copy")
+    return lines

@@ -1,5 +1,7 @@
 """Emotion names and split names: the one source of truth for both."""
 
+import numpy as np
+
 # Canonical FER2013 label ids are the positions in this tuple.
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(EMOTIONS)
@@ -70,3 +72,14 @@ def class_mapping(data_classes, model_classes) -> dict[str, str]:
         elif same.get(c) in model_classes:
             out[c] = same[c]
     return out
+
+
+def model_label_ids(labels: np.ndarray, data_classes, model_classes) -> np.ndarray:
+    """Label ids over `data_classes` -> ids over `model_classes` by `class_mapping`; -1 for
+    a face without a label or of a class the model lacks (FER+'s contempt for a FER2013
+    model)."""
+    if tuple(data_classes) == tuple(model_classes):
+        return np.asarray(labels)
+    mapping, model_classes = class_mapping(data_classes, model_classes), list(model_classes)
+    to_model = [model_classes.index(mapping[c]) if c in mapping else -1 for c in data_classes]
+    return np.array([*to_model, -1])[labels]  # a label of -1 picks the trailing -1

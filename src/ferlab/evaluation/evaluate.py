@@ -10,7 +10,7 @@ import numpy as np
 
 from ferlab.atomic import write_text_atomic
 from ferlab.data import RAW, FaceSet, load
-from ferlab.data.labels import class_mapping
+from ferlab.data.labels import class_mapping, model_label_ids
 from ferlab.errors import FerlabError
 from ferlab.evaluation.metrics import (
     classification_report,
@@ -78,10 +78,7 @@ def evaluate(
                 f"the data's classes ({', '.join(faces.classes)}) share none with model "
                 f"{name}'s ({', '.join(labels)})"
             )
-        to_model = np.array(
-            [labels.index(mapping[c]) if c in mapping else -1 for c in faces.classes]
-        )
-        mapped = to_model[faces.labels]
+        mapped = model_label_ids(faces.labels, faces.classes, labels)
         left_out = int((mapped < 0).sum())
         faces = replace(
             faces.select(mapped >= 0), labels=mapped[mapped >= 0], classes=tuple(labels)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ferlab.data import FaceSet
-from ferlab.data.labels import class_mapping
+from ferlab.data.labels import model_label_ids
 from ferlab.errors import FerlabError
 from ferlab.explain.features import FilterImages, activations, filter_images, layer_names
 from ferlab.explain.saliency import (
@@ -93,13 +93,7 @@ def model_labels(faces: FaceSet, classes) -> np.ndarray:
     """The faces' labels as indices into the model's classes: FER+ data for a FER2013 model
     (or the other way round) through class_mapping; -1 for a face without a label or of a
     class the model lacks (FER+'s contempt for a FER2013 model)."""
-    if tuple(faces.classes) == tuple(classes):
-        return faces.labels
-    mapping = class_mapping(faces.classes, classes)
-    to_model = np.array(
-        [list(classes).index(mapping[c]) if c in mapping else -1 for c in faces.classes] + [-1]
-    )
-    return to_model[faces.labels]  # a label of -1 picks the trailing -1
+    return model_label_ids(faces.labels, faces.classes, classes)
 
 
 def trust_check(predictor: Predictor, faces: FaceSet | np.ndarray, n: int, cascade_faces: int):

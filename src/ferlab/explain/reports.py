@@ -144,3 +144,27 @@ def trust_report(model_ref, data, split, n: int, cascade_faces: int, out: Path |
         write_text_atomic(out / "trust.json", json.dumps(result, indent=1) + "\n")
         plot_trust(result, report.cascades(), out)
     return result
+
+
+def at_least_one(**counts: int) -> None:
+    """One line for a count option below 1 (--per-class 0 drew no face; --steps -5 ran none)."""
+    for name, value in counts.items():
+        if value < 1:
+            raise FerlabError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+
+
+def trust_rows(result: dict) -> tuple[list[str], list[tuple[str, ...]]]:
+    """(columns, rows) of the table `ferlab explain check` prints from `trust_report`."""
+    columns = ["method", "randomized (Spearman)", "passes", "deletion AUC", "insertion AUC",
+               "shift", "flip"]  # fmt: skip
+    rows = [
+        (name, f"{m['spearman'][-1]:.2f}", "yes" if m["passes_randomization"] else "no",
+         f"{m['deletion_auc']:.3f}", f"{m['insertion_auc']:.3f}", f"{m['shift_spearman']:.2f}",
+         f"{m['flip_spearman']:.2f}")
+        for name, m in result["methods"].items()
+    ] + [  # orders, not maps of the model: no cascade
+        (f"{name} (baseline)", "", "", f"{m['deletion_auc']:.3f}", f"{m['insertion_auc']:.3f}",
+         "", "")
+        for name, m in result["baselines"].items()
+    ]  # fmt: skip
+    return columns, rows

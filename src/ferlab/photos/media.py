@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ferlab.atomic import staged_folder
+from ferlab.atomic import new_output_dir, new_output_file, overlaps, staged_folder
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor
 from ferlab.photos.analyze import (
@@ -24,6 +24,32 @@ from ferlab.photos.analyze import (
 from ferlab.photos.detect import DEFAULT_DETECTOR, create_detector
 from ferlab.photos.draw import annotate, save_jpeg
 from ferlab.photos.rows import check_rows_path, row_file
+
+
+def checked_outputs(
+    target: Path, rows: Path | None, annotated: Path | None, plot: bool, force: bool
+) -> Path | None:
+    """Refuse, before any work, outputs `ferlab predict` cannot write: one that is or holds
+    its input, a special file, or an existing one without `force`. The timeline figure's
+    path when `plot` (beside the rows, a video's only)."""
+    figure = None
+    if plot:
+        if not is_video(target):
+            raise FerlabError(f"{target}: --plot draws a video's timeline; this is not a video")
+        if rows is None:
+            raise FerlabError("--plot writes its figure beside the rows: give --out FILE")
+        figure = rows.with_suffix(".png")
+        if figure.exists() and not force:
+            raise FerlabError(f"{figure}: exists; choose a new --out or use --force")
+    for output in (rows, annotated):
+        if output is not None and overlaps(output, target):
+            raise FerlabError(f"{output}: is (or holds) the input {target}; choose another output")
+    for output in (rows, figure):
+        if output is not None:
+            new_output_file(output, force or output == figure)
+    if annotated is not None:
+        new_output_dir(annotated, force)
+    return figure
 
 
 def _annotated_name(path: Path, root: Path) -> str:

@@ -2,16 +2,19 @@
 path a user meets (detect, align, crop, classify; the largest face of each photo). A photo
 where no face is found counts as wrong and is listed."""
 
+import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from ferlab.atomic import write_text_atomic
 from ferlab.data.images import gray_array, is_image_name
 from ferlab.data.labels import emotion_id
 from ferlab.data.readers import image_files, zip_reader
 from ferlab.errors import FerlabError
+from ferlab.evaluation import evaluate, select_split, write_evaluation
 from ferlab.evaluation.metrics import confusion_counts, normalize_rows
 from ferlab.inference import Predictor
 from ferlab.photos.analyze import analyze_gray, read_photo
@@ -98,3 +101,57 @@ def evaluate_photos(
         "no_face": no_face,
         **({} if mapping == {e: e for e in EMOTIONS} else {"class_mapping": mapping}),
     }
+
+
+def evaluation_report(
+    predictor: Predictor,
+    data: str | Path,
+    split: str | None = None,
+    tta: bool = False,
+    detector: str | None = None,
+    name: str = "",
+    out: Path | None = None,
+) -> dict:
+    """`ferlab evaluate`: the model on a dataset's `split` (faces), or with a `detector` on a
+    labelled folder/zip of photos (the photo path); the report as `--json` prints it, its
+    files (eval.json, and for faces the confusion matrix and predictions) written into `out`."""
+    if detector is not None:
+        create_detector(detector)  # "" is no detector's name, not "no detector"
+        report = evaluate_photos(predictor, data, detector, tta) | {"model": name}
+        if out is not None:
+            write_text_atomic(Path(out) / "eval.json", json.dumps(report, indent=1) + "\n")
+        return report
+    faces = select_split(predictor, data, split)
+    ev = evaluate(predictor, faces, tta=tta, name=name, split=split or faces.split_names[0])
+    if out is not None:
+        write_evaluation(ev, out)
+    return ev.report
+
+
+def evaluation_lines(r: dict, data: str | Path) -> list[str]:
+    """What `ferlab evaluate` says of the report `evaluation_report` gives for `data`."""
+    tta = f" (TTA {r['tta']})" if r.get("tta") else ""
+    if "found_share" in r:  # photos through the photo path
+        return [
+            f"{r['model']} on photos {data} ({r['detector']}{', TTA' if r['tta'] else ''}): "
+            f"n={r['n']} accuracy "
+            f"{r['accuracy']:.2%}, a face found in {r['faces_found']} ({r['found_share']:.1%})",
+            *(f"no face: {name}" for name in r["no_face"]),
+        ]
+    lines = [
+        f"{r['model']} on {r['split']}: n={r['n']} accuracy {r['accuracy']:.2%} "
+        f"(majority class {r['majority_accuracy']:.2%}) macro-F1 {r['macro_f1']:.3f}{tta}"
+    ]
+    if "class_mapping" in r:
+        pairs = ", ".join(f"{a} -> {b}" for a, b in r["class_mapping"].items() if a != b)
+        lines.append(
+            f"classes mapped to the model's: {pairs or 'same names'}; "
+            f"{r['left_out_unmapped']} faces of classes the model lacks left out"
+        )
+    if "votes" in r:
+        v = r["votes"]
+        lines.append(
+            f"against the raters' votes: the answer got the most votes on {v['top_voted']:.2%} "
+            f"of the faces; {v['vote_share']:.2%} of a face's votes went to it on average"
+        )
+    return lines

@@ -86,3 +86,13 @@ def row_file(path: Path | None, labels: list[str], video: bool) -> Iterator:
         return
     with atomic_writer(path, "w") as f:
         yield CsvRows(f, labels, video) if path.suffix.lower() == ".csv" else JsonRows(f)
+
+
+def row_line(row: dict) -> str:
+    """One face's row (or a photo's without a face) as `ferlab predict` prints it."""
+    where = row["file"] + (f" frame {row['frame']}" if "frame" in row else "")
+    if row["emotion"] is None:
+        return f"{where}: no face found"
+    return (
+        f"{where}: face {row['face']} at {row['box']}: {row['emotion']} ({row['confidence']:.0%})"
+    )

@@ -261,3 +261,33 @@ def recipe_settings(ref: str) -> dict:
     if unknown:  # a recipe from a newer ferlab; refuse rather than silently drop settings
         raise FerlabError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
     return d | {"recipe": f"{name}@{number}"}
+
+
+def config_of(
+    data: str | Path | None,
+    out: str | Path,
+    config: str | Path | None = None,
+    recipe: str | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    given: dict | None = None,
+) -> tuple[TrainConfig, dict]:
+    """(the TrainConfig `ferlab train` runs, the settings asked for): a packaged `recipe`,
+    then a saved `config` (a run's config.yaml), then the `given` settings, each overriding
+    the one before. A resumed run keeps its own config.yaml (train() checks that what was
+    given agrees with it)."""
+    given = given or {}
+    settings = recipe_settings(recipe) if recipe is not None else {}
+    if config:
+        settings |= config_settings(config)
+    settings |= given
+    data = data or settings.pop("data", None)
+    settings.pop("data", None)
+    if not data and not resume:
+        raise FerlabError("--data is required (or --config with a run's config.yaml)")
+    if resume:
+        minutes = given.get("minutes")
+        cfg = TrainConfig(data=str(data or ""), out=str(out), quiet=quiet, minutes=minutes)
+    else:
+        cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, **settings)
+    return cfg, settings
