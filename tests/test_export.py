@@ -120,7 +120,7 @@ def test_shipped_models_classify_publictest_as_recorded(name):
     test = faces.split("PublicTest")
     if test.votes is not None:  # FER+: scored on its majority labels
         test = test.only_labelled()
-    accuracy = float((loaded.probabilities(test.images).argmax(1) == test.labels).mean())
+    accuracy = float((loaded.probabilities(test).argmax(1) == test.labels).mean())
     assert accuracy == pytest.approx(loaded.card.metrics["PublicTest"]["accuracy"], abs=1e-3)
 
 
@@ -282,7 +282,7 @@ def test_int8_export_of_a_network_without_convs(tmp_path):
     path = export_onnx_int8(fp32, tmp_path / "dense.onnx", faces, faces.labels)
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert "every layer in int8" in json.loads(props["ferlab.quantization"])["int8"]
-    assert load_model(path, runtime="onnx").probabilities(faces.images).shape == (len(faces), 7)
+    assert load_model(path, runtime="onnx").probabilities(faces).shape == (len(faces), 7)
 
 
 @pytest.mark.slow
