@@ -55,7 +55,7 @@ def test_handler_boxes_faces_with_bars_and_saliency(photo):
 
 
 def test_handler_follows_the_classes_of_the_chosen_model(photo):
-    ferplus, answer = load_model("ferplus"), "happiness"  # FER+'s name for happy
+    ferplus, answer = load_model("ferplus"), "happy"  # one vocabulary (FER+ says happiness)
     _, summary, bars, _ = analyze_upload(
         str(photo), "ferplus", Models(["default", "ferplus"]), create_detector("haar"),
         root=photo.parent,

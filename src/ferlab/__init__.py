@@ -1,6 +1,24 @@
-"""ferlab: facial expression recognition on FER2013."""
+"""ferlab: facial expression recognition. `ferlab.Recognizer` is the way in from Python:
 
+    import ferlab
+
+    faces = ferlab.Recognizer().analyze("photo.jpg")
+
+The names below load on first use, so `import ferlab` stays light."""
+
+from ferlab._version import __version__
+from ferlab.data.labels import EMOTIONS
 from ferlab.errors import FerlabError
 
-__version__ = "0.2.0"
-__all__ = ["FerlabError", "__version__"]
+_API = ("Face", "Frame", "Recognizer", "table", "to_dataframe")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from ferlab import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ferlab' has no attribute '{name}'")
+
+
+__all__ = ["EMOTIONS", "FerlabError", "__version__", *_API]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import ferlab
+from ferlab._version import __version__
 from ferlab.atomic import write_bytes_atomic
 from ferlab.data.faceset import FaceSet
 from ferlab.errors import FerlabError
@@ -48,7 +48,7 @@ def shipping_card(predictor: Predictor, metrics: dict | None = None) -> ModelCar
         # The hours that made these weights: the epochs up to the one they were saved at.
         seconds = [s for s in run.read_history()["epoch_seconds"][: card.epochs] if s == s]
         card = replace(card, train_hours=round(sum(seconds) / 3600, 2) if seconds else None)
-    card = replace(card, ferlab_version=ferlab.__version__)  # the ferlab that shipped it
+    card = replace(card, ferlab_version=__version__)  # the ferlab that shipped it
     return replace(card, metrics=metrics) if metrics is not None else card
 
 
@@ -93,7 +93,7 @@ def ensemble_of(members: list[Predictor], weights: list[float] | None = None):
         epochs=None,
         train_hours=round(sum(hours), 2) if None not in hours else None,
         metrics=None,
-        ferlab_version=ferlab.__version__,
+        ferlab_version=__version__,
     )
     return net.eval(), card
 

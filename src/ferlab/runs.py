@@ -195,10 +195,10 @@ def environment(precision: str | None = None) -> dict:
     import lightning
     import torch
 
-    import ferlab
+    from ferlab._version import __version__
 
     return {
-        "ferlab": ferlab.__version__,
+        "ferlab": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "lightning": lightning.__version__,

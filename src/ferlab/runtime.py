@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,9 @@ def onnx_graph(model: nn.Module):
         # external data beside the file, so it gets a folder of its own.
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.onnx"
-            with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+            # ... and warns of its own deprecations (torch.export's pytree): not the user's
+            # to act on.
+            with contextlib.redirect_stdout(io.StringIO()), torch.no_grad(), silenced():
                 torch.onnx.export(
                     model,
                     (example,),
@@ -82,6 +85,14 @@ def onnx_graph(model: nn.Module):
             return onnx.load(str(path))
     finally:
         quiet.setLevel(level)
+
+
+@contextlib.contextmanager
+def silenced():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
 
 
 def session(graph: Path | bytes):

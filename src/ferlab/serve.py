@@ -19,10 +19,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from ferlab.errors import FerlabError
-from ferlab.explain.saliency import default_method, normalize_maps, saliency_maps
+from ferlab.explain.panels import face_saliency
 from ferlab.inference import Predictor, load_model
 from ferlab.photos.analyze import PhotoResult, analyze_image, read_photo
 from ferlab.photos.detect import DEFAULT_DETECTOR, create_detector
@@ -89,10 +88,8 @@ def saliency_overlays(predictor: Predictor, result: PhotoResult, size: int = 144
     if not result.faces:
         return []
     crops = np.stack([f.crop for f in result.faces])
-    target = torch.as_tensor([int(f.probs.argmax()) for f in result.faces])
-    method = default_method(predictor.model)
-    x = predictor.input_batch(crops)
-    maps = normalize_maps(saliency_maps(predictor.model, x, target, method))
+    targets = [int(f.probs.argmax()) for f in result.faces]
+    _, maps, _ = face_saliency(predictor, crops, targets)
     out = []
     for i, (f, m) in enumerate(zip(result.faces, maps, strict=True)):
         face = cv2.resize(f.seen, (size, size), interpolation=cv2.INTER_CUBIC)

@@ -5,7 +5,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from ferlab.data.cache import cache_dir, fingerprint, read_cached
-from ferlab.data.faceset import FaceSet, content_hashes, duplicate_summary, summary_lines
+from ferlab.data.faceset import (
+    FaceSet,
+    content_hashes,
+    duplicate_summary,
+    only_face_crops,
+    summary_lines,
+)
 from ferlab.data.labels import EMOTIONS, NUM_CLASSES, SPLITS, UNLABELED
 from ferlab.data.preprocess import DEFAULT_PREPROCESS, RAW, Preprocess, equalize_hist
 from ferlab.data.readers import read_source
@@ -59,6 +65,7 @@ __all__ = [
     "equalize_hist",
     "fingerprint",
     "load",
+    "only_face_crops",
     "read_source",
     "summary_lines",
 ]

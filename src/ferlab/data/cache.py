@@ -18,7 +18,7 @@ import numpy as np
 
 from ferlab.atomic import write_bytes_atomic
 from ferlab.data.faceset import FaceSet
-from ferlab.data.labels import EMOTIONS, FERPLUS_SPLITS
+from ferlab.data.labels import EMOTIONS, FERPLUS_SPLITS, canonical_emotion
 from ferlab.data.readers import image_files, read_source
 
 FERPLUS_LABELS = [f"{folder}/label.csv" for folder in FERPLUS_SPLITS]
@@ -95,7 +95,7 @@ def read_cached(path: str | Path, use_cache: bool = True) -> tuple[FaceSet, str]
                     z["ids"],
                     source=str(path),
                     resized=meta["resized"],
-                    classes=tuple(meta.get("classes", EMOTIONS)),
+                    classes=tuple(map(canonical_emotion, meta.get("classes", EMOTIONS))),
                     votes=z["votes"] if "votes" in z.files else None,
                 )
             if meta.get("fingerprint") == fingerprint(faces):

@@ -171,3 +171,15 @@ def summary_lines(summary: dict) -> list[str]:
     for pair, n in dup["across"].items():
         lines.append(f"{pair}: {n} faces with an identical copy")
     return lines
+
+
+def only_face_crops(faces: FaceSet, hint: str) -> FaceSet:
+    """`faces` when each was a 48x48 face crop in its source. Other sizes are photos (or
+    crops of another size) that reading squashed to 48x48: scored as faces they would give a
+    figure of nothing, so they are refused with `hint` (what to pass instead)."""
+    if faces.resized:
+        raise FerlabError(
+            f"{faces.source}: {faces.resized} of its {len(faces)} images are not 48x48 face "
+            f"crops (photos?); {hint}"
+        )
+    return faces

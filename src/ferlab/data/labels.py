@@ -8,23 +8,24 @@ NUM_CLASSES = len(EMOTIONS)
 UNLABELED = -1
 
 # FER+ (Barsoum et al. 2016): 10 raters' votes per face over these 8 emotions, then "unknown" and
-# "not a face", in label.csv's column order. Its model classes are the 8 emotions.
+# "not a face", in label.csv's column order. Its model classes are the 8 emotions, named as
+# FER2013's are: every model answers in one vocabulary.
 FERPLUS_CLASSES: tuple[str, ...] = (
-    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
+    "neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt",
 )  # fmt: skip
 FERPLUS_VOTES: tuple[str, ...] = (*FERPLUS_CLASSES, "unknown", "NF")
+# FER+'s own names for three of them: fer2013new.csv's header says them, and so do the cards
+# of models trained before the names were made one.
+FERPLUS_NAMES = {"happiness": "happy", "sadness": "sad", "anger": "angry"}
+FERPLUS_VOTE_COLUMNS: tuple[str, ...] = tuple(
+    {v: k for k, v in FERPLUS_NAMES.items()}.get(c, c) for c in FERPLUS_VOTES
+)
 # FER+ folders and the FER2013 splits they hold.
 FERPLUS_SPLITS = {
     "FER2013Train": "Training",
     "FER2013Valid": "PublicTest",
     "FER2013Test": "PrivateTest",
 }
-# The same emotion under its FER2013 and FER+ names; contempt has no FER2013 counterpart.
-FER2013_TO_FERPLUS = {
-    "angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
-    "sad": "sadness", "surprise": "surprise", "neutral": "neutral",
-}  # fmt: skip
-
 # Splits in the order they are listed. "Test" is a test folder or test.csv without FER2013's
 # own split names; "Unsplit" is a plain <emotion>/ folder.
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest", "Test", "Unsplit")
@@ -61,17 +62,16 @@ def split_order(name: str) -> int:
     return SPLITS.index(name) if name in SPLITS else len(SPLITS)
 
 
+def canonical_emotion(name: str) -> str:
+    """ferlab's name for an emotion (FER+'s `happiness` is `happy`)."""
+    return FERPLUS_NAMES.get(name, name)
+
+
 def class_mapping(data_classes, model_classes) -> dict[str, str]:
-    """Each data class -> the model class of the same emotion (by name, or FER2013's name for
-    FER+'s and back); classes without one (FER+'s contempt for a FER2013 model) are absent."""
-    same = FER2013_TO_FERPLUS | {v: k for k, v in FER2013_TO_FERPLUS.items()}
-    out = {}
-    for c in data_classes:
-        if c in model_classes:
-            out[c] = c
-        elif same.get(c) in model_classes:
-            out[c] = same[c]
-    return out
+    """Each data class -> the model class of the same emotion (FER+'s old names taken as
+    ferlab's); classes without one (FER+'s contempt for a FER2013 model) are absent."""
+    model = {canonical_emotion(c): c for c in model_classes}
+    return {c: model[canonical_emotion(c)] for c in data_classes if canonical_emotion(c) in model}
 
 
 def model_label_ids(labels: np.ndarray, data_classes, model_classes) -> np.ndarray:

@@ -21,6 +21,7 @@ from ferlab.data.labels import (
     EMOTIONS,
     FERPLUS_CLASSES,
     FERPLUS_SPLITS,
+    FERPLUS_VOTE_COLUMNS,
     FERPLUS_VOTES,
     FILE_PREFIXES,
     NUM_CLASSES,
@@ -34,7 +35,7 @@ from ferlab.errors import FerlabError
 PIXELS = FACE_SIZE * FACE_SIZE
 FER2013_COLUMNS = ("emotion", "pixels", "Usage")
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
-FERPLUS_CSV_COLUMNS = ("Usage", "Image name", *FERPLUS_VOTES)  # fer2013new.csv
+FERPLUS_CSV_COLUMNS = ("Usage", "Image name", *FERPLUS_VOTE_COLUMNS)  # fer2013new.csv
 NTU_TRAIN_COLUMNS = ("label", "feature")
 NTU_TEST_COLUMNS = ("id", "feature")
 

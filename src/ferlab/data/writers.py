@@ -20,10 +20,10 @@ from ferlab.atomic import FULL, current_umask, disk_full, refuse_package_weights
 from ferlab.data.faceset import FaceSet
 from ferlab.data.labels import (
     EMOTIONS,
-    FER2013_TO_FERPLUS,
     FERPLUS_SPLITS,
     SPLIT_FILE_PREFIX,
     UNLABELED,
+    canonical_emotion,
 )
 from ferlab.errors import FerlabError
 
@@ -81,8 +81,7 @@ def as_fer2013_labels(faces: FaceSet, fmt: str) -> FaceSet:
         )
     if tuple(faces.classes) == EMOTIONS:
         return faces
-    to_fer2013 = {fp: fer for fer, fp in FER2013_TO_FERPLUS.items()}
-    names = [to_fer2013.get(c, c) for c in faces.classes]
+    names = [canonical_emotion(c) for c in faces.classes]
     lacking = sorted({n for n in names if n not in EMOTIONS})
     if lacking:
         raise FerlabError(

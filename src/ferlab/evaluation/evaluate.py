@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.atomic import write_text_atomic
-from ferlab.data import RAW, FaceSet, load
+from ferlab.data import RAW, FaceSet, load, only_face_crops
 from ferlab.data.labels import class_mapping, model_label_ids
 from ferlab.errors import FerlabError
 from ferlab.evaluation.metrics import (
@@ -37,10 +37,13 @@ class Evaluation:
         return normalize_rows(np.array(self.report["confusion"]))
 
 
+PHOTOS_HINT = "for photos give --detector yunet (faces found, aligned and cropped)"
+
+
 def select_split(predictor: Predictor, data: str | Path, split: str | None) -> FaceSet:
     """Faces of `split` ('val' = the run's saved split, matched by content and refused for
     other data), preprocessed as the model was trained."""
-    raw, _ = load(data, preprocess=RAW)
+    raw = only_face_crops(load(data, preprocess=RAW)[0], PHOTOS_HINT)
     if split == "val":
         faces = validation_split_of(predictor).apply(raw)[1]
     elif split is None:

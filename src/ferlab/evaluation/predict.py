@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ferlab.atomic import write_text_atomic
-from ferlab.data import RAW, load
+from ferlab.data import RAW, load, only_face_crops
 from ferlab.data.readers import NTU_TEST_COLUMNS, csv_header
 from ferlab.errors import FerlabError
 from ferlab.evaluation.evaluate import prediction_rows
@@ -33,7 +33,8 @@ def predict(predictor: Predictor, target: Path, tta: bool = False) -> Prediction
         w.writerows(zip(ids, probs.argmax(1).tolist(), strict=True))
         return Predictions(buf.getvalue(), len(ids))
     if target.suffix.lower() in (".zip", ".csv"):
-        faces, _ = load(target, preprocess=RAW)
+        hint = "give the photos as a folder (their faces are found, aligned and cropped)"
+        faces = only_face_crops(load(target, preprocess=RAW)[0], hint)
         probs = predictor.probabilities(faces.images, tta)
         return Predictions(prediction_rows(faces.ids, probs, labels), len(faces))
     raise FerlabError(f"{target}: not a dataset (.zip or .csv); photos go to ferlab.photos")

@@ -16,6 +16,7 @@ from ferlab.errors import FerlabError
 from ferlab.explain.features import FilterImages, activations, filter_images, layer_names
 from ferlab.explain.saliency import (
     class_average_maps,
+    default_method,
     masked_faces,
     normalize_maps,
     saliency_maps,
@@ -87,6 +88,18 @@ def saliency_panel(
         for i in range(len(faces))
     ]
     return SaliencyPanel(method, seen, maps, masked_faces(seen, maps), titles, rows)
+
+
+def face_saliency(
+    predictor: Predictor, crops: np.ndarray, targets, method: str | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(the faces as the model saw them, (N, 48, 48) maps in [0, 1], the method) for face
+    crops as read, each for its class index in `targets`; method None: Grad-CAM, or input
+    gradients for a network without conv layers."""
+    method = method or default_method(predictor.model)
+    x = predictor.input_batch(crops)
+    maps = normalize_maps(saliency_maps(predictor.model, x, torch.as_tensor(targets), method))
+    return predictor.seen_images(crops), maps, method
 
 
 def model_labels(faces: FaceSet, classes) -> np.ndarray:

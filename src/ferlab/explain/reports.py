@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.atomic import write_text_atomic
-from ferlab.data import RAW, load
+from ferlab.data import RAW, load, only_face_crops
 from ferlab.data.images import decode_gray
 from ferlab.data.preprocess import to_face_size
 from ferlab.errors import FerlabError
@@ -39,7 +39,8 @@ def _default_split(names: list[str], split: str | None) -> str:
 
 def saliency_report(model_ref, data, split, per_class, ids, method, target, sample, out: Path):
     predictor = load_model(model_ref, runtime="torch")
-    raw, _ = load(data, preprocess=RAW)
+    hint = "explain a photo's faces with ferlab.Recognizer.explain or the web demo"
+    raw = only_face_crops(load(data, preprocess=RAW)[0], hint)
     faces = raw.split(_default_split(raw.split_names, split))
     if ids:
         faces.select_ids(ids)  # a clear error for an unknown id

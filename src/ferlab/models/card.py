@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ferlab.data.labels import canonical_emotion
 from ferlab.data.preprocess import Preprocess
 from ferlab.errors import FerlabError
 from ferlab.models.base import InputSpec
@@ -72,7 +73,7 @@ class ModelCard:
             card = cls(**d)
             card = replace(
                 card,
-                classes=tuple(str(c) for c in card.classes),
+                classes=tuple(canonical_emotion(str(c)) for c in card.classes),
                 preprocess=Preprocess.from_dict(card.preprocess),
                 model_args=dict(card.model_args),
             )

@@ -40,6 +40,9 @@ class PhotoResult:
     height: int
     direct: bool  # a 48x48 face, classified without detection
     faces: list[Face] = field(default_factory=list)
+    # Found and cut out, before classification (`detected_crops`; `classify` fills `faces`).
+    boxes: list[Box] = field(default_factory=list, repr=False)
+    crops: list[np.ndarray] = field(default_factory=list, repr=False)
 
 
 def is_video(path: Path) -> bool:
@@ -51,19 +54,36 @@ def read_photo(data: bytes, name: str) -> Image.Image:
     return open_image(data, name, max_pixels=MAX_PIXELS)
 
 
-def analyze_gray(
-    predictor: Predictor, gray: np.ndarray, detector: Detector, name: str = "", tta: bool = False
-) -> PhotoResult:
+def detected_crops(gray: np.ndarray, detector: Detector, name: str = "") -> PhotoResult:
+    """The faces of an (H, W) uint8 image found and cut out as the model reads them (aligned
+    48x48 crops), not yet classified; a 48x48 image is one face as it is."""
     h, w = gray.shape
     direct = gray.shape == (48, 48)
     boxes = [Box(0, 0, 48, 48)] if direct else detector(gray)
-    result = PhotoResult(name, w, h, direct)
-    if not boxes:
-        return result
-    crops = np.stack([gray if direct else aligned_face(gray, b) for b in boxes])
-    probs = predictor.probabilities(crops, tta=tta)
-    seen = predictor.seen_images(crops)
-    result.faces = [Face(*f) for f in zip(boxes, probs, crops, seen, strict=True)]
+    crops = [gray if direct else aligned_face(gray, b) for b in boxes]
+    return PhotoResult(name, w, h, direct, boxes=boxes, crops=crops)
+
+
+def classify(predictor: Predictor, results: list[PhotoResult], tta: bool = False) -> None:
+    """Fill each result's `faces` from its crops, the crops of all of them in one batch."""
+    crops = [c for r in results for c in r.crops]
+    if not crops:
+        return
+    crops = np.stack(crops)
+    probs, seen = predictor.probabilities(crops, tta=tta), predictor.seen_images(crops)
+    start = 0
+    for r in results:
+        end = start + len(r.crops)
+        parts = (r.boxes, probs[start:end], crops[start:end], seen[start:end])
+        r.faces = [Face(*f) for f in zip(*parts, strict=True)]
+        start = end
+
+
+def analyze_gray(
+    predictor: Predictor, gray: np.ndarray, detector: Detector, name: str = "", tta: bool = False
+) -> PhotoResult:
+    result = detected_crops(gray, detector, name)
+    classify(predictor, [result], tta)
     return result
 
 

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
-import ferlab
+from ferlab._version import __version__
 from ferlab.atomic import FULL, disk_full, refuse_package_weights, write_text_atomic
 from ferlab.data import Preprocess, ValidationSplit, carve_validation, load
 from ferlab.data.votes import soft_targets as vote_targets_of
@@ -313,7 +313,7 @@ def _train(cfg: TrainConfig, resume: bool, callbacks: list[L.Callback] | None):
         data=str(cfg.data),
         split_file=run.split.name,
         recipe=cfg.recipe,
-        ferlab_version=ferlab.__version__,
+        ferlab_version=__version__,
     )
     weights = class_weights(train_set.labels, len(faces.classes)) if cfg.class_weights else None
     module = FERModule(asdict(cfg), card.to_dict(), weights)

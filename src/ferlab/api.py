@@ -1,0 +1,265 @@
+"""ferlab from Python: the emotions of the faces in photos and videos, in a few lines.
+
+    import ferlab
+
+    recognizer = ferlab.Recognizer()  # the shipped default model, faces found by YuNet
+    for face in recognizer.analyze("photo.jpg"):
+        print(face.emotion, f"{face.confidence:.0%}", face.box)
+
+An image is a path, the bytes of an image file, a PIL image, or a numpy array: (H, W) gray or
+(H, W, 3) RGB, uint8; pass `bgr=True` for OpenCV's frames. A 48x48 image is taken as a face
+crop and classified as it is; any other is searched for faces first. Everything the commands
+do with photos goes through here: `ferlab predict`, `ferlab evaluate --detector`, `ferlab
+explain --image` and the web demo.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ferlab.data.images import gray_array, open_image
+from ferlab.errors import FerlabError
+from ferlab.photos.analyze import MAX_PIXELS, PhotoResult, classify, detected_crops
+from ferlab.photos.analyze import Face as DetectedFace
+
+# The columns of `ferlab predict --out rows.csv`, in its order (landmarks after these).
+TABLE_COLUMNS = ("file", "face", "x", "y", "w", "h", "emotion", "confidence")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face in an image and the model's answer for it."""
+
+    index: int  # its number in the image, from 0 (as in the rows `ferlab predict` writes)
+    box: tuple[int, int, int, int]  # x, y, width, height in the image's pixels
+    emotion: str  # the most probable of the model's classes
+    confidence: float  # its probability
+    probabilities: dict[str, float]  # every class of the model, in the model's order
+    score: float | None = None  # the detector's confidence (None: a cascade, or a face crop)
+    # (x, y) of the right eye, left eye, nose tip, right and left mouth corners (YuNet's)
+    landmarks: tuple[tuple[float, float], ...] | None = None
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.probabilities)
+
+    def row(self, file: str = "") -> dict:
+        """This face as one row of `ferlab predict`'s CSV (probabilities as p_<emotion>)."""
+        x, y, w, h = self.box
+        row = {"file": file, "face": self.index, "x": x, "y": y, "w": w, "h": h}
+        row |= {"emotion": self.emotion, "confidence": round(self.confidence, 4)}
+        row |= {f"p_{e}": round(p, 4) for e, p in self.probabilities.items()}
+        row["score"] = None if self.score is None else round(self.score, 4)
+        return row
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A video frame that was analysed: its index, its time, its faces."""
+
+    index: int
+    seconds: float | None  # None when the video declares no frame rate
+    faces: list[Face]
+
+
+class Recognizer:
+    """A model and a face detector, loaded once: `analyze` an image, `analyze_many` images
+    (their faces batched through the model), `analyze_video` a video, `explain` an image's
+    faces.
+
+    model: a shipped model (`default`, `fast`, `ferplus`), a run folder, a checkpoint or an
+    .onnx file; detector: a registered detector (`yunet`, `haar`, `haar-fast`, `whole`); tta:
+    average each face over flips and crops; runtime: `onnx` or `torch` (default: ONNX Runtime
+    where installed)."""
+
+    def __init__(
+        self,
+        model: str | Path = "default",
+        detector: str = "yunet",
+        tta: bool = False,
+        runtime: str | None = None,
+    ):
+        from ferlab.inference import load_model
+        from ferlab.photos.detect import create_detector
+
+        self.model_ref, self.tta = model, tta
+        self.predictor = load_model(model, runtime=runtime)
+        self.detect = create_detector(detector)
+        self.detector = detector
+
+    @property
+    def classes(self) -> list[str]:
+        return self.predictor.classes
+
+    def analyze(self, image, *, bgr: bool = False) -> list[Face]:
+        """The faces of one image (see the module's note for what an image may be)."""
+        return self._faces(self._analyzed(image, bgr))
+
+    def _analyzed(self, image, bgr: bool) -> PhotoResult:
+        result = detected_crops(gray_image(image, bgr=bgr), self.detect)
+        classify(self.predictor, [result], self.tta)
+        return result
+
+    def analyze_many(
+        self, images: Iterable, *, batch_size: int = 64, bgr: bool = False, progress: bool = False
+    ) -> list[list[Face]]:
+        """The faces of each image, in order; the faces of several images go through the
+        model together, `batch_size` faces at a time. `progress`: a bar on stderr."""
+        if batch_size < 1:
+            raise FerlabError(f"batch_size must be at least 1, not {batch_size}")
+        images = list(images)
+        results: list[list[Face]] = []
+        pending: list[PhotoResult] = []
+        with _progress(len(images), progress) as advance:
+            for image in images:
+                gray = gray_image(image, bgr=bgr)
+                pending.append(detected_crops(gray, self.detect))
+                if sum(len(r.boxes) for r in pending) >= batch_size:
+                    results += self._classified(pending)
+                    advance(len(pending))
+                    pending = []
+            results += self._classified(pending)
+            advance(len(pending))
+        return results
+
+    def analyze_video(self, path: str | Path, *, every: int = 10) -> Iterator[Frame]:
+        """Every `every`-th frame of the video at `path` with its faces, one at a time."""
+        from ferlab.photos.analyze import iter_video, video_fps
+
+        fps = video_fps(Path(path))
+        for index, _, result in iter_video(
+            self.predictor, Path(path), self.detect, every, self.tta
+        ):
+            seconds = round(index / fps, 3) if fps else None
+            yield Frame(index, seconds, self._faces(result))
+
+    def explain(self, image, *, method: str | None = None, bgr: bool = False) -> list[dict]:
+        """Per face of `image`: the face as the model saw it (48x48 uint8), its saliency map
+        for the predicted emotion (48x48 in [0, 1]) and the method that drew it (Grad-CAM,
+        or input gradients for a network without conv layers). Needs PyTorch."""
+        from ferlab.explain.panels import face_saliency
+
+        result = self._analyzed(image, bgr)
+        faces = self._faces(result)
+        if not faces:
+            return []
+        targets = [self.classes.index(f.emotion) for f in faces]
+        crops = np.stack(result.crops)
+        seen, maps, used = face_saliency(self._torch_predictor(), crops, targets, method)
+        return [
+            {"face": f, "seen": s, "map": m, "method": used}
+            for f, s, m in zip(faces, seen, maps, strict=True)
+        ]
+
+    def _torch_predictor(self):
+        if self.predictor.model is not None:
+            return self.predictor
+        from ferlab.inference import load_model
+
+        return load_model(self.model_ref, runtime="torch")
+
+    def _classified(self, pending: list[PhotoResult]) -> list[list[Face]]:
+        classify(self.predictor, pending, self.tta)
+        return [self._faces(r) for r in pending]
+
+    def _faces(self, result: PhotoResult) -> list[Face]:
+        return [face_of(i, f, self.classes) for i, f in enumerate(result.faces)]
+
+
+def face_of(index: int, face: DetectedFace, classes: list[str]) -> Face:
+    probs = {c: float(p) for c, p in zip(classes, face.probs, strict=True)}
+    best = max(probs, key=probs.get)
+    box = face.box
+    return Face(
+        index, (box.x, box.y, box.w, box.h), best, probs[best], probs, box.score, box.landmarks
+    )
+
+
+def gray_image(image, bgr: bool = False) -> np.ndarray:
+    """An image as ferlab reads it: (H, W) uint8 luminance, from a path, file bytes, a PIL
+    image or a uint8 array ((H, W), (H, W, 1), (H, W, 3) RGB or BGR, (H, W, 4) RGBA)."""
+    from PIL import Image
+
+    if isinstance(image, str | Path):
+        path = Path(image)
+        if not path.is_file():
+            raise FerlabError(f"{path}: no such image file")
+        return gray_array(open_image(path.read_bytes(), str(path), MAX_PIXELS))
+    if isinstance(image, bytes | bytearray | memoryview):
+        return gray_array(open_image(bytes(image), "image bytes", MAX_PIXELS))
+    if isinstance(image, Image.Image):
+        return gray_array(image)
+    if not isinstance(image, np.ndarray):
+        raise FerlabError(
+            "an image must be a path, the bytes of an image file, a PIL image or a numpy "
+            f"array, not {type(image).__name__}"
+        )
+    if image.dtype != np.uint8:
+        raise FerlabError(
+            f"a numpy image must hold uint8 pixels (0-255), not {image.dtype}; for floats in "
+            "[0, 1] pass (image * 255).round().astype('uint8')"
+        )
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise FerlabError(
+            f"a numpy image must be (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, not shape "
+            f"{image.shape}"
+        )
+    if min(image.shape[:2]) == 0:
+        raise FerlabError(f"the image is empty (shape {image.shape})")
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise FerlabError(f"image too large ({image.shape[1]}x{image.shape[0]})")
+    if image.ndim == 2:
+        return np.ascontiguousarray(image)
+    channels = image[..., [2, 1, 0, *range(3, image.shape[2])]] if bgr else image
+    mode = "RGB" if channels.shape[2] == 3 else "RGBA"
+    return gray_array(Image.fromarray(np.ascontiguousarray(channels), mode))
+
+
+def table(results: Iterable[list[Face]], files: Iterable[str] | None = None) -> list[dict]:
+    """One row per face (the columns of `ferlab predict`'s CSV, probabilities as p_<emotion>)
+    of `analyze_many`'s results; `files`: a name per image for the `file` column."""
+    results = list(results)
+    names = [str(f) for f in files] if files is not None else [""] * len(results)
+    if len(names) != len(results):
+        raise FerlabError(f"{len(names)} file names for {len(results)} images")
+    return [face.row(name) for faces, name in zip(results, names, strict=True) for face in faces]
+
+
+def to_dataframe(results: Iterable[list[Face]], files: Iterable[str] | None = None):
+    """`table(results, files)` as a pandas DataFrame (pandas: the `tables` extra)."""
+    try:
+        import pandas as pd
+    except ModuleNotFoundError:
+        raise FerlabError(
+            "to_dataframe needs pandas: pip install -e '.[tables]' (or use ferlab.table)"
+        ) from None
+    rows = table(results, files)
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else list(TABLE_COLUMNS))
+
+
+class _progress:
+    """A progress bar over `total` images on stderr (rich), or nothing."""
+
+    def __init__(self, total: int, shown: bool):
+        self.total, self.shown = total, shown
+
+    def __enter__(self):
+        if not self.shown:
+            return lambda n: None
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        task = self.bar.add_task("images", total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.shown:
+            self.bar.stop()
+
+
+__all__ = ["Face", "Frame", "Recognizer", "gray_image", "table", "to_dataframe"]
