@@ -187,3 +187,21 @@ def test_an_old_card_with_ferplus_names_loads_in_the_canonical_ones():
     )  # fmt: skip
     assert old.classes == ferlab.data.labels.FERPLUS_CLASSES
     assert set(old.classes) - set(ferlab.EMOTIONS) == {"contempt"}
+
+
+def test_a_small_face_in_a_large_photo_is_found(astronaut):
+    from ferlab.photos.detect import YuNetParams, create_detector, yunet
+
+    # The astronaut's face (about 93 px) at about 56 px, in a 4000x3000 photo.
+    gray = np.asarray(Image.fromarray(astronaut).convert("L").resize((307, 307)))
+    canvas = np.full((3000, 4000), 120, np.uint8)
+    canvas[1400:1707, 2100:2407] = gray
+    before = yunet(YuNetParams(search_min_face=None))(canvas)  # the 640-px copy
+    found = create_detector("yunet")(canvas)
+    assert before == [] and len(found) == 1
+    x, y, w, h = found[0].as_list()
+    assert 2100 < x < 2407 and 1400 < y < 1707 and 40 < w < 80
+    faces = ferlab.Recognizer(runtime="torch").analyze(canvas)
+    assert [f.box for f in faces] == [tuple(found[0].as_list())]
+    with pytest.raises(FerlabError, match="min-face"):
+        create_detector("yunet", min_face=2)

@@ -72,7 +72,8 @@ class Recognizer:
     model: a shipped model (`default`, `fast`, `ferplus`), a run folder, a checkpoint or an
     .onnx file; detector: a registered detector (`yunet`, `haar`, `haar-fast`, `whole`); tta:
     average each face over flips and crops; runtime: `onnx` or `torch` (default: ONNX Runtime
-    where installed)."""
+    where installed); min_face: find faces down to this width in pixels (the default finds
+    them from 48 px in any photo; lower costs time on large photos)."""
 
     def __init__(
         self,
@@ -80,13 +81,14 @@ class Recognizer:
         detector: str = "yunet",
         tta: bool = False,
         runtime: str | None = None,
+        min_face: int | None = None,
     ):
         from ferlab.inference import load_model
         from ferlab.photos.detect import create_detector
 
         self.model_ref, self.tta = model, tta
         self.predictor = load_model(model, runtime=runtime)
-        self.detect = create_detector(detector)
+        self.detect = create_detector(detector, min_face)
         self.detector = detector
 
     @property

@@ -173,7 +173,12 @@ def served_models(extra: list[str]) -> list[str]:
     return refs
 
 
-def build_app(model_refs: list[str], detector: str = DEFAULT_DETECTOR, runtime: str | None = None):
+def build_app(
+    model_refs: list[str],
+    detector: str = DEFAULT_DETECTOR,
+    runtime: str | None = None,
+    min_face: int | None = None,
+):
     # A demo on loopback reports nothing to gradio's servers.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
@@ -187,7 +192,7 @@ def build_app(model_refs: list[str], detector: str = DEFAULT_DETECTOR, runtime: 
     models = Models(model_refs, runtime)
     for ref in model_refs:  # a bad --model fails at start, not at the first upload
         models.get(ref)
-    detect = create_detector(detector)
+    detect = create_detector(detector, min_face)
 
     def handle(payload, model_ref):
         # preprocess=False keeps gradio from decoding the image itself (ferlab's reader
@@ -236,8 +241,9 @@ def serve(
     detector: str = DEFAULT_DETECTOR,
     block=True,
     runtime: str | None = None,
+    min_face: int | None = None,
 ):
-    app = build_app(model_refs, detector, runtime)
+    app = build_app(model_refs, detector, runtime, min_face)
     app.launch(
         server_name=host,
         server_port=port,

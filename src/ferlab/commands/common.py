@@ -38,6 +38,12 @@ def detector_option(default: str | None = DEFAULT_DETECTOR, help: str | None = N
     return typer.Option(default, "--detector", help=help or f"Face detector: {DETECTORS}.")
 
 
+def min_face_option():
+    return typer.Option(
+        None, "--min-face", help="Find faces down to this width in px (large photos: slower)."
+    )
+
+
 def note_renamed(*names: str | None) -> None:
     """Old model names still work; say the new one so that scripts can move on."""
     from ferlab.models.registry import RENAMED

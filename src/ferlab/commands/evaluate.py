@@ -12,6 +12,7 @@ from ferlab.commands.common import (
     MODEL_REF,
     detector_option,
     force_option,
+    min_face_option,
     out,
     runtime_option,
 )
@@ -33,18 +34,16 @@ def evaluate_cmd(
         "DATA is a labelled folder/zip of photos (<emotion>/<photo>): run the photo path with "
         f"this detector ({DETECTORS}), largest face per photo.",
     ),
+    min_face: int = min_face_option(),
 ) -> None:
     """Accuracy, macro F1, per-class metrics and the confusion matrix of a trained model."""
     from ferlab.inference import load_model
     from ferlab.photos.photo_eval import evaluation_lines, evaluation_report
 
-    if detector is not None:  # "" is no detector's name, not "no detector": refused first
-        from ferlab.photos.detect import create_detector
-
-        create_detector(detector)
     with output_folder(out_dir, force) as staging:
         predictor = load_model(model_ref, runtime=runtime)
-        r = evaluation_report(predictor, data, split, tta, detector, str(model_ref), staging)
+        name = str(model_ref)
+        r = evaluation_report(predictor, data, split, tta, detector, name, staging, min_face)
     if as_json:
         print(json.dumps(r, indent=1))
         return

@@ -11,6 +11,7 @@ from ferlab.commands.common import (
     detector_option,
     err,
     force_option,
+    min_face_option,
     out,
     runtime_option,
     say,
@@ -32,6 +33,7 @@ def predict_cmd(
         None, "--annotate", help="Folder for copies with boxes, emotions and confidences."
     ),
     detector: str = detector_option(),
+    min_face: int = min_face_option(),
     every: int = typer.Option(10, "--every", help="Video: classify every Nth frame."),
     tta: bool = typer.Option(False, "--tta", help="Average each face over flips and 5 crops."),
     plot: bool = typer.Option(
@@ -62,7 +64,7 @@ def predict_cmd(
             say(out, row_line(r))
 
     summary = predict_media(
-        predictor, target, out_file, annotate, detector, every, on_rows=show, plot=figure, tta=tta
+        predictor, target, out_file, annotate, detector, every, show, figure, tta, min_face
     )
     for message in summary["unreadable"]:
         say(err, f"ferlab: skipped {message}")

