@@ -232,7 +232,7 @@ def test_web_demo_overlays_fall_back_to_gradients_for_a_model_without_convs():
     face = synthetic_faces(per_class=1).images[0]
     result = analyze_gray(loaded, face, create_detector("whole"))
     ((overlay, caption),) = saliency_overlays(loaded, result)
-    assert overlay.shape == (144, 144, 3) and caption.startswith("face 1: ")
+    assert overlay.shape == (144, 144, 3) and caption.startswith("face 0: ")
 
 
 def test_importing_ferlab_plots_leaves_the_matplotlib_backend_alone():

@@ -14,6 +14,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from conftest import run_cli
+from ferlab.data.labels import EMOTIONS
 from ferlab.inference import load_model
 from ferlab.photos.analyze import analyze_image
 from ferlab.photos.detect import create_detector
@@ -42,7 +43,7 @@ def server():
 
 
 def test_handler_boxes_faces_with_bars_and_saliency(photo):
-    boxed, summary, bars, overlays = analyze_upload(
+    boxed, summary, bars, overlays, answer = analyze_upload(
         str(photo), "default", Models(["default"]), create_detector("haar"), root=photo.parent
     )
     assert boxed.size == (512, 512)
@@ -51,12 +52,13 @@ def test_handler_boxes_faces_with_bars_and_saliency(photo):
     assert len(overlays) == 1
     overlay, caption = overlays[0]
     assert overlay.shape == (144, 144, 3) and overlay.std() > 10
-    assert caption.startswith("face 1: ")
+    assert caption.startswith("face 0: ")  # numbered as ferlab predict's rows
+    assert [f["face"] for f in answer["faces"]] == [0] and answer["faces"][0]["emotion"] == "happy"
 
 
 def test_handler_follows_the_classes_of_the_chosen_model(photo):
     ferplus, answer = load_model("ferplus"), "happy"  # one vocabulary (FER+ says happiness)
-    _, summary, bars, _ = analyze_upload(
+    _, summary, bars, _, _ = analyze_upload(
         str(photo), "ferplus", Models(["default", "ferplus"]), create_detector("haar"),
         root=photo.parent,
     )  # fmt: skip
@@ -95,10 +97,10 @@ def test_handler_turns_bad_uploads_into_a_message(tmp_path, photo, name, data, s
         Image.new("1", (12000, 12000)).save(buf, "PNG")
         data = buf.getvalue()
     (tmp_path / name).write_bytes(data)
-    boxed, summary, bars, overlays = analyze_upload(
+    boxed, summary, bars, overlays, answer = analyze_upload(
         str(tmp_path / name), "default", Models(["default"]), create_detector("haar"), tmp_path
     )
-    assert boxed is None and overlays == [] and bars == ""
+    assert boxed is None and overlays == [] and bars == "" and answer == {}
     assert summary.startswith("**Cannot use this file.**") and says in summary
 
 
@@ -125,8 +127,8 @@ def test_handler_reads_only_uploads(tmp_path, photo):
     models, detect = Models(["default"]), create_detector("haar")
     for path in refused:
         answer = analyze_upload(path, "default", models, detect, root=uploads)
-        assert answer == (None, NOT_AN_UPLOAD, "", []), path
-    boxed, summary, _, _ = analyze_upload(
+        assert answer == (None, NOT_AN_UPLOAD, "", [], {}), path
+    boxed, summary, _, _, _ = analyze_upload(
         str(uploads / "inside.jpg"), "default", models, detect, root=uploads
     )
     assert boxed is not None and "1 face(s) detected" in summary
@@ -149,9 +151,9 @@ def _call_analyze(server: str, file_record) -> tuple[str, list | None]:
 def test_server_refuses_a_record_naming_a_server_file(server, photo):
     # Untagged records reach the handler, which answers as for a bad upload.
     for record in ({"path": str(photo)}, {"path": "/etc/passwd"}, {"path": "/x.jpg"}):
-        event, (boxed, summary, bars, gallery) = _call_analyze(server, record)
+        event, (boxed, summary, bars, gallery, answer) = _call_analyze(server, record)
         assert event == "complete" and boxed is None and summary == NOT_AN_UPLOAD, record
-        assert bars == "" and gallery == []
+        assert bars == "" and gallery == [] and not answer
     # Records tagged as gradio files, and bare paths, are refused by gradio itself before the
     # handler runs, with the same words whether or not the file exists.
     answers = set()
@@ -166,10 +168,10 @@ def test_server_refuses_a_record_naming_a_server_file(server, photo):
         r = httpx.post(server + "gradio_api/upload", files={"files": ("a.jpg", f)}, timeout=60)
     uploaded = r.json()[0]
     assert Path(uploaded).resolve().is_relative_to(upload_folder().resolve())
-    event, (_, summary, _, _) = _call_analyze(
+    event, (_, summary, _, _, answer) = _call_analyze(
         server, {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
     )
-    assert event == "complete" and "1 face(s) detected" in summary
+    assert event == "complete" and "1 face(s) detected" in summary and len(answer["faces"]) == 1
 
 
 def test_server_deletes_its_uploads_when_it_stops(photo):
@@ -194,12 +196,18 @@ def test_server_answers_keeps_running_after_bad_input_and_limits_uploads(server,
 
     client = Client(server, verbose=False)
     (tmp_path / "notes.txt").write_text("not a photo")
-    _, summary, _, _ = client.predict(
+    _, summary, _, _, _ = client.predict(
         handle_file(tmp_path / "notes.txt"), "default", api_name="/analyze"
     )
     assert "Cannot use this file" in summary
-    _, summary, _, gallery = client.predict(handle_file(photo), "default", api_name="/analyze")
+    _, summary, _, gallery, answer = client.predict(
+        handle_file(photo), "default", api_name="/analyze"
+    )
     assert "**happy**" in summary and len(gallery) == 1
+    # The same answer as data: named fields, probabilities by emotion.
+    (face,) = answer["faces"]
+    assert face["face"] == 0 and face["emotion"] == "happy" and len(face["box"]) == 4
+    assert set(face["probabilities"]) == set(EMOTIONS) and answer["model"] == "default"
     # Uploads over the limit are refused before they reach the model; the server stays up.
     big = os.urandom(16 * 1024 * 1024)
     r = httpx.post(server + "gradio_api/upload", files={"files": ("big.jpg", big)}, timeout=60)

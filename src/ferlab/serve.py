@@ -23,7 +23,7 @@ import numpy as np
 from ferlab.errors import FerlabError
 from ferlab.explain.panels import face_saliency
 from ferlab.inference import Predictor, load_model
-from ferlab.photos.analyze import PhotoResult, analyze_image, read_photo
+from ferlab.photos.analyze import PhotoResult, analyze_image, face_rows, read_photo
 from ferlab.photos.detect import DEFAULT_DETECTOR, create_detector
 from ferlab.photos.draw import annotate
 
@@ -98,7 +98,7 @@ def saliency_overlays(predictor: Predictor, result: PhotoResult, size: int = 144
         )[..., ::-1]
         blend = (0.55 * np.repeat(face[..., None], 3, 2) + 0.45 * heat).astype(np.uint8)
         k = int(f.probs.argmax())
-        out.append((blend, f"face {i + 1}: {predictor.classes[k]} ({f.probs[k]:.0%})"))
+        out.append((blend, f"face {i}: {predictor.classes[k]} ({f.probs[k]:.0%})"))
     return out
 
 
@@ -116,7 +116,7 @@ def bars_html(predictor: Predictor, result: PhotoResult) -> str:
         )
         rows.append(
             f'<div class="ferlab-face" data-emotion="{html.escape(predictor.classes[k])}">'
-            f"<b>face {i + 1}</b> {f.box.as_list()}: {html.escape(predictor.classes[k])} "
+            f"<b>face {i}</b> {f.box.as_list()}: {html.escape(predictor.classes[k])} "
             f"({f.probs[k]:.0%}){bars}</div>"
         )
     return "".join(rows)
@@ -125,17 +125,19 @@ def bars_html(predictor: Predictor, result: PhotoResult) -> str:
 def analyze_upload(
     path: str | None, model_ref: str, models: Models, detector, root: Path | None = None
 ) -> tuple:
-    """(annotated image, summary markdown, bars html, saliency gallery) for one upload; `path`
-    must lie in the upload folder `root` (default: gradio's)."""
+    """(annotated image, summary markdown, bars html, saliency gallery, the answer as JSON:
+    each face's box, emotion and probabilities by name, numbered from 0 as in `ferlab
+    predict`'s rows) for one upload; `path` must lie in the upload folder `root` (default:
+    gradio's)."""
     if not path:
-        return None, "Upload, drop or take a photo first.", "", []
+        return None, "Upload, drop or take a photo first.", "", [], {}
     if not isinstance(path, str):
-        return None, NOT_AN_UPLOAD, "", []
+        return None, NOT_AN_UPLOAD, "", [], {}
     started = time.perf_counter()
     try:
         data = read_upload(path, root)
     except FerlabError as e:
-        return None, str(e), "", []
+        return None, str(e), "", [], {}
     try:
         name = Path(path).name
         img = read_photo(data, name)
@@ -144,13 +146,13 @@ def analyze_upload(
             result = analyze_image(predictor, img, detector, name)
             overlays = saliency_overlays(predictor, result)
     except FerlabError as e:
-        return None, f"**Cannot use this file.** {e}", "", []
+        return None, f"**Cannot use this file.** {e}", "", [], {}
     except (OSError, MemoryError, ValueError) as e:
-        return None, f"**Cannot use this file.** {type(e).__name__}: {e}", "", []
+        return None, f"**Cannot use this file.** {type(e).__name__}: {e}", "", [], {}
     seconds = time.perf_counter() - started
     if result.faces:
         found = "; ".join(
-            f"face {i + 1}: **{predictor.classes[int(f.probs.argmax())]}** ({f.probs.max():.0%})"
+            f"face {i}: **{predictor.classes[int(f.probs.argmax())]}** ({f.probs.max():.0%})"
             for i, f in enumerate(result.faces)
         )
         how = "classified as one 48x48 face" if result.direct else "detected"
@@ -158,7 +160,19 @@ def analyze_upload(
     else:
         summary = "No face found in this photo."
     summary += f"  \n<small>{img.width}x{img.height}, {seconds * 1000:.0f} ms, {model_ref}</small>"
-    return annotate(img, result, predictor.classes), summary, bars_html(predictor, result), overlays
+    answer = {
+        "model": model_ref,
+        "width": img.width,
+        "height": img.height,
+        "faces": [r for r in face_rows(result, predictor.classes) if r["face"] is not None],
+    }
+    return (
+        annotate(img, result, predictor.classes),
+        summary,
+        bars_html(predictor, result),
+        overlays,
+        answer,
+    )
 
 
 def served_models(extra: list[str]) -> list[str]:
@@ -224,7 +238,8 @@ def build_app(
                 summary = gr.Markdown(elem_id="summary")
                 bars = gr.HTML(elem_id="bars")
                 overlays = gr.Gallery(label="Saliency (Grad-CAM)", columns=4, height="auto")
-        outputs = [boxed, summary, bars, overlays]
+                answer = gr.JSON(label="Answer (JSON)", elem_id="answer")
+        outputs = [boxed, summary, bars, overlays, answer]
         button.click(handle, [photo, model], outputs, api_name="analyze", preprocess=False)
         photo.upload(handle, [photo, model], outputs, api_name=False, preprocess=False)
     # One request at a time: both cores already serve one inference, and gradio writes equal

@@ -39,9 +39,7 @@ def detector_option(default: str | None = DEFAULT_DETECTOR, help: str | None = N
 
 
 def min_face_option():
-    return typer.Option(
-        None, "--min-face", help="Find faces down to this width in px (large photos: slower)."
-    )
+    return typer.Option(None, "--min-face", help="Find faces down to this width (px; slower).")
 
 
 def note_renamed(*names: str | None) -> None:

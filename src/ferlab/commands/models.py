@@ -24,8 +24,9 @@ def models_list(pattern: str = typer.Argument("*", help="Wildcard, e.g. 'vgg*'."
         card = load_model(name, runtime="torch").card
         m = card.metrics or {}
         figures = [f"{m[k]['accuracy']:.1%}" if k in m else "" for k in ("PublicTest", "val")]
-        rows.append((name, card.model, card.recipe or "", *figures))
-    columns = ["name", "network", "recipe", "PublicTest", "validation"]
+        labels = "FER+" if "contempt" in card.classes else "FER2013"
+        rows.append((name, card.model, card.recipe or "", labels, *figures))
+    columns = ["name", "network", "recipe", "scored on", "PublicTest", "validation"]
     out.print(table(columns, rows, "Trained models in the package (MODEL_REF)"))
 
 
