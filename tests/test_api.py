@@ -205,3 +205,27 @@ def test_a_small_face_in_a_large_photo_is_found(astronaut):
     assert [f.box for f in faces] == [tuple(found[0].as_list())]
     with pytest.raises(FerlabError, match="min-face"):
         create_detector("yunet", min_face=2)
+
+
+def test_explain_on_a_photo_explains_each_face_and_never_squashes_it(astronaut, tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    photo = tmp_path / "astronaut.png"
+    photo.write_bytes(png(astronaut))
+    explained = ferlab.Recognizer("default", runtime="onnx").explain(photo)
+    assert len(explained) == 1 and explained[0]["method"] == "gradcam"
+    assert explained[0]["map"].shape == (48, 48) and explained[0]["seen"].dtype == np.uint8
+    assert explained[0]["map"].min() >= 0 and explained[0]["map"].max() <= 1
+    r = run_cli("explain", "saliency", "default", "--image", photo, "--method", "gradcam",
+                "--out", tmp_path / "maps")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    record = json.loads((tmp_path / "maps" / "saliency.json").read_text())
+    assert [f["emotion"] for f in record["faces"]] == ["happy"]
+    assert (tmp_path / "maps" / "saliency.png").stat().st_size > 1000
+    # A layer's outputs need a face crop: a photo is refused, not squashed into one.
+    r = run_cli("explain", "activations", "default", "--layer", "logits", "--image", photo,
+                "--out", tmp_path / "acts")  # fmt: skip
+    assert r.returncode == 2 and "not a 48x48 face crop" in r.stderr
+    assert not (tmp_path / "acts").exists()

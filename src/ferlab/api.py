@@ -170,6 +170,35 @@ class Recognizer:
         return [face_of(i, f, self.classes) for i, f in enumerate(result.faces)]
 
 
+def explain_photo(
+    model: str | Path, image, out: Path, method: str | None = None, detector: str = "yunet"
+) -> list[Path]:
+    """`ferlab explain saliency MODEL --image PHOTO`: each face found in the photo, its
+    saliency map for the emotion the model answers and the face with its low-saliency pixels
+    off, as one figure (saliency.png), and their numbers (saliency.json), written in `out`."""
+    import json
+
+    from ferlab.atomic import write_text_atomic
+    from ferlab.explain.saliency import masked_faces
+    from ferlab.plots import plot_saliency_panels
+
+    explained = Recognizer(model, detector, runtime="torch").explain(image, method=method)
+    if not explained:
+        raise FerlabError(f"{image}: no face found ({detector})")
+    seen = np.stack([e["seen"] for e in explained])
+    maps = np.stack([e["map"] for e in explained])
+    used = explained[0]["method"]
+    faces = [e["face"] for e in explained]
+    titles = [f"face {f.index}: {f.emotion} ({f.confidence:.0%})" for f in faces]
+    figure = plot_saliency_panels(
+        seen, maps, masked_faces(seen, maps), titles, Path(out) / "saliency.png", used
+    )
+    rows = [face.row(str(image)) | {"box": list(face.box)} for face in faces]
+    record = Path(out) / "saliency.json"
+    write_text_atomic(record, json.dumps({"method": used, "faces": rows}, indent=1) + "\n")
+    return [figure, record]
+
+
 def face_of(index: int, face: DetectedFace, classes: list[str]) -> Face:
     probs = {c: float(p) for c, p in zip(classes, face.probs, strict=True)}
     best = max(probs, key=probs.get)

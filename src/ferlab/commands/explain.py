@@ -8,12 +8,14 @@ import typer
 
 from ferlab.atomic import output_folder
 from ferlab.commands.common import TORCH_MODEL_REF, force_option, out, table
+from ferlab.errors import FerlabError
 from ferlab.explain.methods import METHODS
 
 
 def explain_saliency(
     model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=TORCH_MODEL_REF),
-    data: Path = typer.Option(..., "--data"),
+    data: Path = typer.Option(None, "--data", help="Faces of a data set (or --image)."),
+    image: Path = typer.Option(None, "--image", help="A photo: explain each face found in it."),
     split: str = typer.Option(None, "--split", help="Default: PublicTest, or the only split."),
     per_class: int = typer.Option(2, "--per-class", help="Faces per emotion."),
     ids: list[str] = typer.Option(None, "--ids", help="Face ids instead of --per-class."),
@@ -23,15 +25,21 @@ def explain_saliency(
     out_dir: Path = typer.Option(..., "--out"),
     force: bool = force_option(),
 ) -> None:
-    """Saliency maps for chosen faces, and a class-average map per emotion."""
+    """Saliency maps for chosen faces and a class-average map per emotion, or for each face
+    found in a photo."""
+    from ferlab.api import explain_photo
     from ferlab.explain.reports import at_least_one, saliency_report
 
     at_least_one(per_class=per_class, sample=sample)
-
+    if (data is None) == (image is None):
+        raise FerlabError("give --data (faces of a data set) or --image (a photo), one of them")
     with output_folder(out_dir, force) as staging:
-        files = saliency_report(
-            model_ref, data, split, per_class, ids, method, target, sample, staging
-        )
+        if image is not None:
+            files = explain_photo(model_ref, image, staging, method)
+        else:
+            files = saliency_report(
+                model_ref, data, split, per_class, ids, method, target, sample, staging
+            )
     out.print("wrote " + ", ".join(str(out_dir / Path(f).relative_to(staging)) for f in files))
 
 

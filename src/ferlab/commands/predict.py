@@ -21,24 +21,14 @@ from ferlab.errors import FerlabError
 
 def predict_cmd(
     model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=MODEL_REF),
-    target: Path = typer.Argument(
-        ...,
-        metavar="INPUT",
-        help="A photo, a folder of photos, a video, a dataset (.zip/.csv) or test.csv.",
-    ),
-    out_file: Path = typer.Option(
-        None, "--out", help="Rows to write: .csv or .json (datasets: .csv; required)."
-    ),
-    annotate: Path = typer.Option(
-        None, "--annotate", help="Folder for copies with boxes, emotions and confidences."
-    ),
+    target: Path = typer.Argument(..., metavar="INPUT", help="Photo, folder, video or dataset."),
+    out_file: Path = typer.Option(None, "--out", help="Rows to write: .csv or .json."),
+    annotate: Path = typer.Option(None, "--annotate", help="Folder for copies with boxes drawn."),
     detector: str = detector_option(),
     min_face: int = min_face_option(),
     every: int = typer.Option(10, "--every", help="Video: classify every Nth frame."),
     tta: bool = typer.Option(False, "--tta", help="Average each face over flips and 5 crops."),
-    plot: bool = typer.Option(
-        False, "--plot", help="Video: each emotion's probability over time, a PNG beside --out."
-    ),
+    plot: bool = typer.Option(False, "--plot", help="Video: emotions over time, PNG by --out."),
     force: bool = force_option("Replace an existing --out / --annotate."),
     runtime: str = runtime_option(),
 ) -> None:

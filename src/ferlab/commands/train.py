@@ -15,11 +15,7 @@ def train_cmd(
         None, "--data", help="FER2013 source with a Training split \\[default: the config's]."
     ),
     run: Path = typer.Option(..., "--out", help="Run folder to create."),
-    config: Path = typer.Option(
-        None,
-        "--config",
-        help="Start from a saved config.yaml (e.g. RUN/config.yaml); options override it.",
-    ),
+    config: Path = typer.Option(None, "--config", help="Start from a run's config.yaml."),
     recipe: str = typer.Option(
         None, "--recipe", help="Start from a packaged recipe (e.g. flagship); options override it."
     ),

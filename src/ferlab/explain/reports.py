@@ -13,7 +13,6 @@ import numpy as np
 from ferlab.atomic import write_text_atomic
 from ferlab.data import RAW, load, only_face_crops
 from ferlab.data.images import decode_gray
-from ferlab.data.preprocess import to_face_size
 from ferlab.errors import FerlabError
 from ferlab.evaluation import select_split
 from ferlab.explain import panels
@@ -68,10 +67,17 @@ def saliency_report(model_ref, data, split, per_class, ids, method, target, samp
 
 
 def load_face(image: str, data: Path | None) -> tuple[np.ndarray, str]:
-    """One (48, 48) face as read, from an image file or an id in `data`, and its name."""
+    """One (48, 48) face as read, from a face crop's image file or an id in `data`, and its
+    name. A photo is refused rather than squashed into a face."""
     path = Path(image)
     if path.is_file():
-        return to_face_size(decode_gray(path.read_bytes(), str(path))), path.name
+        gray = decode_gray(path.read_bytes(), str(path))
+        if gray.shape != (48, 48):
+            raise FerlabError(
+                f"{path}: {gray.shape[1]}x{gray.shape[0]}, not a 48x48 face crop; for a "
+                "photo's faces use `ferlab explain saliency MODEL --image PHOTO`"
+            )
+        return gray, path.name
     if data is not None:
         raw, _ = load(data, preprocess=RAW)
         return raw.select_ids([image]).images[0], image
