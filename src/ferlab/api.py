@@ -23,6 +23,7 @@ from ferlab.data.images import gray_array, open_image
 from ferlab.errors import FerlabError
 from ferlab.photos.analyze import MAX_PIXELS, PhotoResult, classify, detected_crops
 from ferlab.photos.analyze import Face as DetectedFace
+from ferlab.photos.progress import progress_bar
 
 # The columns of `ferlab predict --out rows.csv`, in its order (landmarks after these).
 TABLE_COLUMNS = ("file", "face", "x", "y", "w", "h", "emotion", "confidence")
@@ -114,7 +115,7 @@ class Recognizer:
         images = list(images)
         results: list[list[Face]] = []
         pending: list[PhotoResult] = []
-        with _progress(len(images), progress) as advance:
+        with progress_bar(len(images), progress) as advance:
             for image in images:
                 gray = gray_image(image, bgr=bgr)
                 pending.append(detected_crops(gray, self.detect))
@@ -270,27 +271,6 @@ def to_dataframe(results: Iterable[list[Face]], files: Iterable[str] | None = No
         ) from None
     rows = table(results, files)
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else list(TABLE_COLUMNS))
-
-
-class _progress:
-    """A progress bar over `total` images on stderr (rich), or nothing."""
-
-    def __init__(self, total: int, shown: bool):
-        self.total, self.shown = total, shown
-
-    def __enter__(self):
-        if not self.shown:
-            return lambda n: None
-        from rich.progress import Progress
-
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        task = self.bar.add_task("images", total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc):
-        if self.shown:
-            self.bar.stop()
 
 
 __all__ = ["Face", "Frame", "Recognizer", "gray_image", "table", "to_dataframe"]

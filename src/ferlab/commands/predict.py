@@ -53,8 +53,10 @@ def predict_cmd(
         for r in rows if out_file is None else ():
             say(out, row_line(r))
 
+    # Rows printed on stdout are progress enough; written to a file, a bar on stderr says it.
+    bar = out_file is not None
     summary = predict_media(
-        predictor, target, out_file, annotate, detector, every, show, figure, tta, min_face
+        predictor, target, out_file, annotate, detector, every, show, figure, tta, min_face, bar
     )
     for message in summary["unreadable"]:
         say(err, f"ferlab: skipped {message}")

@@ -23,6 +23,7 @@ from ferlab.photos.analyze import (
 )
 from ferlab.photos.detect import DEFAULT_DETECTOR, create_detector
 from ferlab.photos.draw import annotate, save_jpeg
+from ferlab.photos.progress import progress_bar
 from ferlab.photos.rows import check_rows_path, row_file
 
 
@@ -78,12 +79,13 @@ def predict_media(
     plot: Path | None = None,
     tta: bool = False,
     min_face: int | None = None,
+    progress: bool = False,
 ) -> dict:
     """Classify every face in a photo, a folder of photos or a video; returns the summary.
     Unreadable photos are listed in summary['unreadable'], the others still get their rows.
     `plot`: a video's emotion timeline (each emotion's probability over time) to this PNG.
     `tta`: each face's probabilities averaged over flips and crops; `min_face`: the smallest
-    face to look for, in pixels (create_detector)."""
+    face to look for, in pixels (create_detector); `progress`: a bar on stderr."""
     if not target.exists():
         raise FerlabError(f"{target}: no such file or folder")
     video = is_video(target)
@@ -101,6 +103,10 @@ def predict_media(
         staging = None
         if annotate_dir is not None:
             staging = stack.enter_context(staged_folder(annotate_dir))
+        # A long job says how far it is; one photo needs no bar.
+        shown = progress and (video or len(inputs) > 1)
+        total, unit = (None, "frames") if video else (len(inputs), "images")
+        advance = stack.enter_context(progress_bar(total, shown, unit))
         with row_file(out, labels, video) as writer:
 
             def record(result, img: Image.Image | None, annotated_name: str, frame=None):
@@ -114,6 +120,7 @@ def predict_media(
                     on_rows(rows)
                 if annotate_dir is not None:
                     save_jpeg(annotate(img, result, labels), staging / annotated_name)
+                advance(1)
 
             if video:
                 for index, frame, result in iter_video(predictor, target, detect, every, tta):
