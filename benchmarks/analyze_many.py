@@ -8,7 +8,6 @@ Writes benchmarks/results/analyze_many.md and .json. Run it with nothing else on
 
 import io
 import json
-import subprocess
 import sys
 import time
 import zipfile
@@ -19,6 +18,7 @@ from PIL import Image
 
 import ferlab
 from ferlab.api import gray_image
+from ferlab.runs import cpu_model
 
 PHOTOS = 256
 REPEATS = 5
@@ -44,9 +44,7 @@ def best_seconds(fn) -> float:
 
 def main(source: str = "../shared/data/photos-tw.zip") -> None:
     images = photos(source)
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines()
-                  if ln.startswith("Model name")), "?")  # fmt: skip
+    model = cpu_model()
     result = {"cpu": model, "photos": len(images), "runs": {}}
     for ref in ("default", "fast"):
         for tta in (False, True):

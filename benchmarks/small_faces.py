@@ -9,7 +9,6 @@ Writes benchmarks/results/small_faces.md and .json. Run it with nothing else on 
 
 import io
 import json
-import subprocess
 import sys
 import time
 import zipfile
@@ -22,6 +21,7 @@ from PIL import Image
 from ferlab.data.images import gray_array
 from ferlab.photos.detect import Box, YuNetParams, create_detector, yunet
 from ferlab.photos.photo_set import iou
+from ferlab.runs import cpu_model
 
 SIZES = (24, 32, 48, 64, 96, 150)  # face widths on the canvas, px
 CANVAS = (3000, 4000)  # height, width: a 12-megapixel photo
@@ -93,9 +93,7 @@ def main(source: str = "../shared/data/photos-tw.zip") -> None:
         "yunet, min_face=24 (a 3333-px copy)": create_detector("yunet", min_face=24),
         "yunet, full resolution": yunet(YuNetParams(max_side=100_000)),
     }
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines()
-                  if ln.startswith("Model name")), "?")  # fmt: skip
+    model = cpu_model()
     result = {"cpu": model, "canvas": f"{CANVAS[1]}x{CANVAS[0]}", "sizes": SIZES, "searches": {}}
     for name, detect in searches.items():
         hits = np.zeros(len(SIZES), int)
