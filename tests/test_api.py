@@ -229,3 +229,20 @@ def test_explain_on_a_photo_explains_each_face_and_never_squashes_it(astronaut, 
                 "--out", tmp_path / "acts")  # fmt: skip
     assert r.returncode == 2 and "not a 48x48 face crop" in r.stderr
     assert not (tmp_path / "acts").exists()
+
+
+def test_analyze_video_yields_the_sampled_frames_with_their_faces(recognizer, astronaut, tmp_path):
+    import cv2
+
+    path = tmp_path / "clip.avi"
+    bgr = np.ascontiguousarray(astronaut[..., ::-1])
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    for i in range(30):
+        writer.write(bgr if i < 20 else np.full_like(bgr, 90))
+    writer.release()
+    frames = recognizer.analyze_video(path, every=10)
+    assert not isinstance(frames, list)  # lazily, one frame at a time
+    frames = list(frames)
+    assert [f.index for f in frames] == [0, 10, 20]
+    assert [len(f.faces) for f in frames] == [1, 1, 0]
+    assert frames[1].seconds == pytest.approx(1.0) and frames[0].faces[0].emotion == "happy"
