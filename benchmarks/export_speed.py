@@ -23,7 +23,7 @@ from timing import items_per_second
 
 def main() -> None:
     ref = sys.argv[1] if len(sys.argv) > 1 else "default"
-    loaded = load_model(ref)
+    loaded = load_model(ref, runtime="torch")
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(loaded, Path(tmp) / "m.onnx")
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -193,11 +193,11 @@ def main(data: str = "../shared/data/fer2013.zip", repeats: int = 15) -> None:
 
     sides = {}  # name -> (predictor, detector)
     for name in shipped_models():
-        fp32 = load_model(name, runtime="onnx")
+        fp32, torch_fp32 = load_model(name, runtime="onnx"), load_model(name, runtime="torch")
         val = select_split(fp32, data, "val")  # as `ferlab export --int8` calibrates
-        int8_path = export_onnx_int8(fp32, work / f"{name}-int8.onnx", val, val.labels)
+        int8_path = export_onnx_int8(torch_fp32, work / f"{name}-int8.onnx", val, val.labels)
         if name == "default":
-            sides["default, torch, detector of 0.3"] = (load_model(name), old_detector)
+            sides["default, torch, detector of 0.3"] = (torch_fp32, old_detector)
             sides["default, ONNX Runtime, haar"] = (fp32, haar)
             sides["default, ONNX Runtime, yunet"] = (fp32, yunet)
         sides[f"{name}, ONNX Runtime, haar-fast"] = (fp32, fast_haar)

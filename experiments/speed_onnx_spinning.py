@@ -39,7 +39,7 @@ if __name__ == "__main__":
     torch.set_num_threads(2)
     for ref in ("fast", "default"):
         predictor = load_model(ref, runtime="onnx")
-        graph = onnx_graph(predictor.model).SerializeToString()
+        graph = onnx_graph(load_model(ref, runtime="torch").model).SerializeToString()
         for spinning in (True, False):
             predictor.backend.session = spinning_session(graph, spinning)
             print(f"{ref}: spinning {'on ' if spinning else 'off'} {rate(predictor):,} faces/s")

@@ -292,7 +292,7 @@ def test_int8_shipped_models_agree_with_fp32_on_real_faces(name, tmp_path):
     from ferlab.evaluation import select_split
     from ferlab.export import export_onnx_int8
 
-    fp32 = load_model(name)
+    fp32 = load_model(name, runtime="torch")
     val = select_split(fp32, fer_data(), "val")
     path = export_onnx_int8(fp32, tmp_path / f"{name}-int8.onnx", val, val.labels)
     public = select_split(fp32, fer_data(), "PublicTest").select(np.arange(1500))
@@ -419,3 +419,29 @@ def test_a_damaged_or_substituted_cached_graph_is_exported_again(harm, tmp_path,
         shutil.copy(theirs.with_suffix(".sha256"), graph.with_suffix(".sha256"))
     np.testing.assert_allclose(onnx_backend(model).logits(batch), expected, atol=1e-4)
     np.testing.assert_allclose(onnx_backend(model).logits(batch), expected, atol=1e-4)  # mended
+
+
+@pytest.mark.parametrize("name", PACKAGE_MODELS)
+def test_each_shipped_model_ships_a_graph_that_answers_as_its_weights(name):
+    graph = load_model(name, runtime="onnx")
+    assert graph.model is None and graph.runtime == "onnx"  # no torch network is built
+    net = load_model(name, runtime="torch")
+    assert graph.card == net.card and graph.card.split is not None
+    faces = synthetic_faces(per_class=3, seed=8)
+    for tta in (False, True):
+        np.testing.assert_allclose(
+            graph.probabilities(faces, tta), net.probabilities(faces, tta), atol=1e-5
+        )
+
+
+def test_a_shipped_graph_of_other_weights_is_not_used(tmp_path):
+    from ferlab.inference import WEIGHTS_DIR
+    from ferlab.runtime import shipped_graph
+
+    shutil.copy(WEIGHTS_DIR / "default.pt", tmp_path / "default.pt")
+    assert shipped_graph(tmp_path / "default.pt") is None  # no graph beside it
+    shutil.copy(WEIGHTS_DIR / "fast.onnx", tmp_path / "default.onnx")
+    assert shipped_graph(tmp_path / "default.pt") is None  # a graph of other weights
+    shutil.copy(WEIGHTS_DIR / "default.onnx", tmp_path / "default.onnx")
+    backend, card = shipped_graph(tmp_path / "default.pt")
+    assert card["model"] == "cnn-baseline" and backend.name == "onnx"

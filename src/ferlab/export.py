@@ -5,6 +5,7 @@ data fingerprint, metrics), so an exported file alone says what it expects and h
 """
 
 import contextlib
+import hashlib
 import json
 import tempfile
 from dataclasses import asdict, replace
@@ -107,6 +108,21 @@ def export_onnx(predictor: Predictor, out: Path) -> Path:
     _attach_card(graph, replace(predictor.card, split=None))
     write_bytes_atomic(Path(out), graph.SerializeToString())
     return Path(out)
+
+
+def write_shipped_graph(predictor: Predictor, card: ModelCard, weights: Path) -> Path:
+    """The ONNX graph that ships beside the weights file `weights` (NAME.onnx), so the core
+    install runs the shipped models without torch: the same network and card (its split
+    included), and the sha256 of the weights file it was made from (a graph whose weights
+    were replaced without it is not used: runtime.shipped_graph)."""
+    if not onnx_installed():
+        raise FerlabError(f"ONNX export needs the export extra: {EXPORT_EXTRA}")
+    graph = onnx_graph(predictor.model)
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+    _attach_card(graph, card, weights_sha256=digest)
+    out = Path(weights).with_suffix(".onnx")
+    write_bytes_atomic(out, graph.SerializeToString())
+    return out
 
 
 def int8_graphs(predictor: Predictor, calibration: np.ndarray, folder: Path) -> dict[str, Path]:

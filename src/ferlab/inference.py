@@ -145,11 +145,20 @@ def load_model(
 ) -> Predictor:
     """The Predictor a MODEL_REF names; weights="raw": a run's raw weights beside its EMA;
     runtime: torch | onnx (None: FERLAB_RUNTIME, else ONNX Runtime where installed, as the
-    commands do). An `.onnx` file runs only with ONNX Runtime and has no torch network."""
+    commands do). An `.onnx` file runs only with ONNX Runtime and has no torch network; nor
+    does a shipped model in ONNX Runtime, which runs the graph shipped with its weights
+    (`ferlab ship` writes both); ask for runtime="torch" where the network is needed."""
     from ferlab.runtime import OnnxBackend, check_runtime, onnx_card
 
     runtime = check_runtime(runtime)
     path = resolve_checkpoint(ref)
+    if runtime == "onnx" and str(ref) in PACKAGE_MODELS:
+        from ferlab.runtime import shipped_graph
+
+        shipped = shipped_graph(path)
+        if shipped is not None:  # the graph made at shipping: no torch network is built
+            backend, card = shipped
+            return Predictor(None, ModelCard.from_dict(card, str(path)), backend, path)
     if path.suffix.lower() == ".onnx":
         if runtime != "onnx":
             raise FerlabError(

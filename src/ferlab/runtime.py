@@ -140,6 +140,21 @@ class OnnxBackend:
         return self.session.run([ONNX_OUTPUT], {ONNX_INPUT: faces})[0]
 
 
+def shipped_graph(weights: Path) -> tuple[OnnxBackend, dict] | None:
+    """(a session of the ONNX graph shipped beside the weights file `weights`, its model
+    card as a dict) when that graph was made from exactly these weights (the sha256 it
+    records); None otherwise (no graph, or one of other weights)."""
+    graph = Path(weights).with_suffix(".onnx")
+    if not graph.is_file():
+        return None
+    backend = OnnxBackend(graph)
+    meta = backend.session.get_modelmeta().custom_metadata_map
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+    if meta.get("ferlab.weights_sha256") != digest or "ferlab" not in meta:
+        return None
+    return backend, json.loads(meta["ferlab"])
+
+
 def weights_key(model: nn.Module) -> str:
     """A hash of what the graph depends on: the network, its weights, torch's exporter."""
     h = hashlib.sha256(f"{type(model).__name__}\n{torch.__version__}\n".encode())

@@ -72,6 +72,7 @@ class Models:
     def __init__(self, refs: list[str], runtime: str | None = None):
         self.refs, self.runtime = refs, runtime
         self._predictors: dict[str, Predictor] = {}
+        self._networks: dict[str, Predictor] = {}
         self.lock = threading.Lock()
 
     def get(self, ref: str) -> Predictor:
@@ -80,6 +81,16 @@ class Models:
         if ref not in self._predictors:
             self._predictors[ref] = load_model(ref, runtime=self.runtime)
         return self._predictors[ref]
+
+    def network(self, ref: str) -> Predictor:
+        """The model with its torch network, which the saliency overlays need (a shipped
+        model in ONNX Runtime answers by its graph alone)."""
+        predictor = self.get(ref)
+        if predictor.model is None:
+            if ref not in self._networks:
+                self._networks[ref] = load_model(ref, runtime="torch")
+            predictor = self._networks[ref]
+        return predictor
 
 
 def saliency_overlays(predictor: Predictor, result: PhotoResult, size: int = 144) -> list:
@@ -144,7 +155,7 @@ def analyze_upload(
         with models.lock:
             predictor = models.get(model_ref)
             result = analyze_image(predictor, img, detector, name)
-            overlays = saliency_overlays(predictor, result)
+            overlays = saliency_overlays(models.network(model_ref), result)
     except FerlabError as e:
         return None, f"**Cannot use this file.** {e}", "", [], {}
     except (OSError, MemoryError, ValueError) as e:

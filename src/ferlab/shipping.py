@@ -32,6 +32,7 @@ from ferlab.export import (
     export_onnx_int8,
     export_weights,
     shipping_card,
+    write_shipped_graph,
 )
 from ferlab.inference import (
     PACKAGE_MODELS,
@@ -136,9 +137,22 @@ def ship(
         if record is not None:
             write_text_atomic(Path(record) / "metrics.json", json.dumps(metrics, indent=1) + "\n")
         with shipping():
-            export_weights(predictor.model, shipping_card(predictor, metrics), target)
+            card = shipping_card(predictor, metrics)
+            export_weights(predictor.model, card, target)
+            write_shipped_graph(predictor, card, target)
     replaced = None if shipped is None else (shipped.card.metrics or {})
     return Shipped(target, metrics, replaced, figures)
+
+
+def ship_graphs(weights_dir: Path = PACKAGE_WEIGHTS_DIR) -> list[Path]:
+    """`ferlab ship --graphs`: the ONNX graph beside each shipped weights file, made again
+    from those weights as `ship` makes it (for weights shipped before graphs were)."""
+    written = []
+    for weights in sorted(Path(weights_dir).glob("*.pt")):
+        predictor = load_model(weights, runtime="torch")
+        with _signals_ignored(), shipping():
+            written.append(write_shipped_graph(predictor, predictor.card, weights))
+    return written
 
 
 def refuse_another_kind(candidate: Predictor, shipped: Predictor, name: str) -> None:

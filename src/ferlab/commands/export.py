@@ -30,18 +30,24 @@ def export_cmd(
 
 
 def ship_cmd(
-    run: Path = typer.Argument(..., help="Run folder whose selected checkpoint ships."),
-    name: str = typer.Option(..., "--as", help=f"Package model: {' | '.join(PACKAGE_MODELS)}."),
-    data: Path = typer.Option(..., "--data", help="FER2013 source of its split and PublicTest."),
-    record: Path = typer.Option(
-        None, "--record", help="Folder for metrics.json (default: results/NAME)."
-    ),
+    run: Path = typer.Argument(None, help="Run folder whose selected checkpoint ships."),
+    name: str = typer.Option(None, "--as", help=f"Package model: {' | '.join(PACKAGE_MODELS)}."),
+    data: Path = typer.Option(None, "--data", help="FER2013 source of its split and PublicTest."),
+    record: Path = typer.Option(None, "--record", help="Where metrics.json goes (results/NAME)."),
     force: bool = force_option("Replace a shipped model that scores higher on the same faces."),
+    graphs: bool = typer.Option(False, "--graphs", help="Only remake the shipped ONNX graphs."),
 ) -> None:
     """Ship a run as a package model: measured on validation and PublicTest (plain and TTA),
-    recorded, and written into the package: the only way a model gets there."""
-    from ferlab.shipping import ship
+    recorded, and written into the package with its ONNX graph: the only way a model gets
+    there. --graphs makes the graphs of the shipped weights again."""
+    from ferlab.shipping import ship, ship_graphs
 
+    if graphs:
+        for path in ship_graphs():
+            out.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        return
+    if run is None or name is None or data is None:
+        raise FerlabError("ship RUN --as NAME --data DATA (or --graphs alone)")
     shipped = ship(run, name, data, record or Path("results") / name, force)
     m = shipped.metrics
     out.print(
@@ -55,12 +61,8 @@ def ensemble_cmd(
     members: list[str] = typer.Argument(..., metavar="MODEL_REF...", help=TORCH_MODEL_REF),
     out_file: Path = typer.Option(..., "--out", help="The ensemble's weights file to write."),
     weights: str = typer.Option(None, "--weights", help="Per member, e.g. 2,1 (default: equal)."),
-    choose: bool = typer.Option(
-        False, "--choose-weights", help="Choose the weights on the members' validation split."
-    ),
-    data: Path = typer.Option(
-        None, "--data", help="--choose-weights: the FER2013 source of that validation split."
-    ),
+    choose: bool = typer.Option(False, "--choose-weights", help="Choose them on validation."),
+    data: Path = typer.Option(None, "--data", help="--choose-weights: the members' data."),
     tta: bool = typer.Option(False, "--tta", help="--choose-weights: with the members' TTA."),
     force: bool = force_option("Replace an existing --out."),
 ) -> None:

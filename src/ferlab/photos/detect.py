@@ -105,6 +105,13 @@ def create_detector(name: str = DEFAULT_DETECTOR, min_face: int | None = None) -
     return _DETECTORS[name](min_face=min_face)
 
 
+def scaled(gray: np.ndarray, scale: float) -> np.ndarray:
+    """The copy of `gray` a detector searches (area-averaged when shrunk)."""
+    if scale == 1:
+        return gray
+    return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
 @register_detector("haar")
 def haar(params: HaarParams = HaarParams(), min_face: int | None = None) -> Detector:
     """OpenCV's bundled frontal-face Haar cascades (opencv-python-headless < 5 ships them)."""
@@ -121,11 +128,7 @@ def haar(params: HaarParams = HaarParams(), min_face: int | None = None) -> Dete
 
     def detect(gray: np.ndarray) -> list[Box]:
         scale = params.search_scale(*gray.shape)
-        small = (
-            gray
-            if scale == 1
-            else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        )
+        small = scaled(gray, scale)
         found = cascade.detectMultiScale(
             cv2.equalizeHist(small),
             scaleFactor=params.scale_factor,
@@ -212,11 +215,7 @@ def yunet(
 
     def detect(gray: np.ndarray) -> list[Box]:
         scale = params.search_scale(*gray.shape)
-        small = (
-            gray
-            if scale == 1
-            else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        )
+        small = scaled(gray, scale)
         bgr = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
         net.setInputSize((bgr.shape[1], bgr.shape[0]))
         _, found = net.detect(bgr)
