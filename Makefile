@@ -13,7 +13,7 @@ REPORT ?= runs/report-quick
 $(BIN)/ferlab: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install -q --disable-pip-version-check -e . $(TORCH)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[lab]' $(TORCH)
 	touch $@
 
 $(VENV)/.test-extras: $(BIN)/ferlab

@@ -5,6 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import run_cli, synthetic_faces, tiny_run
@@ -303,3 +305,37 @@ def test_many_members_are_weighed_by_a_bounded_search():
     tracemalloc.stop()
     assert choice.accuracy == 1.0 and choice.weights[2:] == (0.0,) * 11
     assert choice.candidates <= 13 * len(LEVELS) * 10 and peak < 50e6
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 8).flatmap(
+        lambda k: st.tuples(
+            st.just(k),
+            st.lists(st.tuples(st.integers(0, k - 1), st.integers(0, k - 1)), min_size=1,
+                     max_size=80),
+        )
+    )
+)  # fmt: skip
+def test_numpy_metrics_agree_with_torchmetrics(case):
+    from torchmetrics.functional.classification import (
+        multiclass_confusion_matrix,
+        multiclass_f1_score,
+        multiclass_precision,
+        multiclass_recall,
+    )
+
+    from ferlab.evaluation.metrics import classification_report, confusion_counts
+
+    k, pairs = case
+    t, p = (np.array(v) for v in zip(*pairs, strict=True))
+    report = classification_report(t, p, [str(i) for i in range(k)])
+    kw = {"num_classes": k, "average": "none", "zero_division": 0}
+    tt, tp = torch.as_tensor(t), torch.as_tensor(p)
+    for name, fn in (("precision", multiclass_precision), ("recall", multiclass_recall),
+                     ("f1", multiclass_f1_score)):  # fmt: skip
+        ours = [report["per_class"][str(i)][name] for i in range(k)]
+        np.testing.assert_allclose(ours, fn(tp, tt, **kw).numpy(), atol=1e-6)
+    np.testing.assert_array_equal(
+        confusion_counts(t, p, k), multiclass_confusion_matrix(tp, tt, k).numpy()
+    )

@@ -25,3 +25,39 @@ def boundary_message(e: BaseException) -> str:
     where = getattr(e, "filename", None)
     what = getattr(e, "strerror", None) or str(e) or type(e).__name__
     return f"{where}: {what}" if where else f"{what} ({type(e).__name__})"
+
+
+# What each optional part of ferlab needs, by the module a missing one names: the core install
+# (ONNX Runtime) has none of them.
+EXTRAS = {
+    "torch": "train",
+    "lightning": "train",
+    "torchmetrics": "train",
+    "kornia": "train",
+    "tensorboard": "train",
+    "captum": "explain",
+    "matplotlib": "report",
+    "jinja2": "report",
+    "markdown_it": "report",
+    "gradio": "serve",
+    "pandas": "tables",
+    "onnx": "export",
+    "onnxscript": "export",
+    "onnxruntime": "core",
+}
+
+
+def missing_extra(e: ModuleNotFoundError) -> str:
+    """One line for a missing optional module: which extra brings it and how to install it
+    from a clone (ferlab is not published on a package index)."""
+    top = (e.name or "").split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return f"a module ferlab needs is not installed ({top or e})"
+    if extra == "core":
+        return f"{top} is missing from this install: pip install -e . (from ferlab's clone)"
+    pin = " torch==2.13.0" if extra == "train" else ""
+    return (
+        f"this needs the {extra} extra ({top} is not installed): pip install -e '.[{extra}]'{pin} "
+        "(from ferlab's clone)"
+    )

@@ -11,21 +11,21 @@ demo, explanation and export all go through it.
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ferlab.atomic import PACKAGE_MODELS
 from ferlab.data.faceset import FaceSet
 from ferlab.data.preprocess import RAW, Preprocess
 from ferlab.errors import FerlabError
-from ferlab.models import InputSpec, face_batch
 from ferlab.models.card import ModelCard, read_checkpoint
+from ferlab.models.spec import InputSpec, face_batch
 from ferlab.runs import RunFolder
-from ferlab.runtime import TorchBackend
+
+if TYPE_CHECKING:  # torch is imported where the torch network runs: ONNX Runtime needs none
+    import torch
+    from torch import nn
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PACKAGE_WEIGHTS = WEIGHTS_DIR / "default.pt"
@@ -52,7 +52,7 @@ class Backend(Protocol):
 
 @dataclass
 class Predictor:
-    model: nn.Module | None  # the torch network (explanation hooks into it); None: an .onnx file
+    model: "nn.Module | None"  # the torch network (explanation hooks into it); None: an .onnx file
     card: ModelCard
     backend: Backend | None = None  # what computes logits (None: the torch network does)
     path: Path | None = None  # the file it was loaded from
@@ -64,6 +64,8 @@ class Predictor:
 
     def __post_init__(self):
         if self.backend is None:
+            from ferlab.runtime import TorchBackend
+
             self.backend = TorchBackend(self.model, self.device)
         if self.members is None and self.model is not None:
             self.members = part_backends(self.model, "torch", self.device)
@@ -105,8 +107,10 @@ class Predictor:
             return self.seen(faces).images
         return self.preprocess.apply(np.asarray(faces))
 
-    def input_batch(self, faces: "FaceSet | np.ndarray") -> torch.Tensor:
+    def input_batch(self, faces: "FaceSet | np.ndarray") -> "torch.Tensor":
         """Faces (as `seen_images` takes them) -> the torch network's input batch."""
+        import torch
+
         x = torch.from_numpy(face_batch(self.seen_images(faces))).to(self.device)
         return x.contiguous(memory_format=torch.channels_last)
 
@@ -172,14 +176,18 @@ def load_model(
     return Predictor(model, card, backend, path, device, part_backends(model, runtime, device))
 
 
-def backend_of(net: nn.Module, runtime: str, device: str = "cpu") -> Backend:
-    """What computes `net`'s logits in `runtime` (its ONNX graph exported once and cached)."""
-    from ferlab.runtime import onnx_backend
+def backend_of(net: "nn.Module", runtime: str, device: str = "cpu") -> Backend:
+    """What computes `net`'s logits in `runtime`: its ONNX graph exported once and cached, or
+    (without the export extra to make that graph) the network itself, which gives the same
+    probabilities to 1e-5."""
+    from ferlab.runtime import TorchBackend, onnx_backend, onnx_installed
 
-    return onnx_backend(net) if runtime == "onnx" else TorchBackend(net, device)
+    if runtime == "onnx" and onnx_installed():
+        return onnx_backend(net)
+    return TorchBackend(net, device)
 
 
-def part_backends(model: nn.Module, runtime: str, device: str = "cpu") -> list | None:
+def part_backends(model: "nn.Module", runtime: str, device: str = "cpu") -> list | None:
     """(weight, backend, input crop) of each network `model` averages, in `runtime`; None for
     a model that is one network."""
     parts = model.weighted_parts() if hasattr(model, "weighted_parts") else None
@@ -234,6 +242,9 @@ def tta_views(x: np.ndarray, mode: str, native: int = 0) -> list[np.ndarray]:
             if native:  # rows/columns that wrap around land outside the centre crop
                 view = np.roll(x, (m // 2 - top, m // 2 - left), axis=(-2, -1))
             else:  # only whole-face models (no ONNX speed at stake) resize, with torch's filter
+                import torch
+                import torch.nn.functional as F
+
                 corner = torch.from_numpy(
                     np.ascontiguousarray(x[..., top : top + crop, left : left + crop])
                 )

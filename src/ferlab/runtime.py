@@ -15,33 +15,44 @@ import io
 import json
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from ferlab.atomic import write_bytes_atomic, write_text_atomic
 from ferlab.errors import FerlabError
 
+if TYPE_CHECKING:  # torch is imported by what runs the torch network, not by ONNX Runtime's
+    from torch import nn
+
 RUNTIMES = ("onnx", "torch")
 ONNX_INPUT = "faces"  # (batch, 1, 48, 48) float32 in [0, 1], preprocessed as the card says
 ONNX_OUTPUT = "logits"
-EXPORT_EXTRA = "pip install 'ferlab[export]'"
+EXPORT_EXTRA = "pip install -e '.[export]' (from ferlab's clone)"
+
+
+def installed(*modules: str) -> bool:
+    try:
+        return all(importlib.util.find_spec(m) for m in modules)
+    except (ImportError, ValueError):  # a finder that refuses the name: not usable here
+        return False
 
 
 def onnx_installed() -> bool:
-    return all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime"))
+    """Whether torch networks can be exported to ONNX here (the export extra)."""
+    return installed("onnx", "onnxscript", "onnxruntime")
 
 
 def default_runtime() -> str:
-    """FERLAB_RUNTIME when set, else the faster runtime that is installed."""
+    """FERLAB_RUNTIME when set, else ONNX Runtime (the core install has it), else torch."""
     chosen = os.environ.get("FERLAB_RUNTIME")
     if chosen:
         return check_runtime(chosen)
-    return "onnx" if onnx_installed() else "torch"
+    return "onnx" if installed("onnxruntime") else "torch"
 
 
 def check_runtime(runtime: str | None) -> str:
@@ -50,15 +61,16 @@ def check_runtime(runtime: str | None) -> str:
         return default_runtime()
     if runtime not in RUNTIMES:
         raise FerlabError(f"unknown runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
-    if runtime == "onnx" and not onnx_installed():
-        raise FerlabError(f"--runtime onnx needs the export extra: {EXPORT_EXTRA}")
+    if runtime == "onnx" and not installed("onnxruntime"):
+        raise FerlabError("--runtime onnx needs onnxruntime: pip install -e . (from the clone)")
     return runtime
 
 
-def onnx_graph(model: nn.Module):
+def onnx_graph(model: "nn.Module"):
     """The model as an ONNX graph (onnx.ModelProto): (batch, 1, 48, 48) faces -> logits, the
     batch axis dynamic and the model's own centre crop inside."""
     import onnx
+    import torch
 
     model = model.eval().to(memory_format=torch.contiguous_format)
     example = torch.rand(2, 1, 48, 48)
@@ -96,11 +108,14 @@ def silenced():
 
 
 def session(graph: Path | bytes):
-    """An ONNX Runtime CPU session using as many threads as torch does."""
+    """An ONNX Runtime CPU session using as many threads as torch does (without torch: one
+    per core this process may use)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    torch = sys.modules.get("torch")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    options.intra_op_num_threads = torch.get_num_threads() if torch else cores
     options.log_severity_level = 3  # errors only
     # Its idle threads would otherwise spin between runs, taking the cores from the work
     # around each run (preprocessing, softmax): `fast` ran 1,688 faces/s so, 2,334 not
@@ -115,14 +130,16 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, model: nn.Module, device: str = "cpu"):
+    def __init__(self, model: "nn.Module", device: str = "cpu"):
         self.model, self.device = model, device
 
-    @torch.no_grad()
     def logits(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
         model = self.model.eval().to(memory_format=torch.channels_last)  # faster convs
         x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
-        return model(x).float().cpu().numpy()
+        with torch.no_grad():
+            return model(x).float().cpu().numpy()
 
 
 class OnnxBackend:
@@ -155,8 +172,10 @@ def shipped_graph(weights: Path) -> tuple[OnnxBackend, dict] | None:
     return backend, json.loads(meta["ferlab"])
 
 
-def weights_key(model: nn.Module) -> str:
+def weights_key(model: "nn.Module") -> str:
     """A hash of what the graph depends on: the network, its weights, torch's exporter."""
+    import torch
+
     h = hashlib.sha256(f"{type(model).__name__}\n{torch.__version__}\n".encode())
     h.update(repr(sorted(getattr(model, "model_args", {}).items())).encode())
     for name, tensor in model.state_dict().items():
@@ -165,7 +184,7 @@ def weights_key(model: nn.Module) -> str:
     return h.hexdigest()[:32]
 
 
-def onnx_backend(model: nn.Module) -> OnnxBackend:
+def onnx_backend(model: "nn.Module") -> OnnxBackend:
     """The torch model run by ONNX Runtime, its graph exported once and cached. A cached graph
     is used only when its bytes have the hash recorded beside it and it answers a probe batch
     as the torch model does: a damaged or substituted file is exported again."""
@@ -199,7 +218,9 @@ def _verified_graph(path: Path, digest: Path) -> bytes | None:
     return graph if hashlib.sha256(graph).hexdigest() == recorded else None
 
 
-def _agrees(backend: OnnxBackend, model: nn.Module) -> bool:
+def _agrees(backend: OnnxBackend, model: "nn.Module") -> bool:
+    import torch
+
     probe = np.random.default_rng(0).random((2, 1, 48, 48), dtype=np.float32)
     with torch.no_grad():
         expected = model.eval()(torch.from_numpy(probe)).float().numpy()

@@ -1,6 +1,6 @@
 """The web demo (`ferlab serve`): a web page (gradio) to upload, drop or take a photo and see
 each face boxed, with its emotion bars and a saliency overlay. Needs the serve extra:
-pip install 'ferlab[serve]'.
+pip install -e '.[serve]' (from ferlab's clone).
 
 The page's handler takes the upload as a file path and decodes it with ferlab's own reader, so
 every bad upload (not an image, truncated, too large, odd mode) becomes one clear message in
@@ -210,7 +210,7 @@ def build_app(
         import gradio as gr
     except ImportError:
         raise FerlabError(
-            "the web demo needs the serve extra: pip install 'ferlab[serve]'"
+            "the web demo needs the serve extra: pip install -e '.[serve]' (from ferlab's clone)"
         ) from None
     if not model_refs:
         raise FerlabError("no model to serve: ship a default model or pass --model RUN")

@@ -10,7 +10,7 @@ import typer
 from ferlab.atomic import request_stop
 from ferlab.commands import data, evaluate, explain, export, models, predict, report, serve, train
 from ferlab.commands.common import err, say
-from ferlab.errors import BOUNDARY_ERRORS, FerlabError, boundary_message
+from ferlab.errors import BOUNDARY_ERRORS, FerlabError, boundary_message, missing_extra
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -89,6 +89,8 @@ def main(args: list[str] | None = None) -> None:
         app(args=args)
     except FerlabError as e:
         _fail(str(e))
+    except ModuleNotFoundError as e:  # an extra this install lacks
+        _fail(missing_extra(e))
     except BOUNDARY_ERRORS as e:
         _fail(boundary_message(e))
     except KeyboardInterrupt:

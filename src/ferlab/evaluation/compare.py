@@ -5,7 +5,6 @@ from pathlib import Path
 
 from ferlab.atomic import write_text_atomic
 from ferlab.errors import FerlabError
-from ferlab.plots import plot_curves
 from ferlab.runs import RunFolder, common_split
 
 
@@ -42,6 +41,8 @@ def compare(runs: list[Path], out: Path) -> dict:
             f"{split.fraction:.0%} of Training, split seed {split.seed}"
             + (", identical faces kept on one side." if split.hashes else ", ids only.")
         )
+    from ferlab.plots import plot_curves  # matplotlib: loaded to draw
+
     plot_curves(
         {r["run"]: r["history"] for r in rows}, out / "curves.png", title="training records"
     )

@@ -21,7 +21,6 @@ from ferlab.evaluation.metrics import (
     vote_agreement,
 )
 from ferlab.inference import TTA_MODE, Predictor, validation_split_of
-from ferlab.plots import plot_confusion
 
 CONFUSED_THRESHOLD = 0.1
 
@@ -139,6 +138,8 @@ def write_evaluation(ev: Evaluation, out: Path) -> dict[str, Path]:
         "predictions": out / "predictions.csv",
     }
     write_text_atomic(files["json"], json.dumps(ev.report, indent=1) + "\n")
+    from ferlab.plots import plot_confusion  # matplotlib: the report extra's, loaded to draw
+
     plot_confusion(ev.normalized, labels, files["confusion"], title)
     write_text_atomic(
         files["most_confused_md"],

@@ -1,19 +1,14 @@
-"""Classification metrics, from torchmetrics, as plain arrays and dicts."""
+"""Classification metrics as plain arrays and dicts, in numpy: the core install (ONNX Runtime,
+no torch) evaluates too. Training's metrics come from torchmetrics; these agree with it."""
 
 import numpy as np
-import torch
-from torchmetrics.functional.classification import (
-    multiclass_confusion_matrix,
-    multiclass_f1_score,
-    multiclass_precision,
-    multiclass_recall,
-)
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """(K, K) int counts, rows = true class, columns = predicted class."""
-    preds, target = torch.as_tensor(y_pred), torch.as_tensor(y_true)
-    return multiclass_confusion_matrix(preds, target, n_classes).numpy().astype(np.int64)
+    t, p = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    flat = np.bincount(t * n_classes + p, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes).astype(np.int64)
 
 
 def normalize_rows(counts: np.ndarray) -> np.ndarray:
@@ -24,11 +19,14 @@ def normalize_rows(counts: np.ndarray) -> np.ndarray:
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
     k = len(labels)
-    t, p = torch.as_tensor(y_true), torch.as_tensor(y_pred)
-    kw = {"num_classes": k, "average": "none", "zero_division": 0}
-    precision = multiclass_precision(p, t, **kw).numpy()
-    recall = multiclass_recall(p, t, **kw).numpy()
-    f1 = multiclass_f1_score(p, t, **kw).numpy()
+    counts = confusion_counts(y_true, y_pred, k)
+    hits = np.diag(counts).astype(float)
+    predicted, actual = counts.sum(0), counts.sum(1)
+    # A class never predicted (or never present) scores 0 there, not NaN.
+    precision = np.divide(hits, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(hits, actual, out=np.zeros(k), where=actual > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros(k), where=both > 0)
     support = np.bincount(y_true, minlength=k)
     return {
         "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,

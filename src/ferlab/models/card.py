@@ -9,15 +9,16 @@ import io
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ferlab.data.labels import canonical_emotion
 from ferlab.data.preprocess import Preprocess
 from ferlab.errors import FerlabError
-from ferlab.models.base import InputSpec
 from ferlab.models.registry import canonical, create, model_config
+from ferlab.models.spec import InputSpec, ModelConfig
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: not for a card
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class ModelCard:
     ferlab_version: str = ""  # the ferlab that wrote the card (trained, or shipped, the weights)
     label_mode: str | None = None  # FER+ runs: how the votes became targets (TrainConfig)
 
-    def build(self) -> nn.Module:
+    def build(self) -> "nn.Module":
         return create(self.model, **self.model_args)
 
     @property
@@ -46,8 +47,14 @@ class ModelCard:
 
     @property
     def input_spec(self) -> InputSpec:
-        """What the model sees: this card's preprocessing and its registered config."""
-        return InputSpec.of(model_config(self.model, **self.model_args), self.preprocess)
+        """What the model sees: this card's preprocessing and its registered config; in the
+        core install (no torch, so no networks to look up) the config the card itself gives,
+        its crop (every registered network takes 48x48 faces normalized alike)."""
+        try:
+            config = model_config(self.model, **self.model_args)
+        except ModuleNotFoundError:
+            config = ModelConfig(crop=int(self.model_args.get("input_crop", 0) or 0))
+        return InputSpec.of(config, self.preprocess)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -133,6 +140,8 @@ def load_checkpoint_safely(path: Path, map_location="cpu") -> dict:
     """The contents of a checkpoint file, read without running code from it (tensors and plain
     values only); a damaged or foreign file is a FerlabError of one line."""
     try:
+        import torch
+
         with warnings.catch_warnings():  # torch warns of a legacy pickle before failing on it
             warnings.simplefilter("ignore", UserWarning)
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
@@ -148,10 +157,12 @@ def load_checkpoint_safely(path: Path, map_location="cpu") -> dict:
 
 def read_checkpoint(
     path: Path, device: str = "cpu", weights: str = "final"
-) -> tuple[nn.Module, ModelCard]:
+) -> tuple["nn.Module", ModelCard]:
     """The model and card of a checkpoint or shipped weights file. A run trained with an EMA
     checkpoints the averaged weights as its state (weights="final") and keeps the raw ones
     beside (weights="raw")."""
+    import torch
+
     ckpt = load_checkpoint_safely(path, device)
     meta = ckpt.get("ferlab") if isinstance(ckpt, dict) else None
     if not meta or not isinstance(meta, dict):
@@ -209,6 +220,8 @@ def check_architecture(card: ModelCard, state: dict, path: Path | str) -> None:
         if prefix:
             args = args | {"num_classes": len(card.classes)}
         try:
+            import torch
+
             with torch.device("meta"):
                 skeleton = create(m["model"], **args)
         except FerlabError:
@@ -232,8 +245,10 @@ def check_architecture(card: ModelCard, state: dict, path: Path | str) -> None:
         )
 
 
-def checkpoint_bytes(model: nn.Module, card: ModelCard) -> bytes:
+def checkpoint_bytes(model: "nn.Module", card: ModelCard) -> bytes:
     """A minimal ferlab checkpoint: fp32 weights and the card, no optimizer state."""
+    import torch
+
     state = {f"model.{k}": v.detach().cpu().clone() for k, v in model.state_dict().items()}
     buf = io.BytesIO()
     torch.save({"state_dict": state, "ferlab": card.to_dict()}, buf)

@@ -2,16 +2,22 @@
 builds by name, model_config() says what a model takes without building it."""
 
 import fnmatch
+import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import replace
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ferlab.errors import FerlabError
-from ferlab.models.base import ModelConfig
+from ferlab.models.spec import ModelConfig
 
-_FACTORIES: dict[str, Callable[..., nn.Module]] = {}
+if TYPE_CHECKING:
+    from torch import nn
+
+# The modules whose classes register themselves; imported (with torch) on the first lookup.
+NETWORKS = ("compact", "dnn", "ensemble", "resnet", "vgg")
+
+_FACTORIES: dict[str, Callable[..., "nn.Module"]] = {}
 _DESCRIPTIONS: dict[str, str] = {}
 _DEFAULTS: dict[str, dict] = {}
 # A model's config, or a function of its arguments giving it (layer names follow the widths).
@@ -35,7 +41,7 @@ def register(
     """Register `factory` (a model class, or a function building one) under `name`, built
     with `defaults` unless create() is given other values: `register(...)(PlainCNN)`."""
 
-    def wrap(factory: Callable[..., nn.Module]):
+    def wrap(factory: Callable[..., "nn.Module"]):
         if name in _FACTORIES:
             raise ValueError(f"model '{name}' registered twice")
         _FACTORIES[name] = factory
@@ -47,9 +53,15 @@ def register(
     return wrap
 
 
+def _registered() -> None:
+    for module in NETWORKS:
+        importlib.import_module(f"ferlab.models.{module}")
+
+
 def list_models(pattern: str = "*", standalone: bool = False) -> list[str]:
     """Registered names matching `pattern`; standalone: only the models built from their name
     alone (not `ensemble`, which needs its members)."""
+    _registered()
     names = sorted(n for n in _FACTORIES if fnmatch.fnmatch(n, pattern))
     if standalone:
         names = [n for n in names if _standalone(n)]
@@ -61,6 +73,7 @@ def _standalone(name: str) -> bool:
 
 
 def describe(name: str) -> str:
+    _registered()
     return _DESCRIPTIONS[canonical(name)]
 
 
@@ -76,6 +89,7 @@ def model_config(name: str, **args) -> ModelConfig:
     """What model `name` built with `args` takes and where to look inside it, without building
     it; refuses arguments it does not take and an input crop it cannot use."""
     name = canonical(name)
+    _registered()
     if name not in _FACTORIES:
         raise FerlabError(f"unknown model '{name}'; choose one of {', '.join(list_models())}")
     known = _arguments(_FACTORIES[name])
@@ -95,7 +109,7 @@ def model_config(name: str, **args) -> ModelConfig:
     return replace(config, crop=crop)
 
 
-def create(name: str, num_classes: int = 7, input_crop: int = 0, **kwargs) -> nn.Module:
+def create(name: str, num_classes: int = 7, input_crop: int = 0, **kwargs) -> "nn.Module":
     """Build a registered model; its arguments are kept on `model.model_args`, so that
     `create(model.model_name, **model.model_args)` builds the same network again, and its
     config on `model.config`.
