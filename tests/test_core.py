@@ -63,6 +63,12 @@ def test_predict_and_evaluate_photos_without_the_training_stack(photos):
     assert json.loads(r.stdout)["accuracy"] == 1.0
     r = cli("predict", "ferplus", "photo.png", "--tta", cwd=photos)
     assert r.returncode == 0 and ": happy (" in r.stdout, r.stderr
+    r = cli("models", cwd=photos)  # the shipped models, from their graphs' cards
+    from ferlab.inference import load_model
+
+    shipped = load_model("default", runtime="torch").card.metrics["PublicTest"]["accuracy"]
+    assert r.returncode == 0 and f"{shipped:.1%}" in r.stdout, r.stderr
+    assert "train extra" in r.stdout  # where the registered networks would be
 
 
 def test_the_python_api_without_the_training_stack(photos):

@@ -129,6 +129,19 @@ class Predictor:
         return probabilities(self.backend, seen)
 
 
+def shipped_rows() -> list[tuple[str, ...]]:
+    """(name, network, recipe, labels scored on, PublicTest and validation accuracy) of each
+    shipped model, from its card (in the core install, its graph's)."""
+    rows = []
+    for name in shipped_models():
+        card = load_model(name).card
+        m = card.metrics or {}
+        figures = [f"{m[k]['accuracy']:.1%}" if k in m else "" for k in ("PublicTest", "val")]
+        labels = "FER+" if "contempt" in card.classes else "FER2013"
+        rows.append((name, card.model, card.recipe or "", labels, *figures))
+    return rows
+
+
 def resolve_checkpoint(ref: str | Path) -> Path:
     """The checkpoint file a MODEL_REF names: a run folder's best, a file, or `default`."""
     if str(ref) in PACKAGE_MODELS:

@@ -54,3 +54,16 @@ def summary_rows(model: nn.Module, input_shape=(1, 1, 48, 48)) -> list[LayerRow]
             h.remove()
         model.train(was_training)
     return rows
+
+
+def network_rows(pattern: str = "*") -> list[tuple[str, str, str]]:
+    """(name, Keras-style parameter count, description) of each registered network matching
+    `pattern` (an ensemble has its members' parameters)."""
+    from ferlab.models.registry import create, describe, list_models
+
+    standalone = list_models(pattern, standalone=True)
+    return [
+        (n, f"{keras_param_counts(create(n)).total:,}" if n in standalone else "members'",
+         describe(n))
+        for n in list_models(pattern)
+    ]  # fmt: skip
