@@ -121,7 +121,6 @@ def evaluation_report(
     labelled folder/zip of photos (the photo path); the report as `--json` prints it, its
     files (eval.json, and for faces the confusion matrix and predictions) written into `out`."""
     if detector is not None:
-        create_detector(detector, min_face)  # "" is no detector's name, not "no detector"
         report = evaluate_photos(predictor, data, detector, tta, min_face) | {"model": name}
         if out is not None:
             write_text_atomic(Path(out) / "eval.json", json.dumps(report, indent=1) + "\n")
