@@ -7,11 +7,8 @@ Writes benchmarks/results/analyze_many.md and .json. Run it with nothing else on
 """
 
 import io
-import json
 import sys
-import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -19,6 +16,7 @@ from PIL import Image
 import ferlab
 from ferlab.api import gray_image
 from ferlab.runs import cpu_model
+from timing import record, seconds_each
 
 PHOTOS = 256
 REPEATS = 5
@@ -34,12 +32,7 @@ def photos(source: str) -> list[np.ndarray]:
 
 
 def best_seconds(fn) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(seconds_each(fn, REPEATS))
 
 
 def main(source: str = "../shared/data/photos-tw.zip") -> None:
@@ -61,8 +54,6 @@ def main(source: str = "../shared/data/photos-tw.zip") -> None:
                 "detection_share_of_many": round(detect_only / many, 2),
             }
             print(key, result["runs"][key], flush=True)
-    folder = Path(__file__).parent / "results"
-    (folder / "analyze_many.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [
         "# analyze_many against a loop of analyze",
         "",
@@ -79,7 +70,7 @@ def main(source: str = "../shared/data/photos-tw.zip") -> None:
             f"| {key} | {r['loop_photos_per_s']} | {r['many_photos_per_s']} | "
             f"{r['speedup']}x | {r['detection_share_of_many']:.0%} |"
         )
-    (folder / "analyze_many.md").write_text("\n".join(lines) + "\n")
+    record("analyze_many", result, lines)
 
 
 if __name__ == "__main__":

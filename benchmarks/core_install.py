@@ -5,22 +5,25 @@ cv2, onnxruntime"`.
 
     .venv/bin/python benchmarks/core_install.py CORE_VENV [RUNS]
 
-CORE_VENV: a venv with `pip install .` from the clone (no extras). The lab is .venv. Writes
+CORE_VENV: a venv with `pip install .` from the clone, or of the wheel `python -m build`
+makes (no extras). The lab is .venv, run by it; each extra's size is what its packages (and
+theirs) add to the core, read from the lab's installed distributions. Writes
 benchmarks/results/core_install.md and .json. Run it with nothing else on the CPU.
 """
 
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from importlib import metadata
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from PIL import Image
 from skimage import data as skdata
 
 from ferlab.runs import cpu_model
+from timing import record, seconds_each
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,15 +34,54 @@ def size_mb(venv: Path) -> float:
 
 
 def timed(cmd: list[str], cwd: Path, runs: int) -> tuple[float, float]:
-    subprocess.run(cmd, cwd=cwd, capture_output=True)  # warm the disk cache
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+    def once():
         r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
         if r.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)}: {r.stderr}")
+
+    times = seconds_each(once, runs, warmup=1)  # the warm-up fills the disk cache
     return round(min(times), 3), round(statistics.median(times), 3)
+
+
+def closure(names: set[str]) -> set[str]:
+    """The installed distributions `names` need, themselves included (extras' markers off)."""
+    seen, todo = set(), list(names)
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:
+            continue
+        seen.add(name)
+        for line in requires:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen
+
+
+def installed_mb(names: set[str]) -> float:
+    size = 0
+    for name in names:
+        dist = metadata.distribution(name)
+        size += sum(
+            f.size or 0 for f in dist.files or [] if "__pycache__" not in str(f)
+        )  # fmt: skip
+    return size / 1e6
+
+
+def extra_sizes_mb() -> dict[str, float]:
+    """MB each extra of ferlab adds to the core install, each on its own."""
+    requires = [Requirement(r) for r in metadata.distribution("ferlab").requires]
+    core = closure({r.name for r in requires if r.marker is None})
+    extras = sorted({str(m).split("==")[1].strip(" '\"") for r in requires if (m := r.marker)})
+    sizes = {}
+    for extra in extras:
+        names = {r.name for r in requires if r.marker and r.marker.evaluate({"extra": extra})}
+        sizes[extra] = round(installed_mb(closure(names) - core))
+    return sizes
 
 
 def main(core: str, runs: str = "7") -> None:
@@ -49,7 +91,8 @@ def main(core: str, runs: str = "7") -> None:
         folder = Path(tmp)
         Image.fromarray(skdata.astronaut()).resize((256, 256)).save(folder / "photo.jpg")
         api = "import ferlab; print(ferlab.Recognizer().analyze('photo.jpg')[0].emotion)"
-        result = {"cpu": cpu_model(), "runs": n, "venvs": {}}
+        result = {"cpu": cpu_model(), "runs": n, "venvs": {}, "extras_mb": extra_sizes_mb()}
+        print("extras", result["extras_mb"], flush=True)
         for name, venv in venvs.items():
             py, cli = str(venv / "bin" / "python"), str(venv / "bin" / "ferlab")
             result["venvs"][name] = {
@@ -66,8 +109,6 @@ def main(core: str, runs: str = "7") -> None:
                 "python: Recognizer().analyze(photo)": timed([py, "-c", api], folder, n),
             }
             print(name, result["venvs"][name], flush=True)
-    out = Path(__file__).parent / "results"
-    (out / "core_install.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [
         "# The core install",
         "",
@@ -84,7 +125,16 @@ def main(core: str, runs: str = "7") -> None:
     for what in list(result["venvs"]["core"])[1:]:
         cells = [f"{r[what][0]} / {r[what][1]}" for r in result["venvs"].values()]
         lines.append(f"| {what} | " + " | ".join(cells) + " |")
-    (out / "core_install.md").write_text("\n".join(lines) + "\n")
+    lines += [
+        "",
+        "What each extra adds to the core, on its own (MB, its packages and theirs as "
+        "installed in the lab):",
+        "",
+        "| extra | " + " | ".join(result["extras_mb"]) + " |",
+        "| --- | " + " | ".join("---:" for _ in result["extras_mb"]) + " |",
+        "| MB | " + " | ".join(str(v) for v in result["extras_mb"].values()) + " |",
+    ]
+    record("core_install", result, lines)
 
 
 if __name__ == "__main__":

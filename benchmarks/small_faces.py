@@ -8,11 +8,8 @@ Writes benchmarks/results/small_faces.md and .json. Run it with nothing else on 
 """
 
 import io
-import json
 import sys
-import time
 import zipfile
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,6 +19,7 @@ from ferlab.data.images import gray_array
 from ferlab.photos.detect import Box, YuNetParams, create_detector, yunet
 from ferlab.photos.photo_set import iou
 from ferlab.runs import cpu_model
+from timing import record, seconds_each
 
 SIZES = (24, 32, 48, 64, 96, 150)  # face widths on the canvas, px
 CANVAS = (3000, 4000)  # height, width: a 12-megapixel photo
@@ -103,11 +101,7 @@ def main(source: str = "../shared/data/photos-tw.zip") -> None:
             per_size = found_per_size(found, truth)
             hits += per_size
             false += sum(not any(iou(f, t) >= 0.3 for t in truth) for f in found)
-            times = []
-            for _ in range(REPEATS):
-                start = time.perf_counter()
-                detect(canvas)
-                times.append(time.perf_counter() - start)
+            times = seconds_each(lambda d=detect, c=canvas: d(c), REPEATS)
             seconds.append(float(np.median(times)))
         result["searches"][name] = {
             "found_by_size": dict(zip(map(str, SIZES), hits.tolist(), strict=True)),
@@ -117,8 +111,6 @@ def main(source: str = "../shared/data/photos-tw.zip") -> None:
             "seconds_per_photo": round(float(np.median(seconds)), 3),
         }
         print(name, result["searches"][name], flush=True)
-    folder = Path(__file__).parent / "results"
-    (folder / "small_faces.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [
         "# Small faces in large photos",
         "",
@@ -137,7 +129,7 @@ def main(source: str = "../shared/data/photos-tw.zip") -> None:
             f"| {name} | {cells} | {r['found']}/{r['faces']} | {r['false']} | "
             f"{r['seconds_per_photo']} |"
         )
-    (folder / "small_faces.md").write_text("\n".join(lines) + "\n")
+    record("small_faces", result, lines)
 
 
 if __name__ == "__main__":

@@ -89,3 +89,22 @@ def test_what_needs_an_extra_says_which_in_one_line(photos):
     assert len(r.stderr.strip().splitlines()) == 1
     assert "extra" in r.stderr and "pip install -e '.[" in r.stderr
     assert not (photos / "maps").exists()
+
+
+def test_data_commands_and_dataset_evaluation_without_the_training_stack(tmp_path):
+    from ferlab.testing import synthetic_faces, write_fer2013_csv
+
+    faces = synthetic_faces(per_class=4)
+    write_fer2013_csv(faces, tmp_path / "fer.csv")
+    r = cli("data", "info", "fer.csv", cwd=tmp_path)
+    assert r.returncode == 0 and str(len(faces)) in r.stdout, r.stderr
+    r = cli("data", "split", "fer.csv", "--out", "split.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "split.json").read_text())
+    r = cli("data", "convert", "fer.csv", "tree", "--format", "folders", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "tree").rglob("*.png"))) == len(faces)
+    r = cli("evaluate", "fast", "--data", "fer.csv", "--split", "PublicTest", "--json",
+            cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n"] == 4 * 7

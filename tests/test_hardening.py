@@ -652,7 +652,9 @@ def test_the_command_line_loads_without_the_training_stack():
     import subprocess
     import sys
 
-    heavy = ("torch", "lightning", "captum", "kornia", "gradio", "matplotlib", "onnxruntime")
+    # nor the photo path's: a command loads what it runs, so `--help` and `--version` are quick
+    heavy = ("torch", "lightning", "captum", "kornia", "gradio", "matplotlib", "onnxruntime",
+             "cv2", "numpy", "PIL")  # fmt: skip
     code = (
         "import sys; import ferlab.commands.cli; "
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"

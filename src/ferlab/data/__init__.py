@@ -1,23 +1,33 @@
 """FER2013 in any of its distributions, as uint8 arrays with labels, splits and stable ids."""
 
+import importlib
 import os
-from dataclasses import replace
 from pathlib import Path
 
-from ferlab.data.cache import cache_dir, fingerprint, read_cached
-from ferlab.data.faceset import (
-    FaceSet,
-    content_hashes,
-    duplicate_summary,
-    only_face_crops,
-    summary_lines,
-)
-from ferlab.data.labels import EMOTIONS, NUM_CLASSES, SPLITS, UNLABELED
-from ferlab.data.preprocess import DEFAULT_PREPROCESS, RAW, Preprocess, equalize_hist
-from ferlab.data.readers import read_source
-from ferlab.data.splits import ValidationSplit, carve_validation
-from ferlab.data.writers import FORMATS, convert
+from ferlab.data.labels import EMOTIONS, FORMATS, NUM_CLASSES, SPLITS, UNLABELED
 from ferlab.errors import FerlabError
+
+# Where each name lives; they load on first use, so that `import ferlab` (and `ferlab --help`)
+# does not pay for NumPy and OpenCV.
+_LAZY = {
+    "cache": ("cache_dir", "fingerprint", "read_cached"),
+    "faceset": ("FaceSet", "content_hashes", "duplicate_summary", "only_face_crops",
+                "summary_lines"),
+    "preprocess": ("DEFAULT_PREPROCESS", "RAW", "Preprocess", "equalize_hist"),
+    "readers": ("read_source",),
+    "splits": ("ValidationSplit", "carve_validation"),
+    "writers": ("convert",),
+}  # fmt: skip
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'ferlab.data' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"ferlab.data.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 GET_FER2013 = (
     "no FER2013 data: pass --data or set FERLAB_DATA to fer2013.csv (Kaggle: 'Challenges in "
@@ -36,10 +46,15 @@ def default_data() -> Path:
     raise FerlabError(GET_FER2013)
 
 
-def load(
-    path: str | Path, preprocess: Preprocess = DEFAULT_PREPROCESS, use_cache: bool = True
-) -> tuple[FaceSet, str]:
-    """(faces with `preprocess` applied, fingerprint of the raw data)."""
+def load(path: str | Path, preprocess=None, use_cache: bool = True) -> tuple:
+    """(faces as a FaceSet with `preprocess` applied, the default when None; fingerprint of the
+    raw data)."""
+    from dataclasses import replace
+
+    from ferlab.data.cache import read_cached
+    from ferlab.data.preprocess import DEFAULT_PREPROCESS
+
+    preprocess = preprocess or DEFAULT_PREPROCESS
     raw, fp = read_cached(path, use_cache=use_cache)
     faces = replace(raw, images=preprocess.apply(raw.images), preprocess=preprocess.to_dict())
     return faces, fp

@@ -1,6 +1,9 @@
-"""Emotion names and split names: the one source of truth for both."""
+"""Emotion names, split names and the formats data converts to: the one source of truth for
+each (plain names, readable without NumPy)."""
 
-import numpy as np
+# What `ferlab data convert` writes (ferlab.data.writers).
+FORMATS = ("folders", "fer2013-csv", "ntu-csv", "ferplus")
+
 
 # Canonical FER2013 label ids are the positions in this tuple.
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -74,10 +77,12 @@ def class_mapping(data_classes, model_classes) -> dict[str, str]:
     return {c: model[canonical_emotion(c)] for c in data_classes if canonical_emotion(c) in model}
 
 
-def model_label_ids(labels: np.ndarray, data_classes, model_classes) -> np.ndarray:
+def model_label_ids(labels, data_classes, model_classes):
     """Label ids over `data_classes` -> ids over `model_classes` by `class_mapping`; -1 for
     a face without a label or of a class the model lacks (FER+'s contempt for a FER2013
-    model)."""
+    model); a numpy array."""
+    import numpy as np  # here, so that the names above load without NumPy (`ferlab --help`)
+
     if tuple(data_classes) == tuple(model_classes):
         return np.asarray(labels)
     mapping, model_classes = class_mapping(data_classes, model_classes), list(model_classes)

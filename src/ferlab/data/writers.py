@@ -21,13 +21,13 @@ from ferlab.data.faceset import FaceSet
 from ferlab.data.labels import (
     EMOTIONS,
     FERPLUS_SPLITS,
+    FORMATS,
     SPLIT_FILE_PREFIX,
     UNLABELED,
     canonical_emotion,
 )
 from ferlab.errors import FerlabError
 
-FORMATS = ("folders", "fer2013-csv", "ntu-csv", "ferplus")
 # Formats of one FER2013 label per face: FER+ votes, or classes FER2013 lacks, do not fit.
 SINGLE_LABEL = ("folders", "fer2013-csv", "ntu-csv")
 _SPLIT_FOLDER = {"Training": "train", "PublicTest": "test", "PrivateTest": "test", "Test": "test"}

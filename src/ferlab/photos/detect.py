@@ -1,13 +1,19 @@
 """Face detectors: (H, W) uint8 gray image -> boxes. Pluggable by name, as models are."""
 
+from __future__ import annotations
+
 import importlib.resources
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-
-import cv2
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ferlab.errors import FerlabError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# cv2 and NumPy load in the functions that use them, so that the registry's names (the CLI's
+# --help) are readable without them.
 
 CASCADE_WINDOW = 24  # the frontal-face cascades' window: the smallest face they find
 # Frontal-face cascades opencv-python-headless ships (in cv2.data.haarcascades).
@@ -56,7 +62,7 @@ class Box:
     score: float | None = field(default=None, compare=False)
     landmarks: tuple[tuple[float, float], ...] | None = field(default=None, compare=False)
 
-    def scaled(self, s: float) -> "Box":
+    def scaled(self, s: float) -> Box:
         points = self.landmarks and tuple((x * s, y * s) for x, y in self.landmarks)
         return Box(
             round(self.x * s),
@@ -71,7 +77,7 @@ class Box:
         return [self.x, self.y, self.w, self.h]
 
 
-Detector = Callable[[np.ndarray], list[Box]]
+Detector = Callable[["np.ndarray"], list[Box]]
 # A detector factory takes `min_face`: the smallest face, in pixels of the photo, to look for
 # (None: its own default search).
 _DETECTORS: dict[str, Callable[..., Detector]] = {}
@@ -107,6 +113,8 @@ def create_detector(name: str = DEFAULT_DETECTOR, min_face: int | None = None) -
 
 def scaled(gray: np.ndarray, scale: float) -> np.ndarray:
     """The copy of `gray` a detector searches (area-averaged when shrunk)."""
+    import cv2
+
     if scale == 1:
         return gray
     return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -115,6 +123,8 @@ def scaled(gray: np.ndarray, scale: float) -> np.ndarray:
 @register_detector("haar")
 def haar(params: HaarParams = HaarParams(), min_face: int | None = None) -> Detector:
     """OpenCV's bundled frontal-face Haar cascades (opencv-python-headless < 5 ships them)."""
+    import cv2
+
     if min_face is not None:
         params = replace(params, min_face_px=min_face, min_face_share=0.0, max_side=0)
     if params.cascade not in CASCADES:
@@ -202,6 +212,8 @@ def yunet(
 ) -> Detector:
     """OpenCV's YuNet CNN face detector (cv2.FaceDetectorYN): every face in the photo, with its
     score and 5 landmarks; it finds the tight face crops a cascade misses."""
+    import cv2
+
     if min_face is not None:
         params = replace(params, search_min_face=min_face, min_face_px=min(min_face, 20))
     path = model_path or yunet_model_path()
@@ -244,6 +256,8 @@ def crop_face(gray: np.ndarray, box: Box, margin: float = 0.025) -> np.ndarray:
     """A square crop around the box, widened by `margin` of its side on each side (a Haar box
     covers about 95% of a FER2013 face crop), edge pixels repeated past the image border,
     resized to 48x48."""
+    import cv2
+
     side = round(max(box.w, box.h) * (1 + 2 * margin))
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
     x0, y0 = round(cx - side / 2), round(cy - side / 2)
@@ -269,6 +283,9 @@ def aligned_face(
     centre so the eyes (landmarks 0 and 1) are level, then the square of the box's longer
     side widened by `margin` on each side, raised by `raise_by` of its height. A box without
     landmarks (a cascade's) is cut by `crop_face` as it is."""
+    import cv2
+    import numpy as np
+
     if box.landmarks is None:
         return crop_face(gray, box)
     (rx, ry), (lx, ly) = box.landmarks[0], box.landmarks[1]
