@@ -108,3 +108,17 @@ def test_data_commands_and_dataset_evaluation_without_the_training_stack(tmp_pat
             cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["n"] == 4 * 7
+
+
+def test_a_users_onnx_file_runs_without_the_export_extra(photos):
+    import shutil
+
+    from ferlab.atomic import PACKAGE_WEIGHTS_DIR
+
+    shutil.copy(PACKAGE_WEIGHTS_DIR / "fast.onnx", photos / "mine.onnx")  # carries its card
+    r = cli("predict", "mine.onnx", "photo.png", "--runtime", "onnx", cwd=photos)
+    assert r.returncode == 0 and ": happy (" in r.stdout, r.stderr
+    (photos / "broken.onnx").write_bytes(b"\x08\x07not a graph" * 50)
+    r = cli("predict", "broken.onnx", "photo.png", "--runtime", "onnx", cwd=photos)
+    assert r.returncode == 2 and "not a readable ONNX model" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

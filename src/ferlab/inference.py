@@ -165,7 +165,7 @@ def load_model(
     commands do). An `.onnx` file runs only with ONNX Runtime and has no torch network; nor
     does a shipped model in ONNX Runtime, which runs the graph shipped with its weights
     (`ferlab ship` writes both); ask for runtime="torch" where the network is needed."""
-    from ferlab.runtime import OnnxBackend, check_runtime, onnx_card
+    from ferlab.runtime import check_runtime, onnx_file
 
     runtime = check_runtime(runtime)
     path = resolve_checkpoint(ref)
@@ -183,7 +183,8 @@ def load_model(
                 "take --runtime onnx); export, layers and explain need the torch network: give "
                 "the run folder or checkpoint it was exported from"
             )
-        return Predictor(None, onnx_card(path), OnnxBackend(path), path)
+        backend, card = onnx_file(path)
+        return Predictor(None, card, backend, path)
     model, card = read_checkpoint(path, device, weights)
     backend = backend_of(model, runtime, device)
     return Predictor(model, card, backend, path, device, part_backends(model, runtime, device))

@@ -29,6 +29,8 @@ from ferlab.errors import FerlabError
 if TYPE_CHECKING:  # torch is imported by what runs the torch network, not by ONNX Runtime's
     from torch import nn
 
+    from ferlab.models.card import ModelCard
+
 RUNTIMES = ("onnx", "torch")
 ONNX_INPUT = "faces"  # (batch, 1, 48, 48) float32 in [0, 1], preprocessed as the card says
 ONNX_OUTPUT = "logits"
@@ -228,22 +230,22 @@ def _agrees(backend: OnnxBackend, model: "nn.Module") -> bool:
     return got.shape == expected.shape and bool(np.allclose(got, expected, atol=1e-3, rtol=1e-3))
 
 
-def onnx_card(path: Path):
-    """The model card an exported ONNX file carries in its metadata."""
-    import onnx
-
+def onnx_file(path: Path) -> tuple[OnnxBackend, "ModelCard"]:
+    """(an ONNX Runtime session of an exported ONNX file, the model card it carries in its
+    metadata). ONNX Runtime alone reads both: the core install runs a user's exported model."""
     from ferlab.models.card import ModelCard
 
     size = Path(path).stat().st_size
-    if size > MAX_ONNX_BYTES:  # onnx reads a file whole before parsing it
+    if size > MAX_ONNX_BYTES:  # a graph is read whole before it is parsed
         raise FerlabError(
             f"{path}: {size / 1e6:.0f} MB, larger than any ferlab model "
             f"(at most {MAX_ONNX_BYTES / 1e6:.0f} MB are read)"
         )
     try:
-        props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    except Exception as e:  # onnx raises its own DecodeError family for damaged files
+        backend = OnnxBackend(Path(path))
+    except Exception as e:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
         raise FerlabError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
+    props = backend.session.get_modelmeta().custom_metadata_map
     if "ferlab" not in props:
         raise FerlabError(f"{path}: an ONNX model without a ferlab model card")
     try:
@@ -252,7 +254,12 @@ def onnx_card(path: Path):
         raise FerlabError(
             f"{path}: its ferlab model card is not JSON ({type(e).__name__})"
         ) from None
-    return ModelCard.from_dict(meta, str(path))
+    return backend, ModelCard.from_dict(meta, str(path))
+
+
+def onnx_card(path: Path) -> "ModelCard":
+    """The model card an exported ONNX file carries in its metadata."""
+    return onnx_file(path)[1]
 
 
 # The study's VGG, the largest registered network, exports to about 180 MB of fp32 weights.
