@@ -304,35 +304,45 @@ def test_a_full_disk_is_one_line_naming_the_file_and_the_run_stays_usable(
         assert "stopped by epochs after 2 epochs" in capsys.readouterr().out
 
 
-def test_an_interrupted_predict_annotate_leaves_no_copies(tmp_path, monkeypatch):
+def test_an_interrupted_predict_leaves_no_copies_and_its_rows_to_resume(tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image
 
-    from ferlab.inference import load_model
-    from ferlab.photos import media as photos
+    from ferlab.errors import FerlabError
+    from ferlab.photos import bulk, media
 
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(5):
         Image.fromarray(np.full((64, 64, 3), 40 * i, np.uint8)).save(folder / f"p{i}.jpg")
-    real, calls = photos.analyze_image, []
+    real, calls = bulk.Worker.photos, []
 
-    def analyze(*a, **kw):
+    def photos(self, items):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt  # what SIGTERM becomes in the command
-        return real(*a, **kw)
+        return real(self, items)
 
-    monkeypatch.setattr(photos, "analyze_image", analyze)
-    predictor = load_model("default")
-    boxed = tmp_path / "boxed"
+    monkeypatch.setattr(bulk.Worker, "photos", photos)
+    monkeypatch.setattr(media, "photo_chunks", lambda items: bulk.photo_chunks(items, 1))
+    job, rows, boxed = bulk.Job("default"), tmp_path / "rows.csv", tmp_path / "boxed"
     with pytest.raises(KeyboardInterrupt):
-        photos.predict_media(predictor, folder, tmp_path / "rows.csv", boxed)
-    assert not boxed.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
-    monkeypatch.setattr(photos, "analyze_image", real)
-    photos.predict_media(predictor, folder, tmp_path / "rows.csv", boxed)
+        media.predict_media(job, folder, rows, boxed)
+    assert not boxed.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "rows.csv.partial"]
+    assert len((tmp_path / "rows.csv.partial").read_text().splitlines()) == 1 + 2
+    # Not started over silently; continued on request, without the copies (made whole only).
+    with pytest.raises(FerlabError, match="--resume continues it"):
+        media.checked_outputs(folder, rows, None, False, False)
+    with pytest.raises(FerlabError, match="drop --annotate"):
+        media.checked_outputs(folder, rows, boxed, False, False, resume=True)
+    monkeypatch.setattr(bulk.Worker, "photos", real)
+    media.predict_media(job, folder, rows, resume=True)
+    media.predict_media(job, folder, tmp_path / "whole.csv", boxed)
+    assert rows.read_text() == (tmp_path / "whole.csv").read_text()
     assert len(list(boxed.glob("*.jpg"))) == 5
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["boxed", "photos", "rows.csv"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["boxed", "photos", "rows.csv", "whole.csv"]
 
 
 def test_convert_into_a_full_disk_names_the_output_and_leaves_nothing(data, tmp_path, monkeypatch):

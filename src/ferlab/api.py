@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ferlab.data.images import gray_array, open_image
+from ferlab.data.images import gray_image
 from ferlab.errors import FerlabError
-from ferlab.photos.analyze import MAX_PIXELS, PhotoResult, classify, detected_crops
 from ferlab.photos.analyze import Face as DetectedFace
+from ferlab.photos.analyze import PhotoResult, classify, detected_crops
 from ferlab.photos.progress import progress_bar
 
 # The columns of `ferlab predict --out rows.csv`, in its order (landmarks after these).
@@ -87,7 +87,7 @@ class Recognizer:
         from ferlab.inference import load_model
         from ferlab.photos.detect import create_detector
 
-        self.model_ref, self.tta = model, tta
+        self.model_ref, self.tta, self.runtime, self.min_face = model, tta, runtime, min_face
         self.predictor = load_model(model, runtime=runtime)
         self.detect = create_detector(detector, min_face)
         self.detector = detector
@@ -106,13 +106,23 @@ class Recognizer:
         return result
 
     def analyze_many(
-        self, images: Iterable, *, batch_size: int = 64, bgr: bool = False, progress: bool = False
+        self,
+        images: Iterable,
+        *,
+        batch_size: int = 64,
+        bgr: bool = False,
+        progress: bool = False,
+        workers: int = 1,
     ) -> list[list[Face]]:
         """The faces of each image, in order; the faces of several images go through the
-        model together, `batch_size` faces at a time. `progress`: a bar on stderr."""
+        model together, `batch_size` faces at a time. `progress`: a bar on stderr. `workers`:
+        processes sharing the work, each with its own detector and model (they start in a
+        second or two; paths are read by the workers, arrays are sent to them)."""
         if batch_size < 1:
             raise FerlabError(f"batch_size must be at least 1, not {batch_size}")
         images = list(images)
+        if workers != 1:
+            return self._analyzed_by_workers(images, bgr, progress, workers)
         results: list[list[Face]] = []
         pending: list[PhotoResult] = []
         with progress_bar(len(images), progress) as advance:
@@ -127,16 +137,53 @@ class Recognizer:
             advance(len(pending))
         return results
 
-    def analyze_video(self, path: str | Path, *, every: int = 10) -> Iterator[Frame]:
-        """Every `every`-th frame of the video at `path` with its faces, one at a time."""
+    def analyze_video(
+        self, path: str | Path, *, every: int = 10, workers: int = 1
+    ) -> Iterator[Frame]:
+        """Every `every`-th frame of the video at `path` with its faces, in order; `workers`
+        processes read ranges of its frames side by side."""
         from ferlab.photos.analyze import iter_video, video_fps
 
         fps = video_fps(Path(path))
-        for index, _, result in iter_video(
-            self.predictor, Path(path), self.detect, every, self.tta
-        ):
+        results = (
+            ((index, result) for index, _, result in iter_video(
+                self.predictor, Path(path), self.detect, every, self.tta
+            ))
+            if workers == 1
+            else self._video_by_workers(Path(path), every, workers)
+        )  # fmt: skip
+        for index, result in results:
             seconds = round(index / fps, 3) if fps else None
             yield Frame(index, seconds, self._faces(result))
+
+    def _job(self):
+        from ferlab.photos.bulk import Job
+
+        return Job(str(self.model_ref), self.runtime, self.detector, self.min_face, self.tta)
+
+    def _analyzed_by_workers(self, images: list, bgr: bool, progress: bool, workers: int):
+        from ferlab.photos.bulk import Engine, photo_chunks
+
+        results = []
+        with Engine(self._job(), workers) as runner, progress_bar(len(images), progress) as advance:
+            chunks = [(chunk, bgr) for (chunk,) in photo_chunks(images)]
+            for done in runner.ordered("images", chunks):
+                results += [self._faces(r) for r in done]
+                advance(len(done))
+        return results
+
+    def _video_by_workers(self, path: Path, every: int, workers: int):
+        from ferlab.photos.analyze import check_every, check_video_end, video_frame_count
+        from ferlab.photos.bulk import Engine, frame_ranges
+
+        check_every(every)
+        declared, end = video_frame_count(path), 0
+        with Engine(self._job(), workers) as runner:
+            ranges = frame_ranges(str(path), 0, declared, every, workers)
+            for frames, part_end in runner.ordered("frame_results", ranges):
+                yield from frames
+                end = max(end, part_end)
+        check_video_end(path, end, declared)
 
     def explain(self, image, *, method: str | None = None, bgr: bool = False) -> list[dict]:
         """Per face of `image`: the face as the model saw it (48x48 uint8), its saliency map
@@ -207,48 +254,6 @@ def face_of(index: int, face: DetectedFace, classes: list[str]) -> Face:
     return Face(
         index, (box.x, box.y, box.w, box.h), best, probs[best], probs, box.score, box.landmarks
     )
-
-
-def gray_image(image, bgr: bool = False) -> np.ndarray:
-    """An image as ferlab reads it: (H, W) uint8 luminance, from a path, file bytes, a PIL
-    image or a uint8 array ((H, W), (H, W, 1), (H, W, 3) RGB or BGR, (H, W, 4) RGBA)."""
-    from PIL import Image
-
-    if isinstance(image, str | Path):
-        path = Path(image)
-        if not path.is_file():
-            raise FerlabError(f"{path}: no such image file")
-        return gray_array(open_image(path.read_bytes(), str(path), MAX_PIXELS))
-    if isinstance(image, bytes | bytearray | memoryview):
-        return gray_array(open_image(bytes(image), "image bytes", MAX_PIXELS))
-    if isinstance(image, Image.Image):
-        return gray_array(image)
-    if not isinstance(image, np.ndarray):
-        raise FerlabError(
-            "an image must be a path, the bytes of an image file, a PIL image or a numpy "
-            f"array, not {type(image).__name__}"
-        )
-    if image.dtype != np.uint8:
-        raise FerlabError(
-            f"a numpy image must hold uint8 pixels (0-255), not {image.dtype}; for floats in "
-            "[0, 1] pass (image * 255).round().astype('uint8')"
-        )
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise FerlabError(
-            f"a numpy image must be (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, not shape "
-            f"{image.shape}"
-        )
-    if min(image.shape[:2]) == 0:
-        raise FerlabError(f"the image is empty (shape {image.shape})")
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise FerlabError(f"image too large ({image.shape[1]}x{image.shape[0]})")
-    if image.ndim == 2:
-        return np.ascontiguousarray(image)
-    channels = image[..., [2, 1, 0, *range(3, image.shape[2])]] if bgr else image
-    mode = "RGB" if channels.shape[2] == 3 else "RGBA"
-    return gray_array(Image.fromarray(np.ascontiguousarray(channels), mode))
 
 
 def table(results: Iterable[list[Face]], files: Iterable[str] | None = None) -> list[dict]:

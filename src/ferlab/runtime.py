@@ -109,15 +109,36 @@ def silenced():
         yield
 
 
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+# Threads of each session, OpenCV and torch in this process when several processes share the
+# cores (`use_threads`); None: as many as the cores.
+_THREADS: list[int | None] = [None]
+
+
+def use_threads(n: int) -> None:
+    """Compute with `n` threads in this process (a worker of N on the machine's cores): the
+    sessions made from now on, OpenCV, and torch when it is loaded."""
+    import cv2
+
+    _THREADS[0] = n
+    cv2.setNumThreads(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
 def session(graph: Path | bytes):
-    """An ONNX Runtime CPU session using as many threads as torch does (without torch: one
-    per core this process may use)."""
+    """An ONNX Runtime CPU session using as many threads as `use_threads` set, else as torch
+    does, else one per core this process may use."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     torch = sys.modules.get("torch")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    options.intra_op_num_threads = torch.get_num_threads() if torch else cores
+    threads = _THREADS[0] or (torch.get_num_threads() if torch else usable_cores())
+    options.intra_op_num_threads = threads
     options.log_severity_level = 3  # errors only
     # Its idle threads would otherwise spin between runs, taking the cores from the work
     # around each run (preprocessing, softmax): `fast` ran 1,688 faces/s so, 2,334 not

@@ -22,7 +22,7 @@ from ferlab.errors import FerlabError
 def predict_cmd(
     model_ref: str = typer.Argument(..., metavar="MODEL_REF", help=MODEL_REF),
     target: Path = typer.Argument(..., metavar="INPUT", help="Photo, folder, video or dataset."),
-    out_file: Path = typer.Option(None, "--out", help="Rows to write: .csv or .json."),
+    out_file: Path = typer.Option(None, "--out", help="Rows to write: .csv, .jsonl or .json."),
     annotate: Path = typer.Option(None, "--annotate", help="Folder for copies with boxes drawn."),
     detector: str = detector_option(),
     min_face: int = min_face_option(),
@@ -31,13 +31,18 @@ def predict_cmd(
     plot: bool = typer.Option(False, "--plot", help="Video: emotions over time, PNG by --out."),
     force: bool = force_option("Replace an existing --out / --annotate."),
     runtime: str = runtime_option(),
+    workers: int = typer.Option(1, "--workers", help="Processes (or Ray actors) sharing it."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an unfinished --out."),
+    engine: str = typer.Option("local", "--engine", help="local | ray (the ray extra)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster (default: a local Ray)."),
 ) -> None:
     """Emotions of the faces in photos or videos (detected), or of a dataset's faces."""
     from ferlab.inference import load_model
+    from ferlab.photos.bulk import Job
     from ferlab.photos.media import checked_outputs, predict_media
     from ferlab.photos.rows import row_line
 
-    figure = checked_outputs(target, out_file, annotate, plot, force)
+    figure = checked_outputs(target, out_file, annotate, plot, force, resume)
     if target.suffix.lower() in (".zip", ".csv"):
         from ferlab.evaluation import predict, write_predictions
 
@@ -47,7 +52,6 @@ def predict_cmd(
         write_predictions(result, out_file)
         out.print(f"wrote {result.n} predictions to {out_file}")
         return
-    predictor = load_model(model_ref, runtime=runtime)
 
     def show(rows):
         for r in rows if out_file is None else ():
@@ -55,8 +59,9 @@ def predict_cmd(
 
     # Rows printed on stdout are progress enough; written to a file, a bar on stderr says it.
     bar = out_file is not None
+    job = Job(str(model_ref), runtime, detector, min_face, tta)
     summary = predict_media(
-        predictor, target, out_file, annotate, detector, every, show, figure, tta, min_face, bar
+        job, target, out_file, annotate, every, show, figure, bar, workers, resume, engine, address
     )
     for message in summary["unreadable"]:
         say(err, f"ferlab: skipped {message}")

@@ -15,14 +15,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ferlab.data.images import gray_array, open_image
+from ferlab.data.images import MAX_PIXELS, gray_array, open_image
 from ferlab.data.readers import image_files
 from ferlab.errors import FerlabError
 from ferlab.inference import Predictor
 from ferlab.photos.detect import Box, Detector, aligned_face
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
-MAX_PIXELS = 100_000_000  # larger images are refused before decoding (decompression bombs)
 
 
 @dataclass
@@ -108,33 +107,88 @@ def iter_video(
     predictor: Predictor, path: Path, detector: Detector, every: int = 10, tta: bool = False
 ) -> Iterator[tuple[int, np.ndarray, PhotoResult]]:
     """(frame index, BGR frame, result) for every `every`-th frame; one frame in memory."""
+    check_every(every)
+    declared = video_frame_count(path)
+    frames = video_range(predictor, path, detector, 0, None, every, tta)
+    yield from frames
+    check_video_end(path, frames.end, declared)
+
+
+def check_every(every: int) -> None:
     if every < 1:
         raise FerlabError("--every must be at least 1")
+
+
+def check_video_end(path: Path, end: int, declared: int) -> None:
+    """Refuse a video that gave no frames, or fewer than its header declares (`end`: the index
+    after the last frame read)."""
+    if end == 0:
+        raise FerlabError(f"{path}: not a readable video (no frames)")
+    # The header's count is an estimate for some containers: allow it a few percent.
+    if declared and end < 0.95 * declared - 1:
+        raise FerlabError(
+            f"{path}: the video ends after {end} of its {declared} frames (truncated or damaged)"
+        )
+
+
+def video_frame_count(path: Path) -> int:
+    """The frames the container's header declares (an estimate for some), 0 if none."""
+    cap = opened_video(path)
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        cap.release()
+
+
+class video_range:  # noqa: N801 (used as the generator it is; `end` is read after it)
+    """(frame index, BGR frame, result) for every `every`-th frame from `start` up to `stop`
+    (None: the end of the video); after the iteration, `end` is the index after the last
+    frame read."""
+
+    def __init__(self, predictor, path: Path, detector, start, stop, every, tta):
+        self.args = (predictor, path, detector, start, stop, every, tta)
+        self.end = start
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray, PhotoResult]]:
+        predictor, path, detector, start, stop, every, tta = self.args
+        cap = opened_video(path)
+        try:
+            index = seek(cap, path, start)
+            while stop is None or index < stop:
+                if index % every == 0:
+                    ok, frame = cap.read()
+                    if not ok:
+                        break
+                    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                    name = f"{path}#{index}"
+                    yield index, frame, analyze_gray(predictor, gray, detector, name, tta)
+                elif not cap.grab():  # skipped frames are not decoded into images
+                    break
+                index += 1
+                self.end = index
+        finally:
+            cap.release()
+
+
+def seek(cap: cv2.VideoCapture, path: Path, start: int) -> int:
+    """Put `cap` at frame `start`; the frame it is at (short of `start` if the video ends
+    first). A container OpenCV cannot seek in is read up to there."""
+    if start == 0:
+        return 0
+    if cap.set(cv2.CAP_PROP_POS_FRAMES, start) and cap.get(cv2.CAP_PROP_POS_FRAMES) == start:
+        return start
+    cap.open(str(path))
+    index = 0
+    while index < start and cap.grab():
+        index += 1
+    return index
+
+
+def opened_video(path: Path) -> cv2.VideoCapture:
     cap = open_video(path)
     if not cap.isOpened():
         raise FerlabError(f"{path}: not a readable video")
-    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)  # from the container's header
-    try:
-        index = 0
-        while True:
-            if index % every == 0:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-                yield index, frame, analyze_gray(predictor, gray, detector, f"{path}#{index}", tta)
-            elif not cap.grab():  # skipped frames are not decoded into images
-                break
-            index += 1
-    finally:
-        cap.release()
-    if index == 0:
-        raise FerlabError(f"{path}: not a readable video (no frames)")
-    # The header's count is an estimate for some containers: allow it a few percent.
-    if declared and index < 0.95 * declared - 1:
-        raise FerlabError(
-            f"{path}: the video ends after {index} of its {declared} frames (truncated or damaged)"
-        )
+    return cap
 
 
 def open_video(path: Path) -> cv2.VideoCapture:
