@@ -41,6 +41,7 @@ EXTRAS = {
     "markdown_it": "report",
     "gradio": "serve",
     "pandas": "tables",
+    "ray": "ray",
     "onnx": "export",
     "onnxscript": "export",
     "onnxruntime": "core",

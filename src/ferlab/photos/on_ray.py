@@ -1,0 +1,90 @@
+"""The bulk engine on Ray Data (the `ray` extra): the tasks of ferlab.photos.bulk as a Ray
+Dataset, mapped by an actor pool whose actors each hold a `Worker` (the model and detector,
+loaded once per actor), their results streamed back in task order. The same code runs on a
+local Ray (started here, stopped when done) and on a cluster (`address`); the nodes need only
+ferlab installed, and the model file where the driver names it (shipped models are in the
+package)."""
+
+import logging
+import pickle
+
+import numpy as np
+
+from ferlab.photos.bulk import Job, Worker
+
+
+class RayWorker:
+    """An actor of the pool: its Worker runs each task of a batch, pickled in and out (tasks
+    and results are ferlab's own objects, made by this driver and its actors)."""
+
+    def __init__(self, job: Job, threads: int):
+        self.worker = Worker(job, threads)
+
+    def __call__(self, batch: dict) -> dict:
+        results = []
+        for task in batch["task"]:
+            method, args = pickle.loads(task)
+            results.append(pickle.dumps(getattr(self.worker, method)(*args)))
+        return {"result": np.array(results, dtype=object)}
+
+
+class RayEngine:
+    """`Engine`'s interface on Ray: `classes`, `ordered(method, arglists)`, `close()`."""
+
+    def __init__(self, job: Job, workers: int = 1, address: str | None = None):
+        import ray
+        import ray.data
+
+        from ferlab.errors import FerlabError
+        from ferlab.inference import load_model
+
+        if workers < 1:
+            raise FerlabError(f"--workers must be at least 1, not {workers}")
+        # Ray's notices (deprecations, executions finished) would bury ferlab's one line.
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        self.started = not ray.is_initialized()
+        if self.started:
+            try:
+                ray.init(
+                    address=address, include_dashboard=False, logging_level=logging.ERROR,
+                    log_to_driver=False, configure_logging=False,
+                )  # fmt: skip
+            except ConnectionError as e:
+                raise FerlabError(f"no Ray cluster at {address}: {e}") from None
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # rows in input order
+        context.enable_progress_bars = False  # ferlab's own bar says how far it is
+        context.print_on_execution_start = False
+        self.job, self.workers = job, workers
+        # Each actor computes with its share of the cluster's cores.
+        self.threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // workers)
+        self.classes = load_model(job.model, runtime=job.runtime).classes
+
+    def ordered(self, method: str, arglists):
+        import ray.data
+
+        tasks = [{"task": pickle.dumps((method, args))} for args in arglists]
+        if not tasks:
+            return
+        results = ray.data.from_items(tasks, override_num_blocks=len(tasks)).map_batches(
+            RayWorker,
+            fn_constructor_args=(self.job, self.threads),
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=self.workers),
+            num_cpus=self.threads,
+        )
+        for batch in results.iter_batches(batch_size=1, batch_format="numpy"):
+            yield pickle.loads(batch["result"][0])
+
+    def close(self) -> None:
+        import ray
+
+        if self.started:
+            ray.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
