@@ -324,7 +324,7 @@ def test_an_interrupted_predict_leaves_no_copies_and_its_rows_to_resume(tmp_path
         return real(self, items)
 
     monkeypatch.setattr(bulk.Worker, "photos", photos)
-    monkeypatch.setattr(media, "photo_chunks", lambda items: bulk.photo_chunks(items, 1))
+    monkeypatch.setattr(media, "photo_chunks", lambda items, per: bulk.photo_chunks(items, 1))
     job, rows, boxed = bulk.Job("default"), tmp_path / "rows.csv", tmp_path / "boxed"
     with pytest.raises(KeyboardInterrupt):
         media.predict_media(job, folder, rows, boxed)

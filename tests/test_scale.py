@@ -142,7 +142,7 @@ def test_jsonl_rows_are_the_json_rows_a_line_each_and_resume_too(folder, tmp_pat
         return real(self, items)
 
     monkeypatch.setattr(bulk.Worker, "photos", photos)
-    monkeypatch.setattr(media, "photo_chunks", lambda items: bulk.photo_chunks(items, 2))
+    monkeypatch.setattr(media, "photo_chunks", lambda items, per: bulk.photo_chunks(items, 2))
     out, job = tmp_path / "rows.jsonl", bulk.Job("default")
     with pytest.raises(KeyboardInterrupt):
         media.predict_media(job, folder / "sub", out)
@@ -201,6 +201,10 @@ def test_workers_and_engine_are_checked_before_any_work(folder, tmp_path):
     assert r.returncode == 2 and "unknown engine 'spark'" in r.stderr
     r = run_cli("predict", "default", folder, "--address", "ray://x:10001")
     assert r.returncode == 2 and "--engine ray" in r.stderr
+    r = run_cli("predict", "default", folder, "--engine", "ray", "--address", "ray://x:10001",
+                "--annotate", tmp_path / "boxed")  # fmt: skip
+    assert r.returncode == 2 and "written on the cluster's nodes" in r.stderr
+    assert not (tmp_path / "boxed").exists() and not list(tmp_path.iterdir())
 
 
 def test_a_missing_ray_extra_is_one_line(folder, tmp_path):

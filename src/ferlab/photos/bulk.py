@@ -94,7 +94,7 @@ class Worker:
                 done.append(PhotoRows(path, error=message))
                 continue
             result = detected_crops(gray_array(img), self.detect, path)
-            found.append((result, img, copy))
+            found.append((result, img if copy else None, copy))  # the image, to draw on
             done.append(PhotoRows(path))
         classify(self.predictor, [r for r, _, _ in found], self.job.tta)
         results = iter(found)
@@ -163,6 +163,8 @@ class Engine:
     """Runs Worker methods over argument tuples and gives their results back in order:
     `workers` 1 in this process, more in as many worker processes."""
 
+    photos_per_task = PHOTOS_PER_CHUNK
+
     def __init__(self, job: Job, workers: int = 1):
         from ferlab.runtime import usable_cores
 
@@ -198,8 +200,8 @@ class Engine:
                 yield window.popleft().result()
         except BrokenProcessPool:
             raise FerlabError(
-                "a worker process died (out of memory?); the rows so far are kept: --resume "
-                "continues"
+                "a worker process died (out of memory? or, in a Python script, workers started "
+                "outside `if __name__ == '__main__':`); rows written so far are kept"
             ) from None
         finally:
             for future in window:
@@ -223,6 +225,11 @@ def engine(job: Job, workers: int = 1, name: str = "local", address: str | None 
         raise FerlabError(f"unknown engine '{name}'; choose one of {', '.join(ENGINES)}")
     if address is not None and name != "ray":
         raise FerlabError("--address is a Ray cluster's: give it with --engine ray")
+    if address is not None and job.annotate is not None:
+        raise FerlabError(
+            "--annotate with --address: the copies would be written on the cluster's nodes; "
+            "annotate on this machine (--engine local)"
+        )
     if name == "ray":
         from ferlab.photos.on_ray import RayEngine
 

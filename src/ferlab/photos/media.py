@@ -153,7 +153,7 @@ def predict_media(
             check_video_end(target, end, declared)
         else:
             items = photo_items(inputs, target, resumed, out, annotate_dir is not None)
-            for chunk in runner.ordered("photos", photo_chunks(items)):
+            for chunk in runner.ordered("photos", photo_chunks(items, runner.photos_per_task)):
                 for photo in chunk:
                     if photo.error is None:
                         record(photo.rows)

@@ -31,6 +31,10 @@ class RayWorker:
 class RayEngine:
     """`Engine`'s interface on Ray: `classes`, `ordered(method, arglists)`, `close()`."""
 
+    # A Ray task costs about 10 ms more than a worker process's (benchmarks/results/
+    # predict_scale.md): more photos a task keep that small beside the work.
+    photos_per_task = 32
+
     def __init__(self, job: Job, workers: int = 1, address: str | None = None):
         import ray
         import ray.data
@@ -71,7 +75,7 @@ class RayEngine:
             RayWorker,
             fn_constructor_args=(self.job, self.threads),
             batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=self.workers),
+            compute=ray.data.ActorPoolStrategy(size=min(self.workers, len(tasks))),
             num_cpus=self.threads,
         )
         for batch in results.iter_batches(batch_size=1, batch_format="numpy"):
