@@ -240,3 +240,16 @@ def test_ray_actors_give_the_rows_of_one_process(folder, one_process, tmp_path):
                 "--engine", "ray", "--workers", "2", isolated=True)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "v1.csv").read_text() == (tmp_path / "v2.csv").read_text()
+    # Shards written by the actors themselves: the same rows, in no particular order.
+    import pyarrow.parquet as pq
+
+    import ferlab
+
+    shards = ferlab.write_row_shards(folder, tmp_path / "shards", actors=2)
+    rows = pq.read_table(shards).to_pylist()
+    errors = [r for r in rows if r["error"]]
+    assert [r["file"] for r in errors] == [str(folder / "p99.jpg")]
+    header, *lines = one_process.splitlines()
+    cells = [[r[c] for c in header.split(",")] for r in rows if not r["error"]]
+    written = [",".join("" if v is None else str(v) for v in row) for row in cells]
+    assert sorted(written) == sorted(lines)

@@ -10,7 +10,7 @@ from ferlab._version import __version__
 from ferlab.data.labels import EMOTIONS
 from ferlab.errors import FerlabError
 
-_API = ("Face", "Frame", "Recognizer", "table", "to_dataframe")
+_API = ("Face", "Frame", "Recognizer", "table", "to_dataframe", "write_row_shards")
 
 
 def __getattr__(name: str):

@@ -218,6 +218,36 @@ class Recognizer:
         return [face_of(i, f, self.classes) for i, f in enumerate(result.faces)]
 
 
+def write_row_shards(
+    photos: str | Path | Iterable[str | Path],
+    out: str | Path,
+    *,
+    model: str | Path = "default",
+    detector: str = "yunet",
+    tta: bool = False,
+    runtime: str | None = None,
+    min_face: int | None = None,
+    actors: int = 2,
+    address: str | None = None,
+    format: str = "parquet",
+) -> Path:
+    """The rows of every photo (a folder, or paths) as `ferlab predict` makes them, computed
+    by `actors` Ray actors (each loading the model once) and written by them as Parquet (or
+    CSV) shards into the new folder `out`, in no particular order; unreadable photos get a row
+    with `error`. A local Ray without `address`; on a cluster, the photos and `out` must be
+    where every node reads and writes. Needs the ray extra."""
+    from ferlab.photos.analyze import image_inputs
+    from ferlab.photos.bulk import Job
+    from ferlab.photos.on_ray import write_shards
+
+    if isinstance(photos, str | Path):
+        paths = [str(p) for p in image_inputs(Path(photos))]
+    else:
+        paths = [str(p) for p in photos]
+    job = Job(str(model), runtime, detector, min_face, tta)
+    return write_shards(paths, out, job, actors, address, format)
+
+
 def explain_photo(
     model: str | Path, image, out: Path, method: str | None = None, detector: str = "yunet"
 ) -> list[Path]:
@@ -278,4 +308,6 @@ def to_dataframe(results: Iterable[list[Face]], files: Iterable[str] | None = No
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else list(TABLE_COLUMNS))
 
 
-__all__ = ["Face", "Frame", "Recognizer", "gray_image", "table", "to_dataframe"]
+__all__ = [
+    "Face", "Frame", "Recognizer", "gray_image", "table", "to_dataframe", "write_row_shards",
+]  # fmt: skip

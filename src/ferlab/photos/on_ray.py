@@ -92,3 +92,81 @@ class RayEngine:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class ShardRows:
+    """An actor of `write_shards`: a batch of photo paths -> their rows as an Arrow table
+    (the CSV's columns, typed; `error` says why a photo could not be read)."""
+
+    def __init__(self, job: Job, threads: int):
+        from ferlab.photos.rows import csv_header
+
+        self.worker = Worker(job, threads)
+        self.columns = csv_header(self.worker.labels, video=False)
+
+    def __call__(self, batch: dict):
+        import pyarrow as pa
+
+        from ferlab.photos.rows import csv_cells
+
+        table = {c: [] for c in [*self.columns, "error"]}
+        for photo in self.worker.photos([(str(p), None) for p in batch["path"]]):
+            for row in photo.rows or [None]:  # an unreadable photo: one row, its error
+                cells = (
+                    csv_cells(row, self.worker.labels, video=False)
+                    if row is not None
+                    else [photo.file] + [""] * (len(self.columns) - 1)
+                )
+                for column, cell in zip(self.columns, cells, strict=True):
+                    table[column].append(None if cell == "" else cell)
+                table["error"].append(photo.error)
+        return pa.table(table, schema=shard_schema(self.columns))
+
+
+def shard_schema(columns: list[str]):
+    import pyarrow as pa
+
+    text, whole = {"file", "emotion", "error"}, {"face", "x", "y", "w", "h"}
+    kinds = [pa.string() if c in text else pa.int64() if c in whole else pa.float64()
+             for c in [*columns, "error"]]  # fmt: skip
+    return pa.schema(list(zip([*columns, "error"], kinds, strict=True)))
+
+
+SHARD_FORMATS = ("parquet", "csv")
+
+
+def write_shards(
+    paths: list[str], out, job: Job, actors: int = 2, address: str | None = None,
+    fmt: str = "parquet",
+):  # fmt: skip
+    """The rows of the photos at `paths`, made by `actors` Ray actors and written by them
+    straight into shards in the new folder `out` (Parquet or CSV files, in no particular
+    order): the driver sees no rows, so a large cluster is not held to one machine's rate.
+    On a cluster, `out` and the photos must be where every node reads and writes them."""
+    import math
+    from pathlib import Path
+
+    import ray.data
+
+    from ferlab.atomic import new_output_dir, staged_folder
+    from ferlab.errors import FerlabError
+
+    if fmt not in SHARD_FORMATS:
+        raise FerlabError(f"unknown shard format '{fmt}'; choose one of {', '.join(SHARD_FORMATS)}")
+    if not paths:
+        raise FerlabError("no photos to write rows of")
+    new_output_dir(Path(out), force=False)
+    with RayEngine(job, actors, address) as engine, staged_folder(Path(out)) as staging:
+        blocks = math.ceil(len(paths) / RayEngine.photos_per_task)
+        rows = ray.data.from_items(
+            [{"path": str(p)} for p in paths], override_num_blocks=blocks
+        ).map_batches(
+            ShardRows,
+            fn_constructor_args=(job, engine.threads),
+            batch_size=RayEngine.photos_per_task,
+            compute=ray.data.ActorPoolStrategy(size=min(actors, blocks)),
+            num_cpus=engine.threads,
+            batch_format="numpy",
+        )
+        (rows.write_parquet if fmt == "parquet" else rows.write_csv)(str(staging))
+    return Path(out)
