@@ -227,25 +227,31 @@ def test_a_missing_ray_extra_is_one_line(folder, tmp_path):
 
 @pytest.mark.slow
 def test_ray_actors_give_the_rows_of_one_process(folder, one_process, tmp_path):
-    pytest.importorskip("ray")
-    out = tmp_path / "ray.csv"
-    r = run_cli("predict", "default", folder, "--out", out, "--engine", "ray", "--workers", "2",
-                isolated=True)  # fmt: skip
-    assert r.returncode == 2 and "p99.jpg" in r.stderr and "Traceback" not in r.stderr, r.stderr
-    assert out.read_text() == one_process
-    clip = write_clip(tmp_path / "clip.avi", frames=60, codec="MJPG")
-    r = run_cli("predict", "default", clip, "--every", "2", "--out", tmp_path / "v1.csv")
-    assert r.returncode == 0, r.stderr
-    r = run_cli("predict", "default", clip, "--every", "2", "--out", tmp_path / "v2.csv",
-                "--engine", "ray", "--workers", "2", isolated=True)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "v1.csv").read_text() == (tmp_path / "v2.csv").read_text()
-    # Shards written by the actors themselves: the same rows, in no particular order.
+    ray = pytest.importorskip("ray")
     import pyarrow.parquet as pq
 
     import ferlab
 
-    shards = ferlab.write_row_shards(folder, tmp_path / "shards", actors=2)
+    # One local Ray for the whole test (started by the caller, it is left running by ferlab).
+    ray.init(include_dashboard=False, configure_logging=False)
+    try:
+        out = tmp_path / "ray.csv"
+        r = run_cli("predict", "default", folder, "--out", out, "--engine", "ray",
+                    "--workers", "2")  # fmt: skip
+        assert r.returncode == 2 and "p99.jpg" in r.stderr and "Traceback" not in r.stderr
+        assert out.read_text() == one_process
+        clip = write_clip(tmp_path / "clip.avi", frames=60, codec="MJPG")
+        r = run_cli("predict", "default", clip, "--every", "2", "--out", tmp_path / "v1.csv")
+        assert r.returncode == 0, r.stderr
+        r = run_cli("predict", "default", clip, "--every", "2", "--out", tmp_path / "v2.csv",
+                    "--engine", "ray", "--workers", "2")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / "v1.csv").read_text() == (tmp_path / "v2.csv").read_text()
+        # Shards written by the actors themselves: the same rows, in no particular order.
+        shards = ferlab.write_row_shards(folder, tmp_path / "shards", actors=2)
+        assert ray.is_initialized()
+    finally:
+        ray.shutdown()
     rows = pq.read_table(shards).to_pylist()
     errors = [r for r in rows if r["error"]]
     assert [r["file"] for r in errors] == [str(folder / "p99.jpg")]

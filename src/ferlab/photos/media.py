@@ -42,12 +42,6 @@ def checked_outputs(
     """Refuse, before any work, outputs `ferlab predict` cannot write: one that is or holds
     its input, a special file, or an existing one without `force` (rows to be resumed
     excepted). The timeline figure's path when `plot` (beside the rows, a video's only)."""
-    check_rows_path(rows)
-    check_resumable(rows, resume, force)
-    if resume and annotated is not None:
-        raise FerlabError(
-            "--resume continues rows; annotated copies are made whole: drop --annotate"
-        )
     figure = None
     if plot:
         if not is_video(target):
@@ -60,6 +54,11 @@ def checked_outputs(
     for output in (rows, annotated):
         if output is not None and overlaps(output, target):
             raise FerlabError(f"{output}: is (or holds) the input {target}; choose another output")
+    check_resumable(rows, resume, force)
+    if resume and annotated is not None:
+        raise FerlabError(
+            "--resume continues rows; annotated copies are made whole: drop --annotate"
+        )
     for output in (rows, figure):
         if output is not None and not (resume and output == rows):
             new_output_file(output, force or output == figure)
