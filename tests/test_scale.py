@@ -201,6 +201,17 @@ def test_workers_and_engine_are_checked_before_any_work(folder, tmp_path):
     assert r.returncode == 2 and "unknown engine 'spark'" in r.stderr
     r = run_cli("predict", "default", folder, "--address", "ray://x:10001")
     assert r.returncode == 2 and "--engine ray" in r.stderr
+    # What every worker would refuse is refused once, here, in one line.
+    (tmp_path / "damaged.pt").write_bytes(b"not a checkpoint")
+    for args, says in (
+        (("nosuchmodel",), "no such run folder or checkpoint"),
+        (("default", "--detector", "nope"), "unknown detector 'nope'"),
+        ((tmp_path / "damaged.pt", "--runtime", "onnx"), "damaged.pt"),  # found, then unread
+    ):
+        r = run_cli("predict", *args[:1], folder, *args[1:], "--workers", "2")
+        assert r.returncode == 2 and says in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "worker process died" not in r.stderr
+    (tmp_path / "damaged.pt").unlink()
     r = run_cli("predict", "default", folder, "--engine", "ray", "--address", "ray://x:10001",
                 "--annotate", tmp_path / "boxed")  # fmt: skip
     assert r.returncode == 2 and "written on the cluster's nodes" in r.stderr

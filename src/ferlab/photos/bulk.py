@@ -145,18 +145,36 @@ class Worker:
         save_jpeg(annotate(img, result, self.labels), Path(self.job.annotate) / name)
 
 
-# A worker process's Worker, made once by the pool's initializer.
-_WORKER: list[Worker] = []
+# A worker process's Worker, made once by the pool's initializer (or why it could not be:
+# raised by each task, so that the parent says it in one line).
+_WORKER: list = []
 
 
 def _start(job: Job, threads: int) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the work and says so, once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER.append(Worker(job, threads))
+    try:
+        _WORKER.append(Worker(job, threads))
+    except Exception as e:  # noqa: BLE001 (any reason, given back to the parent)
+        _WORKER.append(e)
 
 
 def _call(method: str, args: tuple):
+    if isinstance(_WORKER[0], Exception):
+        raise _WORKER[0]
     return getattr(_WORKER[0], method)(*args)
+
+
+def check_job(job: Job) -> None:
+    """Refuse here, before workers start, what each of them would refuse: a runtime, model,
+    detector or smallest face that does not exist."""
+    from ferlab.inference import resolve_checkpoint
+    from ferlab.photos.detect import create_detector
+    from ferlab.runtime import check_runtime
+
+    check_runtime(job.runtime)
+    resolve_checkpoint(job.model)
+    create_detector(job.detector, job.min_face)
 
 
 class Engine:
@@ -230,6 +248,8 @@ def engine(job: Job, workers: int = 1, name: str = "local", address: str | None 
             "--annotate with --address: the copies would be written on the cluster's nodes; "
             "annotate on this machine (--engine local)"
         )
+    if workers > 1 or name == "ray":
+        check_job(job)
     if name == "ray":
         from ferlab.photos.on_ray import RayEngine
 

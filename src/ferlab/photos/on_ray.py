@@ -56,14 +56,18 @@ class RayEngine:
                 )  # fmt: skip
             except ConnectionError as e:
                 raise FerlabError(f"no Ray cluster at {address}: {e}") from None
-        context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True  # rows in input order
-        context.enable_progress_bars = False  # ferlab's own bar says how far it is
-        context.print_on_execution_start = False
-        self.job, self.workers = job, workers
-        # Each actor computes with its share of the cluster's cores.
-        self.threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // workers)
-        self.classes = load_model(job.model, runtime=job.runtime).classes
+        try:
+            context = ray.data.DataContext.get_current()
+            context.execution_options.preserve_order = True  # rows in input order
+            context.enable_progress_bars = False  # ferlab's own bar says how far it is
+            context.print_on_execution_start = False
+            self.job, self.workers = job, workers
+            # Each actor computes with its share of the cluster's cores.
+            self.threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // workers)
+            self.classes = load_model(job.model, runtime=job.runtime).classes
+        except BaseException:
+            self.close()  # a Ray started here stops with the failure
+            raise
 
     def ordered(self, method: str, arglists):
         import ray.data
