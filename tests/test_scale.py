@@ -76,11 +76,15 @@ def write_clip(path, frames=160, codec="mp4v"):
     return path
 
 
-def test_two_workers_give_the_rows_of_one_process_in_input_order(folder, one_process):
-    out = folder.parent / "two.csv"
-    r = run_cli("predict", "default", folder, "--out", out, "--workers", "2")
+def test_two_workers_give_the_rows_of_one_process_in_input_order(folder, one_process, tmp_path):
+    out = tmp_path / "two.csv"
+    r = run_cli("predict", "default", folder, "--out", out, "--workers", "2",
+                "--annotate", tmp_path / "boxed")  # fmt: skip
     assert r.returncode == 2 and "p99.jpg" in r.stderr and "Traceback" not in r.stderr
     assert out.read_text() == one_process
+    # The workers drew the copies, each photo's once, all moved in at the end.
+    copies = sorted(p.name for p in (tmp_path / "boxed").iterdir())
+    assert len(copies) == 36 and "sub__p00.jpg" in copies
     files = [line.split(",")[0] for line in one_process.splitlines()[1:]]
     order = list(dict.fromkeys(files))
     assert files == sorted(files, key=order.index)  # each photo's rows together
@@ -270,3 +274,17 @@ def test_ray_actors_give_the_rows_of_one_process(folder, one_process, tmp_path):
     cells = [[r[c] for c in header.split(",")] for r in rows if not r["error"]]
     written = [",".join("" if v is None else str(v) for v in row) for row in cells]
     assert sorted(written) == sorted(lines)
+
+
+def test_a_long_job_logged_to_a_file_says_how_far_it_is(monkeypatch, capsys):
+    from ferlab.photos import progress
+
+    clock = iter(range(0, 1000, 20))  # each call 20 s later
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    with progress.progress_bar(1000, shown=True, unit="images") as advance:  # not a terminal
+        for _ in range(5):
+            advance(100)
+    lines = capsys.readouterr().err.splitlines()
+    # A line a minute at most: at 60 s (300 done); 80 s and 100 s are too soon after it.
+    assert lines[0] == "ferlab: 300 of 1,000 images, 5.0 images/s, 140 s left"
+    assert len(lines) == 1
