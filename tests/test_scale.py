@@ -288,3 +288,32 @@ def test_a_long_job_logged_to_a_file_says_how_far_it_is(monkeypatch, capsys):
     # A line a minute at most: at 60 s (300 done); 80 s and 100 s are too soon after it.
     assert lines[0] == "ferlab: 300 of 1,000 images, 5.0 images/s, 140 s left"
     assert len(lines) == 1
+
+
+def test_an_interrupted_video_resumes_from_its_last_whole_frame(tmp_path, monkeypatch):
+    from ferlab.photos import bulk, media
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=100)
+    job, whole, out = bulk.Job("default"), tmp_path / "whole.csv", tmp_path / "rows.csv"
+    media.predict_media(job, clip, whole, every=2)
+    real, calls = bulk.Worker.frames, []
+
+    def frames(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(bulk.Worker, "frames", frames)
+    with pytest.raises(KeyboardInterrupt):
+        media.predict_media(job, clip, out, every=2)
+    partial = tmp_path / "rows.csv.partial"
+    kept = partial.read_text().splitlines()
+    assert 1 < len(kept) < len(whole.read_text().splitlines())
+    # The last frame's rows, cut short by the kill, are made again.
+    partial.write_text("\n".join(kept) + "\n" + kept[-1][: len(kept[-1]) // 2])
+    monkeypatch.setattr(bulk.Worker, "frames", real)
+    with pytest.raises(Exception, match="not one in 3"):  # another --every is refused
+        media.predict_media(job, clip, out, every=3, resume=True)
+    summary = media.predict_media(job, clip, out, every=2, resume=True)
+    assert out.read_text() == whole.read_text() and summary["images"] == 50

@@ -209,7 +209,7 @@ def resumed_frame(resumed: Resumed, every: int, out) -> int:
     start = max(resumed.done) + every if resumed.done else 0
     if sorted(resumed.done) != list(range(0, start, every)):
         raise FerlabError(
-            f"{partial_path(out)}: its frames are not every {every}th from the first (another "
+            f"{partial_path(out)}: its frames are not one in {every} from the first (another "
             "--every, or another video?); use --force to start again"
         )
     return start
