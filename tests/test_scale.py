@@ -129,6 +129,14 @@ def test_resuming_rows_of_other_inputs_or_format_is_refused(folder, one_process,
     assert r.returncode == 2 and "columns are not this model's" in r.stderr
     r = run_cli("predict", "default", folder, "--out", tmp_path / "rows.json", "--resume")
     assert r.returncode == 2 and "FILE.csv or FILE.jsonl" in r.stderr
+    (tmp_path / "rows.jsonl.partial").write_text("5\n")  # not a row
+    r = run_cli("predict", "default", folder, "--out", tmp_path / "rows.jsonl", "--resume")
+    assert r.returncode == 2 and "line 1 is not a row of this run" in r.stderr
+    (tmp_path / "rows.jsonl.partial").unlink()
+    os.mkfifo(tmp_path / "rows.jsonl.partial")  # read or appended to, it would hang
+    r = run_cli("predict", "default", folder, "--out", tmp_path / "rows.jsonl", "--resume",
+                timeout=120)  # fmt: skip
+    assert r.returncode == 2 and "is a FIFO" in r.stderr
 
 
 def test_jsonl_rows_are_the_json_rows_a_line_each_and_resume_too(folder, tmp_path, monkeypatch):

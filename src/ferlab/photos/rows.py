@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from ferlab.atomic import atomic_writer, refuse_package_weights, refuse_special_file
+from ferlab.atomic import (
+    FULL,
+    atomic_writer,
+    disk_full,
+    refuse_package_weights,
+    refuse_special_file,
+)
 from ferlab.errors import FerlabError
 
 LANDMARK_COLUMNS = [
@@ -163,6 +169,7 @@ def resumed_rows(path: Path, labels: list[str], video: bool) -> Resumed:
     partial = partial_path(path)
     if not partial.exists():
         return Resumed()
+    refuse_special_file(partial)  # reading a FIFO would wait for a writer
     data = partial.read_bytes()
     whole = data[: data.rfind(b"\n") + 1]  # after the last newline: a line the kill cut short
     if not whole:
@@ -182,19 +189,19 @@ def resumed_rows(path: Path, labels: list[str], video: bool) -> Resumed:
             f"{partial}: its columns are not this model's and input's; remove it or use "
             "--force to start again"
         )
-    rows = []
+    rows, keys, key = [], [], "frame" if video else "file"
     for number in range(int(csv_file), len(lines)):
         try:
             text = lines[number].decode()
             cells = next(csv.reader([text])) if csv_file else None
-            rows.append(row_of_cells(cells, labels, video) if csv_file else json.loads(text))
-        except (ValueError, KeyError, TypeError) as e:
+            row = row_of_cells(cells, labels, video) if csv_file else json.loads(text)
+            keys.append(row[key])  # a JSON line that is not a row fails here too
+            rows.append(row)
+        except (ValueError, KeyError, TypeError, IndexError) as e:
             raise FerlabError(
                 f"{partial}: line {number + 1} is not a row of this run ({type(e).__name__}); "
                 "remove it or use --force to start again"
             ) from None
-    key = "frame" if video else "file"
-    keys = [r[key] for r in rows]
     # The last input's rows may be incomplete: they go, and it is made again.
     first = keys.index(keys[-1]) if keys else len(keys)
     with open(partial, "r+b") as f:
@@ -209,8 +216,9 @@ class StreamedRows:
 
     def __init__(self, path: Path, labels: list[str], video: bool, resume: bool):
         refuse_package_weights(path)
-        refuse_special_file(path)
         self.path, self.partial = path, partial_path(path)
+        refuse_special_file(path)
+        refuse_special_file(self.partial)  # appending to a FIFO would wait for a reader
         continuing = resume and self.partial.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         self.f = open(self.partial, "a" if continuing else "w", newline="")  # noqa: SIM115
@@ -222,8 +230,14 @@ class StreamedRows:
         self.written = 0
 
     def write(self, rows: list[dict]) -> None:
-        self.rows.write(rows)
-        self.f.flush()
+        try:
+            self.rows.write(rows)
+            self.f.flush()
+        except OSError as e:
+            if e.errno in FULL:  # the OS names no file: say which one could not be written
+                left = "the rows written so far are kept; --resume continues once there is room"
+                raise FerlabError(disk_full(self.partial, left)) from None
+            raise
         self.written += len(rows)
 
     def finish(self, summary: dict) -> None:
