@@ -273,6 +273,14 @@ def test_ray_actors_give_the_rows_of_one_process(folder, one_process, tmp_path):
         # Shards written by the actors themselves: the same rows, in no particular order.
         shards = ferlab.write_row_shards(folder, tmp_path / "shards", actors=2)
         assert ray.is_initialized()
+        # What an actor refuses comes back as its own one line, not a page of Ray's.
+        from ferlab.errors import FerlabError
+        from ferlab.photos.bulk import Job
+        from ferlab.photos.on_ray import RayEngine
+
+        with RayEngine(Job("default"), 1) as runner, pytest.raises(FerlabError) as refused:
+            list(runner.ordered("frames", [(str(tmp_path / "gone.mp4"), 0, None, 1)]))
+        assert str(refused.value) == f"{tmp_path / 'gone.mp4'}: not a readable video"
     finally:
         ray.shutdown()
     rows = pq.read_table(shards).to_pylist()

@@ -10,21 +10,32 @@ import pickle
 
 import numpy as np
 
+from ferlab.errors import FerlabError
 from ferlab.photos.bulk import Job, Worker
 
 
 class RayWorker:
     """An actor of the pool: its Worker runs each task of a batch, pickled in and out (tasks
-    and results are ferlab's own objects, made by this driver and its actors)."""
+    and results are ferlab's own objects, made by this driver and its actors). A FerlabError
+    goes back as the task's result: Ray would hand the driver only its text, in a page of
+    Ray's own."""
 
     def __init__(self, job: Job, threads: int):
-        self.worker = Worker(job, threads)
+        try:
+            self.worker = Worker(job, threads)
+        except FerlabError as e:
+            self.worker = e
 
     def __call__(self, batch: dict) -> dict:
         results = []
         for task in batch["task"]:
             method, args = pickle.loads(task)
-            results.append(pickle.dumps(getattr(self.worker, method)(*args)))
+            try:
+                if isinstance(self.worker, FerlabError):
+                    raise self.worker
+                results.append(pickle.dumps(getattr(self.worker, method)(*args)))
+            except FerlabError as e:
+                results.append(pickle.dumps(e))
         return {"result": np.array(results, dtype=object)}
 
 
@@ -39,7 +50,6 @@ class RayEngine:
         import ray
         import ray.data
 
-        from ferlab.errors import FerlabError
         from ferlab.inference import load_model
 
         if workers < 1:
@@ -83,7 +93,10 @@ class RayEngine:
             num_cpus=self.threads,
         )
         for batch in results.iter_batches(batch_size=1, batch_format="numpy"):
-            yield pickle.loads(batch["result"][0])
+            result = pickle.loads(batch["result"][0])
+            if isinstance(result, FerlabError):
+                raise result
+            yield result
 
     def close(self) -> None:
         import ray
@@ -153,7 +166,6 @@ def write_shards(
     import ray.data
 
     from ferlab.atomic import new_output_dir, staged_folder
-    from ferlab.errors import FerlabError
 
     if fmt not in SHARD_FORMATS:
         raise FerlabError(f"unknown shard format '{fmt}'; choose one of {', '.join(SHARD_FORMATS)}")
