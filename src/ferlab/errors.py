@@ -62,3 +62,10 @@ def missing_extra(e: ModuleNotFoundError) -> str:
         f"this needs the {extra} extra ({top} is not installed): pip install -e '.[{extra}]'{pin} "
         "(from ferlab's clone)"
     )
+
+
+def at_least_one(**counts: int) -> None:
+    """One line for a count option below 1 (--per-class 0 drew no face; --steps -5 ran none)."""
+    for name, value in counts.items():
+        if value < 1:
+            raise FerlabError(f"--{name.replace('_', '-')} must be at least 1, not {value}")

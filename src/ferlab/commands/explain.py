@@ -28,7 +28,8 @@ def explain_saliency(
     """Saliency maps for chosen faces and a class-average map per emotion, or for each face
     found in a photo."""
     from ferlab.api import explain_photo
-    from ferlab.explain.reports import at_least_one, saliency_report
+    from ferlab.errors import at_least_one
+    from ferlab.explain.reports import saliency_report
 
     at_least_one(per_class=per_class, sample=sample)
     if (data is None) == (image is None):
@@ -56,7 +57,8 @@ def explain_check(
     force: bool = force_option(),
 ) -> None:
     """Can the saliency maps be trusted? Randomization, deletion/insertion, stability."""
-    from ferlab.explain.reports import at_least_one, trust_report, trust_rows
+    from ferlab.errors import at_least_one
+    from ferlab.explain.reports import trust_report, trust_rows
 
     at_least_one(n=n, cascade_faces=cascade_faces)
 
@@ -98,7 +100,8 @@ def explain_filters(
     force: bool = force_option(),
 ) -> None:
     """Gradient-ascent images that excite each filter (or class output) most."""
-    from ferlab.explain.reports import at_least_one, filters_report
+    from ferlab.errors import at_least_one
+    from ferlab.explain.reports import filters_report
 
     at_least_one(steps=steps)
 

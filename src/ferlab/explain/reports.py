@@ -153,13 +153,6 @@ def trust_report(model_ref, data, split, n: int, cascade_faces: int, out: Path |
     return result
 
 
-def at_least_one(**counts: int) -> None:
-    """One line for a count option below 1 (--per-class 0 drew no face; --steps -5 ran none)."""
-    for name, value in counts.items():
-        if value < 1:
-            raise FerlabError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
-
-
 def trust_rows(result: dict) -> tuple[list[str], list[tuple[str, ...]]]:
     """(columns, rows) of the table `ferlab explain check` prints from `trust_report`."""
     columns = ["method", "randomized (Spearman)", "passes", "deletion AUC", "insertion AUC",

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ferlab.data.images import MAX_PIXELS, gray_array, open_image
 from ferlab.data.readers import image_files
-from ferlab.errors import FerlabError
+from ferlab.errors import FerlabError, at_least_one
 from ferlab.inference import Predictor
 from ferlab.photos.detect import Box, Detector, aligned_face
 
@@ -115,8 +115,7 @@ def iter_video(
 
 
 def check_every(every: int) -> None:
-    if every < 1:
-        raise FerlabError("--every must be at least 1")
+    at_least_one(every=every)
 
 
 def check_video_end(path: Path, end: int, declared: int) -> None:

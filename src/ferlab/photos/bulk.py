@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferlab.errors import FerlabError
+from ferlab.errors import FerlabError, at_least_one
 from ferlab.photos.detect import DEFAULT_DETECTOR
 
 PHOTOS_PER_CHUNK = 8  # a chunk's faces go through the model together
@@ -186,8 +186,7 @@ class Engine:
     def __init__(self, job: Job, workers: int = 1):
         from ferlab.runtime import usable_cores
 
-        if workers < 1:
-            raise FerlabError(f"--workers must be at least 1, not {workers}")
+        at_least_one(workers=workers)
         self.workers = workers
         self.pool = None
         if workers == 1:

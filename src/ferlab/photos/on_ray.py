@@ -10,7 +10,7 @@ import pickle
 
 import numpy as np
 
-from ferlab.errors import FerlabError
+from ferlab.errors import FerlabError, at_least_one
 from ferlab.photos.bulk import Job, Worker
 
 
@@ -52,8 +52,7 @@ class RayEngine:
 
         from ferlab.inference import load_model
 
-        if workers < 1:
-            raise FerlabError(f"--workers must be at least 1, not {workers}")
+        at_least_one(workers=workers)
         # Ray's notices (deprecations, executions finished) would bury ferlab's one line.
         for name in ("ray", "ray.data"):
             logging.getLogger(name).setLevel(logging.ERROR)
