@@ -224,6 +224,12 @@ def test_workers_and_engine_are_checked_before_any_work(folder, tmp_path):
         assert r.returncode == 2 and says in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and "worker process died" not in r.stderr
     (tmp_path / "damaged.pt").unlink()
+    pytest.importorskip("ray")
+    import ferlab
+
+    with pytest.raises(ferlab.FerlabError, match="unknown detector 'nope'"):  # before Ray starts
+        ferlab.write_row_shards(folder, tmp_path / "shards", detector="nope")
+    assert not (tmp_path / "shards").exists()
     r = run_cli("predict", "default", folder, "--engine", "ray", "--address", "ray://x:10001",
                 "--annotate", tmp_path / "boxed")  # fmt: skip
     assert r.returncode == 2 and "written on the cluster's nodes" in r.stderr

@@ -169,12 +169,12 @@ def check_job(job: Job) -> None:
     """Refuse here, before workers start, what each of them would refuse: a runtime, model,
     detector or smallest face that does not exist."""
     from ferlab.inference import resolve_checkpoint
-    from ferlab.photos.detect import create_detector
+    from ferlab.photos.detect import check_detector
     from ferlab.runtime import check_runtime
 
     check_runtime(job.runtime)
     resolve_checkpoint(job.model)
-    create_detector(job.detector, job.min_face)
+    check_detector(job.detector, job.min_face)
 
 
 class Engine:

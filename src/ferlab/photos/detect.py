@@ -104,11 +104,16 @@ def create_detector(name: str = DEFAULT_DETECTOR, min_face: int | None = None) -
     """The detector registered as `name`; `min_face`: find faces down to this many pixels
     wide in the photo, searching a larger copy of large photos (slower; None: the detector's
     default search)."""
+    check_detector(name, min_face)
+    return _DETECTORS[name](min_face=min_face)
+
+
+def check_detector(name: str, min_face: int | None = None) -> None:
+    """Refuse a detector `create_detector` would refuse, without building it."""
     if name not in _DETECTORS:
         raise FerlabError(f"unknown detector '{name}'; choose one of {', '.join(list_detectors())}")
     if min_face is not None and not 8 <= min_face <= 4096:
         raise FerlabError(f"--min-face must be between 8 and 4096 pixels, not {min_face}")
-    return _DETECTORS[name](min_face=min_face)
 
 
 def scaled(gray: np.ndarray, scale: float) -> np.ndarray:

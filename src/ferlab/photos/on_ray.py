@@ -11,7 +11,7 @@ import pickle
 import numpy as np
 
 from ferlab.errors import FerlabError, at_least_one
-from ferlab.photos.bulk import Job, Worker
+from ferlab.photos.bulk import Job, Worker, check_job
 
 
 class RayWorker:
@@ -170,6 +170,7 @@ def write_shards(
         raise FerlabError(f"unknown shard format '{fmt}'; choose one of {', '.join(SHARD_FORMATS)}")
     if not paths:
         raise FerlabError("no photos to write rows of")
+    check_job(job)  # an actor's refusal would reach this process as a page of Ray's text
     new_output_dir(Path(out), force=False)
     with RayEngine(job, actors, address) as engine, staged_folder(Path(out)) as staging:
         blocks = math.ceil(len(paths) / RayEngine.photos_per_task)
