@@ -191,7 +191,8 @@ def served_models(extra: list[str]) -> list[str]:
     names (not .onnx files: the page explains each answer by the torch model's gradients)."""
     from ferlab.inference import shipped_models
 
-    refs = shipped_models() + [ref for ref in extra if ref not in shipped_models()]
+    shipped = shipped_models()
+    refs = shipped + [ref for ref in extra if ref not in shipped]
     onnx_files = [ref for ref in refs if ref.lower().endswith(".onnx")]
     if onnx_files:
         raise FerlabError(f"{onnx_files[0]}: serve takes runs and checkpoints, not .onnx files")
