@@ -29,6 +29,7 @@ from ferlab.models import list_models, model_config
 from ferlab.models.card import ModelCard
 from ferlab.plots import plot_curves
 from ferlab.runs import RunFolder, environment
+from ferlab.runtime import usable_cores
 from ferlab.training.callbacks import (
     AtomicCheckpointIO,
     GradientNorms,
@@ -210,7 +211,7 @@ def check_devices(cfg: TrainConfig) -> None:
     gpu = cfg.accelerator in ("gpu", "cuda") or (
         cfg.accelerator == "auto" and torch.cuda.is_available()
     )
-    have = torch.cuda.device_count() if gpu else len(os.sched_getaffinity(0))
+    have = torch.cuda.device_count() if gpu else usable_cores()
     if cfg.devices > have:
         what = "GPUs" if gpu else "CPU cores"
         raise FerlabError(f"--devices {cfg.devices}: this machine has {have} {what}")
