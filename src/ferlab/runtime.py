@@ -1,9 +1,11 @@
-"""Inference runtimes: PyTorch, or ONNX Runtime when the export extra is installed.
+"""Inference runtimes: ONNX Runtime (the core install's), or PyTorch.
 
 ONNX Runtime runs the models here 1.6-2.4x faster than eager PyTorch on this CPU
-(`benchmarks/results/export_speed.json`), so it is the default where installed. A model's
-graph is exported once and kept in the cache (FERLAB_CACHE, keyed by the weights), because
-torch's exporter takes seconds; an `.onnx` file (e.g. from `ferlab export --onnx --int8`) runs
+(`benchmarks/results/export_speed.json`), so it is the default where installed. The shipped
+models run the graphs shipped beside their weights; a trained network's graph is exported
+(the export extra) once and kept in the cache (FERLAB_CACHE, keyed by the weights), because
+torch's exporter takes seconds, and without that extra the network runs in PyTorch; an
+`.onnx` file (e.g. from `ferlab export --onnx --int8`) runs
 as it is. Either way a backend has one method, `logits`: a (B, 1, 48, 48) float32 batch in,
 (B, classes) logits out, numpy both; it knows nothing of the network's attributes.
 """

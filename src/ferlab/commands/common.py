@@ -23,7 +23,7 @@ out = Console(soft_wrap=True)  # a long line stays one line in logs and pipes
 err = Console(stderr=True)
 
 
-RUNTIME_HELP = "onnx | torch \\[default: onnx when the export extra is installed, else torch]."
+RUNTIME_HELP = "onnx | torch \\[default: onnx when onnxruntime is installed, else torch]."
 
 
 def runtime_option():
