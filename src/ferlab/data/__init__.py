@@ -1,11 +1,11 @@
 """FER2013 in any of its distributions, as uint8 arrays with labels, splits and stable ids."""
 
-import importlib
 import os
 from pathlib import Path
 
 from ferlab.data.labels import EMOTIONS, FORMATS, NUM_CLASSES, SPLITS, UNLABELED
 from ferlab.errors import FerlabError
+from ferlab.lazy import lazy_names
 
 # Where each name lives; they load on first use, so that `import ferlab` (and `ferlab --help`)
 # does not pay for NumPy and OpenCV.
@@ -18,15 +18,7 @@ _LAZY = {
     "splits": ("ValidationSplit", "carve_validation"),
     "writers": ("convert",),
 }  # fmt: skip
-_HOME = {name: module for module, names in _LAZY.items() for name in names}
-
-
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module 'ferlab.data' has no attribute '{name}'")
-    value = getattr(importlib.import_module(f"ferlab.data.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, {n: module for module, ns in _LAZY.items() for n in ns})
 
 
 GET_FER2013 = (

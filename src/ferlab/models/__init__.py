@@ -3,7 +3,7 @@
 The networks (and torch) load on first use of a name that needs them, so `ferlab.models.spec`
 (what a model sees) and the model card serve the core install, which has no torch."""
 
-import importlib
+from ferlab.lazy import lazy_names
 
 _FROM = {
     "FERModel": "base",
@@ -24,10 +24,7 @@ _FROM = {
 }
 
 
-def __getattr__(name: str):
-    if name in _FROM:
-        return getattr(importlib.import_module(f"ferlab.models.{_FROM[name]}"), name)
-    raise AttributeError(f"module 'ferlab.models' has no attribute '{name}'")
+__getattr__ = lazy_names(__name__, _FROM)
 
 
 __all__ = sorted(_FROM)
