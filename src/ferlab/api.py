@@ -173,17 +173,13 @@ class Recognizer:
         return results
 
     def _video_by_workers(self, path: Path, every: int, workers: int):
-        from ferlab.photos.analyze import check_every, check_video_end, video_frame_count
-        from ferlab.photos.bulk import Engine, frame_ranges
+        from ferlab.photos.analyze import check_every, video_frame_count
+        from ferlab.photos.bulk import Engine, video_frames
 
         check_every(every)
-        declared, end = video_frame_count(path), 0
+        declared = video_frame_count(path)
         with Engine(self._job(), workers) as runner:
-            ranges = frame_ranges(str(path), 0, declared, every, workers)
-            for frames, part_end in runner.ordered("frame_results", ranges):
-                yield from frames
-                end = max(end, part_end)
-        check_video_end(path, end, declared)
+            yield from video_frames(runner, path, declared, every, rows=False)
 
     def explain(self, image, *, method: str | None = None, bgr: bool = False) -> list[dict]:
         """Per face of `image`: the face as the model saw it (48x48 uint8), its saliency map

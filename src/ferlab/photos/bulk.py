@@ -52,10 +52,10 @@ class PhotoRows:
 
 @dataclass
 class FrameRange:
-    """The rows of each sampled frame of a range (frame index, rows), and `end`: the index
-    after the last frame the range read (short of its stop when the video ends first)."""
+    """Each sampled frame of a range as (frame index, its rows or PhotoResult), and `end`: the
+    index after the last frame the range read (short of its stop when the video ends first)."""
 
-    frames: list[tuple[int, list[dict]]]
+    frames: list[tuple]
     end: int
 
 
@@ -114,15 +114,11 @@ class Worker:
         classify(self.predictor, results, self.job.tta)
         return results
 
-    def frames(self, path: str, start: int, stop: int | None, every: int) -> FrameRange:
-        """The rows of every `every`-th frame from `start` up to `stop` (None: the end)."""
-        return FrameRange(*self._frames(path, start, stop, every, rows=True))
-
-    def frame_results(self, path: str, start: int, stop: int | None, every: int):
-        """As `frames`, with each frame's PhotoResult for rows."""
-        return self._frames(path, start, stop, every, rows=False)
-
-    def _frames(self, path, start, stop, every, rows: bool) -> tuple[list, int]:
+    def frames(
+        self, path: str, start: int, stop: int | None, every: int, rows: bool = True
+    ) -> FrameRange:
+        """The rows (`rows` False: the PhotoResult) of every `every`-th frame from `start` up
+        to `stop` (None: the end)."""
         from ferlab.photos.analyze import face_rows, video_range
 
         out = []
@@ -135,7 +131,7 @@ class Worker:
                 img = Image.fromarray(frame[..., ::-1])
                 self._annotate(img, result, f"{Path(path).stem}_frame{index:07d}.jpg")
             out.append((index, face_rows(result, self.labels, index) if rows else result))
-        return out, ranged.end
+        return FrameRange(out, ranged.end)
 
     def _annotate(self, img, result, name: str | None) -> None:
         if self.job.annotate is None or name is None:
@@ -275,3 +271,20 @@ def frame_ranges(
     starts = list(range(start, declared, step))
     stops = [*starts[1:], None]
     return [(path, a, b, every) for a, b in zip(starts, stops, strict=True)]
+
+
+def video_frames(
+    runner, path: Path, declared: int, every: int, start: int = 0, rows: bool = True
+) -> Iterator[tuple]:
+    """(frame index, its rows; `rows` False: its PhotoResult) of every `every`-th frame of the
+    video from `start`, in order, its ranges shared among `runner`'s workers; `declared`: the
+    frames its header declares (video_frame_count). A video that ends short is refused once
+    all its frames are given."""
+    from ferlab.photos.analyze import check_video_end
+
+    end = start
+    ranges = frame_ranges(str(path), start, declared, every, runner.workers)
+    for part in runner.ordered("frames", [(*r, rows) for r in ranges]):
+        yield from part.frames
+        end = max(end, part.end)
+    check_video_end(path, end, declared)

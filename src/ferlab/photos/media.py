@@ -11,7 +11,6 @@ from ferlab.atomic import new_output_dir, new_output_file, overlaps, staged_fold
 from ferlab.errors import FerlabError
 from ferlab.photos.analyze import (
     check_every,
-    check_video_end,
     emotion_timeline,
     image_inputs,
     is_video,
@@ -19,7 +18,7 @@ from ferlab.photos.analyze import (
     video_fps,
     video_frame_count,
 )
-from ferlab.photos.bulk import Job, engine, frame_ranges, photo_chunks
+from ferlab.photos.bulk import Job, engine, photo_chunks, video_frames
 from ferlab.photos.progress import progress_bar
 from ferlab.photos.rows import (
     Resumed,
@@ -142,14 +141,8 @@ def predict_media(
 
         if video:
             start = resumed_frame(resumed, every, out)
-            end = start
-            for part in runner.ordered(
-                "frames", frame_ranges(str(target), start, declared, every, workers)
-            ):
-                for _, rows in part.frames:
-                    record(rows)
-                end = max(end, part.end)
-            check_video_end(target, end, declared)
+            for _, rows in video_frames(runner, target, declared, every, start):
+                record(rows)
         else:
             items = photo_items(inputs, target, resumed, out, annotate_dir is not None)
             for chunk in runner.ordered("photos", photo_chunks(items, runner.photos_per_task)):
