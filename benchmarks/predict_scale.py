@@ -260,7 +260,7 @@ def scaling_lines(result: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] in ("--report", "--start-up"):  # the record's text again, from its .json
+    if sys.argv[1:2] in (["--report"], ["--start-up"]):  # the record's text again, from its .json
         import json
 
         from timing import RESULTS
