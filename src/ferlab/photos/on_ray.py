@@ -42,7 +42,7 @@ class RayWorker:
 class RayEngine:
     """`Engine`'s interface on Ray: `classes`, `ordered(method, arglists)`, `close()`."""
 
-    # A Ray task costs 10-17 ms more than a worker process's (benchmarks/results/
+    # A Ray task costs 8-17 ms more than a worker process's (benchmarks/results/
     # predict_scale.md): more photos a task keep that small beside the work.
     photos_per_task = 32
 
